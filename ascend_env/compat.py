@@ -1,0 +1,174 @@
+"""The three compatibility rules Ascend writes into its own version files; no table needed.
+
+- toolkit ``ascend_toolkit_install.info`` ``compatible_version=[V100R001C15],[V100R001C13,V100R001C19]``
+  lists the driver ``Innerversion`` prefixes (or inclusive ranges) it runs on;
+- driver ``version.info`` ``compatible_version_fw=[7.0.0,7.2.99]`` bounds the firmware ``Version``;
+- firmware ``version.info`` ``compatible_version_drv=[23.0.rc3,23.0.rc3.],[24.0,24.0.]`` bounds the driver
+  ``Version``; an upper bound ending in ``.`` (``23.0.rc3.``) means "that version and its sub-versions".
+
+Each rule is a pure function from the file values to a :class:`RuleResult`, which the doctor prints and
+the Ansible roles assert on.  Samples: ascend-facts.md §2.1-§2.3 (Ascend/mind-cluster docs).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .versions import Scheme, Version, VersionError
+
+__all__ = [
+    "Bound",
+    "RuleResult",
+    "driver_accepts_firmware",
+    "firmware_accepts_driver",
+    "parse_bounds",
+    "parse_kv",
+    "toolkit_accepts_driver",
+]
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """``ok`` is True/False, or None when the rule could not be evaluated (a value is missing)."""
+
+    rule: str
+    ok: bool | None
+    message: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One ``[lo]`` or ``[lo,hi]`` entry of a compatible_version* list."""
+
+    low: str
+    high: str | None
+
+    def __str__(self) -> str:
+        return f"[{self.low}]" if self.high is None else f"[{self.low},{self.high}]"
+
+
+def parse_kv(text: str) -> dict[str, str]:
+    """Parse a ``key=value`` file (``version.info``, ``*_install.info``, ``/etc/ascend_install.info``).
+
+    Blank lines and ``#`` comments are skipped; keys keep their case; the first ``=`` splits.
+    """
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        out[key.strip()] = value.strip().strip('"')
+    return out
+
+
+_BRACKET = re.compile(r"\[([^\[\]]*)\]")
+
+
+def parse_bounds(text: str) -> list[Bound]:
+    """``[V100R001C30],[V100R001C13,V100R001C19]`` -> two bounds.  Raises VersionError if malformed."""
+    text = text.strip()
+    found = _BRACKET.findall(text)
+    if not found or _BRACKET.sub("", text).replace(",", "").strip():
+        raise VersionError(f"{text!r} is not a bracket list; expected e.g. [7.0.0,7.2.99],[V100R001C15]")
+    out = []
+    for body in found:
+        parts = [p.strip() for p in body.split(",")]
+        if len(parts) == 1 and parts[0]:
+            out.append(Bound(parts[0], None))
+        elif len(parts) == 2 and parts[0] and parts[1]:
+            out.append(Bound(parts[0], parts[1]))
+        else:
+            raise VersionError(f"bad entry [{body}] in {text!r}; expected [lo] or [lo,hi]")
+    return out
+
+
+def _inner_in(bound: Bound, inner: Version) -> bool:
+    low = Version.parse(bound.low, scheme=Scheme.INNER)
+    if bound.high is None:  # a prefix: V100R001C15 matches V100R001C15SPC006B220
+        n = sum(1 for x in low.key if x >= 0)  # type: ignore[union-attr]
+        return inner.key[:n] == low.key[:n]  # type: ignore[index]
+    high = Version.parse(bound.high, scheme=Scheme.INNER)
+    return low.key[:3] <= inner.key[:3] <= high.key[:3]  # type: ignore[index,operator]
+
+
+def _version_in(bound: Bound, v: Version) -> bool:
+    low = Version.parse(bound.low, scheme=Scheme.ASCEND)
+    if bound.high is None:
+        return _starts_with(v, low)
+    high_text = bound.high
+    sub = high_text.endswith(".")
+    high = Version.parse(high_text.rstrip("."), scheme=Scheme.ASCEND)
+    if v < low:
+        return False
+    # the upper bound includes its own sub-versions: [7.0.0,7.2.99] admits 7.2.99.5.220
+    return not (high < v) or _starts_with(v, high) or (sub and _starts_with(v, high))
+
+
+def _starts_with(v: Version, prefix: Version) -> bool:
+    pre = prefix.key.release  # type: ignore[union-attr]
+    return v.key.release[: len(pre)] == pre  # type: ignore[union-attr]
+
+
+def toolkit_accepts_driver(toolkit_compatible_version: str | None, driver_innerversion: str | None) -> RuleResult:
+    """Toolkit ``compatible_version`` against the driver's ``Innerversion``."""
+    rule = "toolkit-driver"
+    if not toolkit_compatible_version or not driver_innerversion:
+        missing = "the toolkit's compatible_version" if not toolkit_compatible_version else "the driver's Innerversion"
+        return RuleResult(rule, None, f"could not check: {missing} is unknown")
+    try:
+        bounds = parse_bounds(toolkit_compatible_version)
+        inner = Version.parse(driver_innerversion, scheme=Scheme.INNER)
+        ok = any(_inner_in(b, inner) for b in bounds)
+    except VersionError as exc:
+        return RuleResult(rule, None, f"could not check: {exc}")
+    listed = ",".join(map(str, bounds))
+    if ok:
+        return RuleResult(rule, True, f"driver {inner} is in the toolkit's compatible_version {listed}")
+    return RuleResult(rule, False,
+                      f"driver Innerversion {inner} is not in the toolkit's compatible_version {listed}",
+                      "install a driver whose Innerversion the toolkit lists, or a toolkit built for this driver "
+                      "(python -m ascend_env matrix resolve --driver <installed driver> shows which)")
+
+
+def driver_accepts_firmware(driver_compatible_version_fw: str | None, firmware_version: str | None) -> RuleResult:
+    """Driver ``compatible_version_fw`` against the firmware ``Version``."""
+    rule = "driver-firmware"
+    if not driver_compatible_version_fw or not firmware_version:
+        missing = "the driver's compatible_version_fw" if not driver_compatible_version_fw else "the firmware Version"
+        return RuleResult(rule, None, f"could not check: {missing} is unknown")
+    try:
+        bounds = parse_bounds(driver_compatible_version_fw)
+        fw = Version.parse(firmware_version, "firmware")
+        ok = any(_version_in(b, fw) for b in bounds)
+    except VersionError as exc:
+        return RuleResult(rule, None, f"could not check: {exc}")
+    listed = ",".join(map(str, bounds))
+    if ok:
+        return RuleResult(rule, True, f"firmware {fw} is in the driver's compatible_version_fw {listed}")
+    return RuleResult(rule, False, f"firmware {fw} is outside the driver's compatible_version_fw {listed}",
+                      "install the firmware package released with this driver (same Ascend HDK version): "
+                      "bash Ascend-hdk-<chip>-npu-firmware_<ver>.run --full, then reboot")
+
+
+def firmware_accepts_driver(firmware_compatible_version_drv: str | None, driver_version: str | None) -> RuleResult:
+    """Firmware ``compatible_version_drv`` against the driver ``Version``."""
+    rule = "firmware-driver"
+    if not firmware_compatible_version_drv or not driver_version:
+        missing = ("the firmware's compatible_version_drv" if not firmware_compatible_version_drv
+                   else "the driver Version")
+        return RuleResult(rule, None, f"could not check: {missing} is unknown")
+    try:
+        bounds = parse_bounds(firmware_compatible_version_drv)
+        drv = Version.parse(driver_version, "driver")
+        ok = any(_version_in(b, drv) for b in bounds)
+    except VersionError as exc:
+        return RuleResult(rule, None, f"could not check: {exc}")
+    listed = ",".join(map(str, bounds))
+    if ok:
+        return RuleResult(rule, True, f"driver {drv} is in the firmware's compatible_version_drv {listed}")
+    return RuleResult(rule, False, f"driver {drv} is outside the firmware's compatible_version_drv {listed}",
+                      "install the driver released with this firmware (same Ascend HDK version): "
+                      "bash Ascend-hdk-<chip>-npu-driver_<ver>_linux-<arch>.run --full --install-for-all")

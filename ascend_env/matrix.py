@@ -1,0 +1,595 @@
+"""The compatibility matrix: YAML data in ``ascend_env/data``, typed, validated, with site overrides.
+
+Every row carries a ``source``.  :func:`load_matrix` returns a :class:`Matrix` or raises
+:class:`MatrixInvalid` listing *every* problem (file, row, field, the bad value and the fix);
+:func:`check_matrix` returns the same problems as a list, for ``ascend-env matrix check``.
+Site-local rows come from override files (same section names, ``source: local``) and go through the
+same validation.  The schema is documented in ``docs/matrix.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .versions import Spec, Version, VersionError, parse_spec
+
+__all__ = [
+    "DATA_FILES",
+    "Chip",
+    "Matrix",
+    "MatrixInvalid",
+    "Problem",
+    "check_matrix",
+    "load_matrix",
+]
+
+#: data file -> the sections it holds.  Overrides files may hold any of these sections.
+DATA_FILES: dict[str, tuple[str, ...]] = {
+    "chips.yaml": ("chips",),
+    "cann_releases.yaml": ("releases",),
+    "cann_hdk.yaml": ("rows",),
+    "cann_python.yaml": ("rows",),
+    "mindspore.yaml": ("mindspore", "mindformers"),
+    "torch.yaml": ("torch", "torch_npu"),
+    "installers.yaml": ("installers", "layouts"),
+}
+#: (file, section) -> the section's name in a Matrix and in override files
+_SECTION_NAMES = {
+    ("chips.yaml", "chips"): "chips",
+    ("cann_releases.yaml", "releases"): "releases",
+    ("cann_hdk.yaml", "rows"): "cann_hdk",
+    ("cann_python.yaml", "rows"): "cann_python",
+    ("mindspore.yaml", "mindspore"): "mindspore",
+    ("mindspore.yaml", "mindformers"): "mindformers",
+    ("torch.yaml", "torch"): "torch",
+    ("torch.yaml", "torch_npu"): "torch_npu",
+    ("installers.yaml", "installers"): "installers",
+    ("installers.yaml", "layouts"): "layouts",
+}
+SECTIONS = tuple(_SECTION_NAMES.values())
+
+#: environment variable naming extra override files (os.pathsep-separated)
+OVERRIDES_ENV = "ASCEND_ENV_MATRIX_OVERRIDES"
+
+_SOURCE_RE = re.compile(
+    r"^(https?://\S+"  # a public URL
+    r"|[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+: \S.*"  # owner/repo: path
+    r")$"
+)
+_LOCAL_RE = re.compile(r"^local(: .+)?$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the matrix data, located and with the fix."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+class MatrixInvalid(ValueError):
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"the compatibility matrix has {len(self.problems)} problem(s):\n{lines}")
+
+
+# --- typed rows --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RowMeta:
+    source: str
+    where: str
+    note: str = ""
+    preferred: bool = True
+
+    @property
+    def local(self) -> bool:
+        return bool(_LOCAL_RE.match(self.source))
+
+
+@dataclass(frozen=True)
+class Chip:
+    id: str
+    name: str
+    aliases: tuple[str, ...]
+    pci: dict[str, str]
+    file_chip: str
+    chips_per_card: int
+    hbm: bool
+    npu_smi_names: tuple[str, ...]
+    meta: RowMeta
+
+
+@dataclass(frozen=True)
+class CannRelease:
+    version: Version
+    channel: str
+    meta: RowMeta
+    #: the commercial release whose HDK/Python rows apply when this build has none of its own
+    same_as: Version | None = None
+
+
+@dataclass(frozen=True)
+class HdkRow:
+    cann: Version
+    chips: tuple[str, ...]
+    driver: tuple[Spec, ...]
+    firmware: tuple[Spec, ...]
+    meta: RowMeta
+
+
+@dataclass(frozen=True)
+class CannPythonRow:
+    cann: tuple[Spec, ...]
+    python: tuple[Spec, ...]
+    meta: RowMeta
+
+
+@dataclass(frozen=True)
+class MindSporeRow:
+    version: Version
+    cann: tuple[Spec, ...]
+    python: tuple[Spec, ...]
+    meta: RowMeta
+
+
+@dataclass(frozen=True)
+class MindFormersRow:
+    version: Version
+    mindspore: tuple[Spec, ...]
+    python: tuple[Spec, ...]
+    meta: RowMeta
+
+
+@dataclass(frozen=True)
+class TorchRow:
+    version: Version
+    python: tuple[Spec, ...]
+    meta: RowMeta
+
+
+@dataclass(frozen=True)
+class TorchNpuRow:
+    version: Version
+    torch: Version
+    cann: tuple[Spec, ...]
+    meta: RowMeta
+
+
+@dataclass(frozen=True)
+class InstallerRow:
+    component: str
+    versions: Spec
+    pattern: str
+    meta: RowMeta
+
+
+@dataclass(frozen=True)
+class LayoutRow:
+    versions: Spec
+    toolkit_home: str
+    latest_link: str
+    install_info: str
+    set_env: str
+    meta: RowMeta
+
+
+@dataclass
+class Matrix:
+    chips: list[Chip] = field(default_factory=list)
+    releases: list[CannRelease] = field(default_factory=list)
+    cann_hdk: list[HdkRow] = field(default_factory=list)
+    cann_python: list[CannPythonRow] = field(default_factory=list)
+    mindspore: list[MindSporeRow] = field(default_factory=list)
+    mindformers: list[MindFormersRow] = field(default_factory=list)
+    torch: list[TorchRow] = field(default_factory=list)
+    torch_npu: list[TorchNpuRow] = field(default_factory=list)
+    installers: list[InstallerRow] = field(default_factory=list)
+    layouts: list[LayoutRow] = field(default_factory=list)
+    override_files: list[str] = field(default_factory=list)
+
+    # -- lookups (pure) -------------------------------------------------------------------------
+    def chip(self, text: str) -> Chip:
+        """The chip named by ``text`` (id or any alias, case-insensitive)."""
+        t = _norm_chip(text)
+        for c in self.chips:
+            if t == _norm_chip(c.id) or t in {_norm_chip(a) for a in c.aliases}:
+                return c
+        known = ", ".join(c.id for c in self.chips)
+        raise VersionError(f"unknown chip {text!r}; known chips: {known}")
+
+    def versions(self, component: str) -> list[Version]:
+        """Every version of ``component`` that some row defines, newest first."""
+        rows: Iterable[Any] = {
+            "cann": self.releases, "mindspore": self.mindspore, "mindformers": self.mindformers,
+            "torch": self.torch, "torch_npu": self.torch_npu,
+        }.get(component, ())
+        out = {r.version for r in rows}
+        if component == "driver":
+            out = {s.exact for r in self.cann_hdk for s in r.driver if s.exact}  # type: ignore[misc]
+        if component == "firmware":
+            out = {s.exact for r in self.cann_hdk for s in r.firmware if s.exact}  # type: ignore[misc]
+        return sorted(out, reverse=True)  # type: ignore[arg-type]
+
+    def release(self, version: Version) -> CannRelease | None:
+        return next((r for r in self.releases if r.version == version), None)
+
+    def sources(self) -> set[str]:
+        """Every distinct source the data cites."""
+        out: set[str] = set()
+        for name in SECTIONS:
+            for row in getattr(self, name):
+                out.add(row.meta.source)
+        return out
+
+    def row_count(self) -> int:
+        return sum(len(getattr(self, name)) for name in SECTIONS)
+
+
+def _norm_chip(text: str) -> str:
+    return re.sub(r"[\s_-]", "", str(text)).lower()
+
+
+# --- loading -----------------------------------------------------------------------------------
+def _data_dir() -> Path:
+    return Path(str(resources.files("ascend_env") / "data"))
+
+
+def override_paths(explicit: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
+    """Override files from arguments plus ``$ASCEND_ENV_MATRIX_OVERRIDES``."""
+    paths = [Path(p) for p in explicit]
+    env = os.environ.get(OVERRIDES_ENV, "")
+    paths += [Path(p) for p in env.split(os.pathsep) if p]
+    return paths
+
+
+def _read_yaml(path: Path, where: str, problems: list[Problem]) -> dict[str, Any] | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        problems.append(Problem(where, f"cannot read the file: {exc.strerror}; check the path"))
+        return None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        problems.append(Problem(where, f"not valid YAML: {exc}"))
+        return None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        problems.append(Problem(where, "must be a mapping of section names to lists of rows"))
+        return None
+    return doc
+
+
+def _raw_sections(overrides: Sequence[Path], problems: list[Problem],
+                  data: Path) -> dict[str, list[tuple[str, Any, bool]]]:
+    """section -> [(where, raw row, is_override)], in file order."""
+    out: dict[str, list[tuple[str, Any, bool]]] = {name: [] for name in SECTIONS}
+    for fname, sections in DATA_FILES.items():
+        doc = _read_yaml(data / fname, f"data/{fname}", problems)
+        if doc is None:
+            continue
+        for key in doc:
+            if key not in sections:
+                problems.append(Problem(f"data/{fname}", f"unknown section {key!r}; expected {', '.join(sections)}"))
+        for sec in sections:
+            rows = doc.get(sec) or []
+            if not isinstance(rows, list):
+                problems.append(Problem(f"data/{fname}", f"section {sec!r} must be a list of rows"))
+                continue
+            name = _SECTION_NAMES[(fname, sec)]
+            out[name] += [(f"data/{fname}:{sec}[{i}]", row, False) for i, row in enumerate(rows)]
+    for path in overrides:
+        doc = _read_yaml(path, str(path), problems)
+        if doc is None:
+            continue
+        for key, rows in doc.items():
+            if key not in out:
+                problems.append(Problem(str(path), f"unknown section {key!r}; override files may hold "
+                                                   f"{', '.join(SECTIONS)}"))
+                continue
+            if not isinstance(rows, list):
+                problems.append(Problem(str(path), f"section {key!r} must be a list of rows"))
+                continue
+            out[key] += [(f"{path}:{key}[{i}]", row, True) for i, row in enumerate(rows)]
+    return out
+
+
+class _RowReader:
+    """Reads one raw row, recording problems instead of raising."""
+
+    def __init__(self, where: str, raw: Any, override: bool, problems: list[Problem],
+                 required: tuple[str, ...], optional: tuple[str, ...]):
+        self.where, self.raw, self.override, self.problems = where, raw, override, problems
+        self.ok = True
+        if not isinstance(raw, dict):
+            self.fail(f"a row must be a mapping, got {raw!r}")
+            self.raw = {}
+            return
+        allowed = set(required) | set(optional) | {"source", "note", "preferred"}
+        for key in raw:
+            if key not in allowed:
+                self.fail(f"unknown field {key!r}; allowed: {', '.join(sorted(allowed))}")
+        for key in (*required, "source"):
+            if key not in raw or raw[key] in (None, "", []):
+                self.fail(f"missing required field {key!r}")
+
+    def fail(self, message: str) -> None:
+        self.ok = False
+        self.problems.append(Problem(self.where, message))
+
+    def meta(self) -> RowMeta:
+        source = self.raw.get("source")
+        if isinstance(source, str) and source:
+            if self.override:
+                if not _LOCAL_RE.match(source) and not _SOURCE_RE.match(source):
+                    self.fail(f"source {source!r} is neither 'local' nor a public URL / 'owner/repo: path'")
+            elif _LOCAL_RE.match(source):
+                self.fail("source 'local' is only for site override files; cite a public URL or "
+                          "'owner/repo: path'")
+            elif not _SOURCE_RE.match(source):
+                self.fail(f"source {source!r} is not a public URL or 'owner/repo: path'")
+        preferred = self.raw.get("preferred", True)
+        if not isinstance(preferred, bool):
+            self.fail(f"preferred must be true or false, got {preferred!r}")
+            preferred = True
+        note = self.raw.get("note", "")
+        return RowMeta(source=str(source or ""), where=self.where, note=str(note or ""), preferred=preferred)
+
+    def version(self, key: str, component: str) -> Version | None:
+        if key not in self.raw:
+            return None
+        try:
+            return Version.parse(self.raw[key], component)
+        except VersionError as exc:
+            self.fail(f"{key}: {exc}")
+            return None
+
+    def specs(self, key: str, component: str, listed: bool = True) -> tuple[Spec, ...]:
+        value = self.raw.get(key)
+        if value is None:
+            return ()
+        if listed and not isinstance(value, list):
+            self.fail(f"{key} must be a list, e.g. [\"{value}\"]")
+            return ()
+        out = []
+        for item in value if listed else [value]:
+            try:
+                out.append(parse_spec(item, component))
+            except VersionError as exc:
+                self.fail(f"{key}: {exc}")
+        return tuple(out)
+
+    def text(self, key: str) -> str:
+        value = self.raw.get(key, "")
+        if not isinstance(value, str):
+            self.fail(f"{key} must be a string, got {value!r}")
+            return ""
+        return value
+
+
+def check_matrix(overrides: Iterable[str | os.PathLike[str]] = (),
+                 data_dir: str | os.PathLike[str] | None = None) -> tuple[Matrix, list[Problem]]:
+    """Load and validate; return the matrix (possibly partial) and every problem found.
+
+    ``data_dir`` replaces the packaged data folder (tests use it to feed broken data).
+    """
+    problems: list[Problem] = []
+    paths = override_paths(overrides)
+    raw = _raw_sections(paths, problems, Path(data_dir) if data_dir else _data_dir())
+    m = Matrix(override_files=[str(p) for p in paths])
+
+    def reader(where: str, row: Any, ov: bool, required: tuple[str, ...], optional: tuple[str, ...] = ()):
+        return _RowReader(where, row, ov, problems, required, optional)
+
+    for where, row, ov in raw["chips"]:
+        r = reader(where, row, ov, ("id", "name", "pci", "file_chip", "chips_per_card"),
+                   ("aliases", "hbm", "npu_smi_names"))
+        meta = r.meta()
+        pci = r.raw.get("pci") or {}
+        if not isinstance(pci, dict) or "vendor" not in pci or "device" not in pci:
+            r.fail("pci must be a mapping with vendor and device (and optional subsystem), e.g. "
+                   "{vendor: \"0x19e5\", device: \"0xd802\"}")
+        if r.ok:
+            m.chips.append(Chip(id=str(r.raw["id"]).lower(), name=r.text("name"),
+                                aliases=tuple(str(a) for a in r.raw.get("aliases", [])),
+                                pci={k: str(v).lower() for k, v in pci.items()},
+                                file_chip=r.text("file_chip"), chips_per_card=int(r.raw["chips_per_card"]),
+                                hbm=bool(r.raw.get("hbm", False)),
+                                npu_smi_names=tuple(str(a) for a in r.raw.get("npu_smi_names", [])), meta=meta))
+
+    for where, row, ov in raw["releases"]:
+        r = reader(where, row, ov, ("version",), ("channel", "same_as"))
+        meta = r.meta()
+        v = r.version("version", "cann")
+        same_as = r.version("same_as", "cann")
+        channel = r.raw.get("channel", "commercial")
+        if channel not in ("commercial", "community", "internal"):
+            r.fail(f"channel {channel!r} must be commercial, community or internal")
+        if r.ok and v:
+            m.releases.append(CannRelease(version=v, channel=channel, meta=meta, same_as=same_as))
+
+    for where, row, ov in raw["cann_hdk"]:
+        r = reader(where, row, ov, ("cann", "chips"), ("driver", "firmware"))
+        meta = r.meta()
+        v = r.version("cann", "cann")
+        chips = r.raw.get("chips") or []
+        if not isinstance(chips, list):
+            r.fail("chips must be a list of chip ids, e.g. [910b]")
+            chips = []
+        if "driver" not in r.raw and "firmware" not in r.raw:
+            r.fail("a cann_hdk row needs driver or firmware (or both)")
+        driver, firmware = r.specs("driver", "driver"), r.specs("firmware", "firmware")
+        if r.ok and v:
+            m.cann_hdk.append(HdkRow(cann=v, chips=tuple(str(c).lower() for c in chips),
+                                     driver=driver, firmware=firmware, meta=meta))
+
+    for where, row, ov in raw["cann_python"]:
+        r = reader(where, row, ov, ("cann", "python"))
+        meta = r.meta()
+        cann, py = r.specs("cann", "cann"), r.specs("python", "python")
+        if r.ok:
+            m.cann_python.append(CannPythonRow(cann=cann, python=py, meta=meta))
+
+    for where, row, ov in raw["mindspore"]:
+        r = reader(where, row, ov, ("version", "cann"), ("python",))
+        meta = r.meta()
+        v = r.version("version", "mindspore")
+        cann, py = r.specs("cann", "cann"), r.specs("python", "python")
+        if r.ok and v:
+            m.mindspore.append(MindSporeRow(version=v, cann=cann, python=py, meta=meta))
+
+    for where, row, ov in raw["mindformers"]:
+        r = reader(where, row, ov, ("version", "mindspore"), ("python",))
+        meta = r.meta()
+        v = r.version("version", "mindformers")
+        ms, py = r.specs("mindspore", "mindspore"), r.specs("python", "python")
+        if r.ok and v:
+            m.mindformers.append(MindFormersRow(version=v, mindspore=ms, python=py, meta=meta))
+
+    for where, row, ov in raw["torch"]:
+        r = reader(where, row, ov, ("version",), ("python",))
+        meta = r.meta()
+        v = r.version("version", "torch")
+        py = r.specs("python", "python")
+        if r.ok and v:
+            m.torch.append(TorchRow(version=v, python=py, meta=meta))
+
+    for where, row, ov in raw["torch_npu"]:
+        r = reader(where, row, ov, ("version", "torch", "cann"))
+        meta = r.meta()
+        v, t = r.version("version", "torch_npu"), r.version("torch", "torch")
+        cann = r.specs("cann", "cann")
+        if r.ok and v and t:
+            m.torch_npu.append(TorchNpuRow(version=v, torch=t, cann=cann, meta=meta))
+
+    for where, row, ov in raw["installers"]:
+        r = reader(where, row, ov, ("component", "versions", "pattern"))
+        meta = r.meta()
+        comp = r.raw.get("component")
+        if comp not in ("toolkit", "kernels", "nnal", "driver", "firmware"):
+            r.fail(f"component {comp!r} must be toolkit, kernels, nnal, driver or firmware")
+        vcomp = comp if comp in ("driver", "firmware") else "cann"
+        spec = r.specs("versions", vcomp, listed=False)
+        pattern = r.text("pattern")
+        if pattern:
+            _check_pattern(r, pattern)
+        if r.ok and spec:
+            m.installers.append(InstallerRow(component=str(comp), versions=spec[0], pattern=pattern, meta=meta))
+
+    for where, row, ov in raw["layouts"]:
+        r = reader(where, row, ov, ("versions", "toolkit_home", "latest_link", "install_info", "set_env"))
+        meta = r.meta()
+        spec = r.specs("versions", "cann", listed=False)
+        if r.ok and spec:
+            m.layouts.append(LayoutRow(versions=spec[0], toolkit_home=r.text("toolkit_home"),
+                                       latest_link=r.text("latest_link"), install_info=r.text("install_info"),
+                                       set_env=r.text("set_env"), meta=meta))
+
+    problems += _cross_checks(m)
+    return m, problems
+
+
+_PLACEHOLDERS = {"version", "version_file", "arch", "arch_driver", "chip"}
+
+
+def _check_pattern(r: _RowReader, pattern: str) -> None:
+    for name in re.findall(r"\{([^}]*)\}", pattern):
+        if name not in _PLACEHOLDERS:
+            r.fail(f"pattern placeholder {{{name}}} is unknown; use {', '.join(sorted(_PLACEHOLDERS))}")
+
+
+def _cross_checks(m: Matrix) -> list[Problem]:
+    """Duplicates and references between sections."""
+    problems: list[Problem] = []
+
+    def dup(section: str, rows: Sequence[Any], key) -> None:
+        seen: dict[Any, str] = {}
+        for row in rows:
+            k = key(row)
+            if k in seen:
+                problems.append(Problem(row.meta.where, f"duplicate {section} row (same as {seen[k]}); "
+                                                        f"delete one or merge them"))
+            else:
+                seen[k] = row.meta.where
+
+    dup("chips", m.chips, lambda r: r.id)
+    dup("releases", m.releases, lambda r: r.version)
+    dup("cann_hdk", m.cann_hdk, lambda r: (r.cann, r.chips, tuple(map(str, r.driver)),
+                                          tuple(map(str, r.firmware)), r.meta.source))
+    dup("cann_python", m.cann_python, lambda r: (tuple(map(str, r.cann)), r.meta.source))
+    dup("mindspore", m.mindspore, lambda r: (r.version, r.meta.source))
+    dup("mindformers", m.mindformers, lambda r: (r.version, tuple(map(str, r.mindspore)), r.meta.source))
+    dup("torch", m.torch, lambda r: r.version)
+    dup("torch_npu", m.torch_npu, lambda r: (r.version, tuple(map(str, r.cann)), r.meta.source))
+    dup("installers", m.installers, lambda r: (r.component, str(r.versions)))
+
+    chip_ids = {c.id for c in m.chips}
+    releases = [r.version for r in m.releases]
+    ms_versions = [r.version for r in m.mindspore]
+    torch_versions = {r.version for r in m.torch}
+
+    def refers(where: str, specs: Sequence[Spec], pool: Sequence[Version], what: str, fix: str) -> None:
+        for s in specs:
+            if not any(s.contains(v) for v in pool):
+                near = _nearest(s, pool)
+                problems.append(Problem(where, f"{what} {s} is not defined by any row; {fix}"
+                                               + (f" (nearest known: {near})" if near else "")))
+
+    for rel in m.releases:
+        if rel.same_as is not None and (rel.same_as not in releases or rel.same_as == rel.version):
+            problems.append(Problem(rel.meta.where, f"same_as {rel.same_as} must name another release defined "
+                                                    f"in cann_releases.yaml"))
+    for r in m.cann_hdk:
+        if r.cann not in releases:
+            problems.append(Problem(r.meta.where, f"CANN {r.cann} is not in cann_releases.yaml; add the release first"))
+        for c in r.chips:
+            if c not in chip_ids:
+                problems.append(Problem(r.meta.where, f"chip {c!r} is not in chips.yaml; known: {', '.join(sorted(chip_ids))}"))
+    for r in m.cann_python:
+        refers(r.meta.where, r.cann, releases, "CANN", "add it to cann_releases.yaml")
+    for r in m.mindspore:
+        refers(r.meta.where, r.cann, releases, "CANN", "add it to cann_releases.yaml")
+    for r in m.mindformers:
+        refers(r.meta.where, r.mindspore, ms_versions, "MindSpore", "add a mindspore row for it")
+    for r in m.torch_npu:
+        refers(r.meta.where, r.cann, releases, "CANN", "add it to cann_releases.yaml")
+        if r.torch not in torch_versions:
+            problems.append(Problem(r.meta.where, f"torch {r.torch} has no torch row; add one (with its Python range)"))
+    return problems
+
+
+def _nearest(spec: Spec, pool: Sequence[Version]) -> str:
+    target = spec.exact
+    if target is None:
+        return ""
+    return ", ".join(str(v) for v in nearest_versions(target, pool))
+
+
+def nearest_versions(target: Version, pool: Iterable[Version], n: int = 2) -> list[Version]:
+    """The known versions just below and just above ``target`` (for "did you mean")."""
+    ordered = sorted(set(pool))
+    below = [v for v in ordered if v < target][-n // 2 or -1:]
+    above = [v for v in ordered if target < v][: max(1, n - len(below))]
+    return below + above
+
+
+def load_matrix(overrides: Iterable[str | os.PathLike[str]] = (),
+                data_dir: str | os.PathLike[str] | None = None) -> Matrix:
+    """Load the packaged matrix plus overrides; raise :class:`MatrixInvalid` on any problem."""
+    m, problems = check_matrix(overrides, data_dir)
+    if problems:
+        raise MatrixInvalid(problems)
+    return m

@@ -1,0 +1,50 @@
+"""Ansible filters backed by the ascend_env package: the controller resolves stacks with the same code
+as ``python -m ascend_env matrix resolve``.
+
+    {{ {'chip': '910b', 'framework': 'torch', 'pins': {'cann': '8.0.RC1'}} | ascend_env_resolve }}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+try:
+    from ascend_env.matrix import MatrixInvalid, load_matrix
+    from ascend_env.matrix_cli import format_conflict
+    from ascend_env.resolver import Request, resolve
+except ImportError as exc:  # pragma: no cover - only when the package is missing on the controller
+    _IMPORT_ERROR: ImportError | None = exc
+else:
+    _IMPORT_ERROR = None
+
+_CACHE: dict[tuple[str, ...], Any] = {}
+
+
+def ascend_env_resolve(request: dict[str, Any], overrides: list[str] | None = None) -> dict[str, Any]:
+    """Resolve one request; returns the stack dict (``ok: true``) or the conflict dict (``ok: false``,
+    ``violations`` and a human ``message``)."""
+    if _IMPORT_ERROR is not None:
+        raise AnsibleFilterError(f"the ascend_env package is not importable on the controller ({_IMPORT_ERROR}); "
+                                 f"run: pip install -e . in the project folder")
+    if not isinstance(request, dict):
+        raise AnsibleFilterError(f"ascend_env_resolve needs a mapping, got {type(request).__name__}")
+    key = tuple(overrides or ())
+    if key not in _CACHE:
+        try:
+            _CACHE[key] = load_matrix(list(key))
+        except MatrixInvalid as exc:
+            raise AnsibleFilterError(str(exc)) from None
+    pins = {k: str(v) for k, v in (request.get("pins") or {}).items() if v not in (None, "")}
+    result = resolve(_CACHE[key], Request(chip=request.get("chip"), arch=request.get("arch"),
+                                          framework=request.get("framework"), pins=pins))
+    out = result.to_dict()
+    if not out["ok"]:
+        out["message"] = format_conflict(result)  # type: ignore[arg-type]
+    return out
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"ascend_env_resolve": ascend_env_resolve}
