@@ -133,42 +133,36 @@ def toolkit_accepts_driver(toolkit_compatible_version: str | None, driver_innerv
                       "(python -m ascend_env matrix resolve --driver <installed driver> shows which)")
 
 
-def driver_accepts_firmware(driver_compatible_version_fw: str | None, firmware_version: str | None) -> RuleResult:
-    """Driver ``compatible_version_fw`` against the firmware ``Version``."""
-    rule = "driver-firmware"
-    if not driver_compatible_version_fw or not firmware_version:
-        missing = "the driver's compatible_version_fw" if not driver_compatible_version_fw else "the firmware Version"
+def _window_rule(rule: str, bounds_text: str | None, bounds_name: str, value: str | None, component: str,
+                 value_name: str, fix: str) -> RuleResult:
+    """``value`` (a driver or firmware version) against a ``[lo,hi],...`` window from the other's file."""
+    label = "driver" if component == "driver" else "firmware"
+    if not bounds_text or not value:
+        missing = bounds_name if not bounds_text else value_name
         return RuleResult(rule, None, f"could not check: {missing} is unknown")
     try:
-        bounds = parse_bounds(driver_compatible_version_fw)
-        fw = Version.parse(firmware_version, "firmware")
-        ok = any(_version_in(b, fw) for b in bounds)
+        bounds = parse_bounds(bounds_text)
+        v = Version.parse(value, component)
+        ok = any(_version_in(b, v) for b in bounds)
     except VersionError as exc:
         return RuleResult(rule, None, f"could not check: {exc}")
     listed = ",".join(map(str, bounds))
     if ok:
-        return RuleResult(rule, True, f"firmware {fw} is in the driver's compatible_version_fw {listed}")
-    return RuleResult(rule, False, f"firmware {fw} is outside the driver's compatible_version_fw {listed}",
-                      "install the firmware package released with this driver (same Ascend HDK version): "
-                      "bash Ascend-hdk-<chip>-npu-firmware_<ver>.run --full, then reboot")
+        return RuleResult(rule, True, f"{label} {v} is in {bounds_name} {listed}")
+    return RuleResult(rule, False, f"{label} {v} is outside {bounds_name} {listed}", fix)
+
+
+def driver_accepts_firmware(driver_compatible_version_fw: str | None, firmware_version: str | None) -> RuleResult:
+    """Driver ``compatible_version_fw`` against the firmware ``Version``."""
+    return _window_rule("driver-firmware", driver_compatible_version_fw, "the driver's compatible_version_fw",
+                        firmware_version, "firmware", "the firmware Version",
+                        "install the firmware package released with this driver (same Ascend HDK version): "
+                        "bash Ascend-hdk-<chip>-npu-firmware_<ver>.run --full, then reboot")
 
 
 def firmware_accepts_driver(firmware_compatible_version_drv: str | None, driver_version: str | None) -> RuleResult:
     """Firmware ``compatible_version_drv`` against the driver ``Version``."""
-    rule = "firmware-driver"
-    if not firmware_compatible_version_drv or not driver_version:
-        missing = ("the firmware's compatible_version_drv" if not firmware_compatible_version_drv
-                   else "the driver Version")
-        return RuleResult(rule, None, f"could not check: {missing} is unknown")
-    try:
-        bounds = parse_bounds(firmware_compatible_version_drv)
-        drv = Version.parse(driver_version, "driver")
-        ok = any(_version_in(b, drv) for b in bounds)
-    except VersionError as exc:
-        return RuleResult(rule, None, f"could not check: {exc}")
-    listed = ",".join(map(str, bounds))
-    if ok:
-        return RuleResult(rule, True, f"driver {drv} is in the firmware's compatible_version_drv {listed}")
-    return RuleResult(rule, False, f"driver {drv} is outside the firmware's compatible_version_drv {listed}",
-                      "install the driver released with this firmware (same Ascend HDK version): "
-                      "bash Ascend-hdk-<chip>-npu-driver_<ver>_linux-<arch>.run --full --install-for-all")
+    return _window_rule("firmware-driver", firmware_compatible_version_drv, "the firmware's compatible_version_drv",
+                        driver_version, "driver", "the driver Version",
+                        "install the driver released with this firmware (same Ascend HDK version): "
+                        "bash Ascend-hdk-<chip>-npu-driver_<ver>_linux-<arch>.run --full --install-for-all")

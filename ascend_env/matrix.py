@@ -557,7 +557,8 @@ def _cross_checks(m: Matrix) -> list[Problem]:
             problems.append(Problem(r.meta.where, f"CANN {r.cann} is not in cann_releases.yaml; add the release first"))
         for c in r.chips:
             if c not in chip_ids:
-                problems.append(Problem(r.meta.where, f"chip {c!r} is not in chips.yaml; known: {', '.join(sorted(chip_ids))}"))
+                known = ", ".join(sorted(chip_ids))
+                problems.append(Problem(r.meta.where, f"chip {c!r} is not in chips.yaml; known: {known}"))
     for r in m.cann_python:
         refers(r.meta.where, r.cann, releases, "CANN", "add it to cann_releases.yaml")
     for r in m.mindspore:

@@ -22,7 +22,7 @@ from typing import Any
 from .matrix import Chip, Matrix, nearest_versions
 from .versions import COMPONENTS, Arch, Spec, Version, VersionError, parse_spec
 
-__all__ = ["Conflict", "Request", "Stack", "Violation", "resolve", "installer_names"]
+__all__ = ["Conflict", "Request", "Stack", "Violation", "installer_names", "resolve"]
 
 FRAMEWORKS = ("mindspore", "torch")
 PIN_COMPONENTS = ("driver", "firmware", "cann", "python", "mindspore", "mindformers", "torch", "torch_npu")
@@ -139,6 +139,8 @@ def _request_dict(r: Request) -> dict[str, Any]:
     return {"chip": r.chip, "arch": r.arch, "framework": r.framework, "pins": dict(r.pins)}
 
 
+_row_cache: dict[int, dict[tuple[str, bool], list[Any]]] = {}
+
 # --- the search --------------------------------------------------------------------------------
 class _Ctx:
     """Everything the search needs, pre-parsed once per request."""
@@ -149,7 +151,11 @@ class _Ctx:
         self.pref = preferred_only
 
     def rows(self, section: str) -> list[Any]:
-        return [r for r in getattr(self.m, section) if r.meta.preferred or not self.pref]
+        cache = _row_cache.setdefault(id(self.m), {})
+        key = (section, self.pref)
+        if key not in cache:
+            cache[key] = [r for r in getattr(self.m, section) if r.meta.preferred or not self.pref]
+        return cache[key]
 
     def pin_ok(self, name: str, v: Version | None) -> bool:
         p = self.pins.get(name)
@@ -159,13 +165,24 @@ class _Ctx:
 
 
 def _newest(vs: Iterable[Version]) -> list[Version]:
-    return sorted(set(vs), reverse=True)
+    return sorted(set(vs), key=_sort_key, reverse=True)
+
+
+def _sort_key(v: Version) -> Any:
+    return v.key
 
 
 def _cann_candidates(ctx: _Ctx, specs: Iterable[Spec]) -> list[Version]:
     specs = list(specs)
-    return [r for r in _newest(x.version for x in ctx.m.releases) if any(s.contains(r) for s in specs)
-            and ctx.pin_ok("cann", r)]
+    return [r for r in _releases_newest(ctx.m) if any(s.contains(r) for s in specs) and ctx.pin_ok("cann", r)]
+
+
+def _releases_newest(m: Matrix) -> list[Version]:
+    cache = _row_cache.setdefault(id(m), {})
+    key = ("releases-newest", True)
+    if key not in cache:
+        cache[key] = _newest(x.version for x in m.releases)
+    return cache[key]
 
 
 def _assignments(ctx: _Ctx) -> Iterator[dict[str, Any]]:
@@ -190,7 +207,8 @@ def _assignments(ctx: _Ctx) -> Iterator[dict[str, Any]]:
                         mfs.append((mf, rows_mf))
                 if not mfs and mf_pin is None:
                     mfs = [(None, [])]
-            for (mf, rows_mf), cann in itertools.product(mfs, _cann_candidates(ctx, [s for r in rows_ms for s in r.cann])):
+            canns = _cann_candidates(ctx, [s for r in rows_ms for s in r.cann])
+            for (mf, rows_mf), cann in itertools.product(mfs, canns):
                 rows_c = [r for r in rows_ms if any(s.contains(cann) for s in r.cann)]
                 yield {"cann": (cann, []), "mindspore": (ms, rows_c), "mindformers": (mf, rows_mf)}
     elif ctx.framework == "torch":
@@ -440,7 +458,8 @@ def _direct_rule(m: Matrix, a: str, av: Any, b: str) -> tuple[str, str]:
         ("torch", "python"): lambda: [(r.python, r.meta.source) for r in m.torch if r.version == v and r.python],
         ("mindformers", "python"): lambda: [(r.python, r.meta.source) for r in m.mindformers
                                             if r.version == v and r.python],
-        ("mindspore", "python"): lambda: [(r.python, r.meta.source) for r in m.mindspore if r.version == v and r.python],
+        ("mindspore", "python"): lambda: [(r.python, r.meta.source) for r in m.mindspore
+                                          if r.version == v and r.python],
         ("cann", "python"): lambda: [(r.python, r.meta.source) for r in m.cann_python
                                      if any(s.contains(v) for s in r.cann)],
         ("cann", "driver"): lambda: [(r.driver, r.meta.source) for r in m.cann_hdk if r.cann == v and r.driver],
@@ -474,7 +493,8 @@ def _explain(m: Matrix, chip: Chip | None, framework: str | None, pins: dict[str
         if need:
             msg = f"{la} {pins[first]} needs {lb} {need}; you pinned {lb} {pins[second]}"
         else:
-            msg = f"no stack in the matrix combines {_pin_text(first, pins[first])} with {_pin_text(second, pins[second])}"
+            msg = (f"no stack in the matrix combines {_pin_text(first, pins[first])} "
+                   f"with {_pin_text(second, pins[second])}")
         keep_first = _feasible(m, chip, framework, {first: pins[first]}, second)
         keep_second = _feasible(m, chip, framework, {second: pins[second]}, first)
         fixes = [f"either unpin {lb}"]
@@ -526,7 +546,7 @@ def resolve(m: Matrix, request: Request) -> Stack | Conflict:
         violations.append(Violation("two-frameworks", f"pins name both MindSpore-side ({', '.join(sorted(implied))}) "
                                                       f"and torch-side ({', '.join(sorted(implied_t))}) components",
                                     "", "one environment holds one framework; drop the pins of the other"))
-    elif framework == "mindspore" and implied_t or framework == "torch" and implied:
+    elif (framework == "mindspore" and implied_t) or (framework == "torch" and implied):
         violations.append(Violation("framework-pin", f"framework {framework} does not use "
                                                      f"{', '.join(sorted(implied | implied_t))}",
                                     "", "drop those pins or change --framework"))

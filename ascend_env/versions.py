@@ -282,6 +282,8 @@ class Version:
         return a == b
 
     def __lt__(self, other: object) -> bool:
+        if isinstance(other, Version) and other.scheme is self.scheme:
+            return self.key < other.key  # type: ignore[operator]
         a, b = self._coerce(other)
         if a is NotImplemented:
             return NotImplemented
@@ -300,7 +302,7 @@ def parse_version(text: object, component: str | None = None) -> Version:
 _OPS = ("===", "~=", "==", "!=", "<=", ">=", "<", ">")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity hash: cheap memo key (see _spec_contains)
 class Spec:
     """A set of accepted versions: ``8.0.RC1`` (exact), ``25.0.*`` (series), ``>=24.1.RC2,<26``.
 
@@ -317,17 +319,23 @@ class Spec:
 
     def contains(self, version: Version | str) -> bool:
         v = Version.parse(version, scheme=self.scheme) if isinstance(version, str) else version
-        if v.scheme is not self.scheme:
-            if not v.numeric:
-                return False
-            v = Version.parse(v.canonical, scheme=self.scheme)
-        return self.specifier.contains(v.key, prereleases=True)  # type: ignore[arg-type]
+        return _spec_contains(self, v)
 
     __contains__ = contains
 
     def __str__(self) -> str:
         return self.canonical or self.text
 
+
+
+@functools.lru_cache(maxsize=65536)
+def _spec_contains(spec: Spec, v: Version) -> bool:
+    """Memoised: the resolver asks the same (spec, version) questions many times."""
+    if v.scheme is not spec.scheme:
+        if not v.numeric:
+            return False
+        v = Version.parse(v.canonical, scheme=spec.scheme)
+    return spec.specifier.contains(v.key, prereleases=True)  # type: ignore[arg-type]
 
 
 def parse_spec(text: object, component: str | None = None, scheme: Scheme | None = None) -> Spec:
@@ -363,11 +371,8 @@ def parse_spec(text: object, component: str | None = None, scheme: Scheme | None
             v = Version.parse(body, scheme=scheme)
         except VersionError as exc:
             raise VersionError(f"bad {_label(component)} range {text!r}: {exc}") from None
-        if scheme is Scheme.ASCEND and wildcard:
-            # 25.0.* must match the whole 25.0 line; 24.1.RC2.* a release and its patches.
-            key = _ascend_prefix_key(v)
-        else:
-            key = str(v.key)
+        # 25.0.* must match the whole 25.0 line; 24.1.RC2.* a release and its patches.
+        key = _ascend_prefix_key(v) if scheme is Scheme.ASCEND and wildcard else str(v.key)
         if op == "~=" and scheme is Scheme.ASCEND:
             raise VersionError(f"{_label(component)} range {text!r}: ~= is for Python packages; "
                                f"use >= and < for Ascend versions")

@@ -144,3 +144,23 @@ def test_json_shape(matrix, fw):
     d = _resolve(matrix, chip="910b", framework=fw).to_dict()
     assert d["ok"] is True and {"components", "installers", "warnings", "tier"} <= set(d)
     assert {"driver", "firmware", "cann", "python"} <= set(d["components"])
+
+
+def test_every_row_allowed_combination_resolves(matrix):
+    """Each torch_npu and MindSpore row, with each CANN it names, is a consistent stack on every chip
+    (a data gap, e.g. a torch row without Python, or a CANN without Python rows, shows up here)."""
+    failures = []
+    for chip in ("910b", "300i-duo"):
+        for r in matrix.torch_npu:
+            for c in matrix.versions("cann"):
+                if any(s.contains(c) for s in r.cann):
+                    res = _resolve(matrix, chip=chip, framework="torch", torch_npu=str(r.version), cann=str(c))
+                    if isinstance(res, Conflict):
+                        failures.append((chip, str(r.version), str(c), [str(v) for v in res.violations]))
+        for r in matrix.mindspore:
+            for c in matrix.versions("cann"):
+                if any(s.contains(c) for s in r.cann):
+                    res = _resolve(matrix, chip=chip, framework="mindspore", mindspore=str(r.version), cann=str(c))
+                    if isinstance(res, Conflict):
+                        failures.append((chip, str(r.version), str(c), [str(v) for v in res.violations]))
+    assert failures == []

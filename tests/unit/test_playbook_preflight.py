@@ -1,0 +1,50 @@
+"""site.yml's preflight on the controller: resolves every container's stack, or stops with one message
+per problem naming the host, the container, the rule and the fix (nothing on a host changes)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = shutil.which("ansible-playbook")
+pytestmark = pytest.mark.skipif(PLAYBOOK is None and not os.environ.get("CI"),
+                                reason="ansible-playbook not installed (scripts/bootstrap.sh installs it)")
+
+
+def run_playbook(inventory: Path | None = None) -> subprocess.CompletedProcess[str]:
+    args = [PLAYBOOK or "ansible-playbook", "site.yml"]
+    if inventory:
+        args += ["-i", str(inventory)]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PYTHONPATH=str(ROOT))
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_example_inventory_resolves():
+    r = run_playbook()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ms-llama2: CANN" in r.stdout and "torch-llama2: CANN" in r.stdout
+
+
+def test_contradictory_pins_stop_with_host_container_rule_and_fix(tmp_path):
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(
+        "ascend_hosts:\n"
+        "  hosts:\n"
+        "    bad-host:\n"
+        "      ansible_host: 192.0.2.99\n"
+        "      ascend_chip: 910b\n"
+        "      ascend_arch: aarch64\n"
+        "      ascend_host_pins: {driver: '23.0.3'}\n"
+        "      ascend_containers:\n"
+        "        - {name: ms, framework: mindspore, pins: {mindspore: '2.2.11', cann: '8.0.RC1'}}\n"
+        "        - {name: pt, framework: torch, pins: {cann: '8.1.RC1'}}\n")
+    r = run_playbook(inv)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "bad-host / container ms" in out and "MindSpore 2.2.11 needs CANN 7.0.0.beta1" in out
+    assert "bad-host / container pt" in out and "23.0.3" in out and "upgrade the driver" in out
