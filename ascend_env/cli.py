@@ -17,6 +17,7 @@ examples:
   python -m ascend_env matrix resolve --chip 910b --arch aarch64 --framework mindspore --mindspore 2.2.11
   python -m ascend_env matrix show torch_npu
   python -m ascend_env render container --runtime docker --name llm --image ubuntu:22.04 --devices 0-3
+  python -m ascend_env lab up && python -m ascend_env lab status
 
 exit codes: 0 ok, 1 conflict or invalid stack, 2 usage error
 """
@@ -28,11 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Version-consistent Huawei Ascend NPU environments: matrix, resolver and renderers.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"ascend-env {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{matrix,render}", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="{matrix,render,lab}", required=True)
     add_matrix_parser(sub)
+    from .lab_cli import add_lab_parser
     from .render_cli import add_render_parser
 
     add_render_parser(sub)
+    add_lab_parser(sub)
     return parser
 
 
@@ -41,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "matrix":
         return run_matrix(args)
+    if args.command == "lab":
+        from .lab_cli import run_lab
+
+        return run_lab(args)
     if args.command == "render":
         from .render_cli import run_render
 

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The test command: set up, lint (ruff, ansible-lint production profile, syntax check), run the tests.
+# As root it also installs the lab's Debian packages (docker.io, makeself, debootstrap, openssh, gcc) so the
+# lab suite (tests/lab: real dockerd + sshd) runs; on CI (CI=true) a skipped lab suite is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
+if [ "$(id -u)" = 0 ]; then echo "== lab deps"; python -m ascend_env lab deps; fi
+if [ "${CI:-}" = true ]; then export ASCEND_ENV_REQUIRE_LAB=1; fi
 echo "== ruff"; ruff check .
 echo "== matrix data"; python -m ascend_env matrix check
 echo "== ansible syntax"; ansible-playbook --syntax-check site.yml

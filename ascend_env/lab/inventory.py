@@ -1,0 +1,53 @@
+"""The Ansible inventory the lab writes for itself (pure rendering; lab.py writes the file)."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import yaml
+
+from ..versions import Arch
+from .config import HostSpec, LabConfig
+from .layout import LabPaths
+
+#: Containers the lab's inventory asks for: one torch and one MindSpore environment, alternating over hosts.
+#: Python 3.11 is Debian bookworm's python3 (the base image); torch 2.13.0 is the CPU wheel this machine's
+#: wheelhouse holds (a torch resolved without a pin would be a multi-GB CUDA build from PyPI).
+LAB_CONTAINERS: tuple[dict[str, Any], ...] = (
+    {"name": "llm-torch", "framework": "torch", "pins": {"python": "3.11", "torch": "2.13.0"}},
+    {"name": "llm-ms", "framework": "mindspore", "pins": {"python": "3.11"}},
+)
+
+
+def machine_arch() -> Arch:
+    return Arch.parse(platform.machine())
+
+
+def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths) -> dict[str, Any]:
+    hp = lp.host(spec.name)
+    return {
+        "ansible_host": spec.address,
+        "ansible_port": cfg.ssh_port,
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": str(lp.client_key),
+        "ansible_ssh_common_args": f"-o UserKnownHostsFile={lp.known_hosts} -o StrictHostKeyChecking=yes",
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "ascend_chip": spec.chip,
+        "ascend_arch": machine_arch().cann,
+        "ascend_host_pins": {"driver": spec.driver, "firmware": spec.firmware},
+        # The simulated host's filesystem view and Docker engine (on real hardware: "/" and the default engine).
+        "ascend_host_root": str(hp.root),
+        "ascend_docker_host": f"unix://{hp.docker_sock}",
+        "ascend_npu_smi_path": "/" + spec.npu_smi_dir + "/npu-smi",
+        "ascend_offline_store": str(lp.store),
+        "ascend_containers": [dict(LAB_CONTAINERS[index % len(LAB_CONTAINERS)])],
+    }
+
+
+def render_inventory(cfg: LabConfig, lp: LabPaths) -> str:
+    hosts = {spec.name: host_vars(spec, i, cfg, lp) for i, spec in enumerate(cfg.hosts)}
+    doc = {"ascend_hosts": {"hosts": hosts, "vars": {"ascend_lab": True}}}
+    head = ("# Written by `python -m ascend_env lab up`; rewritten on every lab up.\n"
+            f"# ansible-playbook site.yml -i {lp.inventory}\n---\n")
+    return head + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)

@@ -1,0 +1,168 @@
+"""The offline artefact store the roles install from: ``runs/`` (.run installers), ``images/``, ``wheels/``.
+
+Layout and manifest follow ascend-deployer's resources dir idea (one folder, a sha256 per file; ascend-facts
+§3.1, §3.3), so a site without network copies this folder and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..matrix import Matrix, load_matrix
+from ..resolver import Request, Stack, resolve
+from ..versions import Version
+from . import hdk
+from .config import LabConfig
+from .inventory import LAB_CONTAINERS, machine_arch
+from .layout import LabPaths
+from .procs import LabError, run
+
+
+def lab_stacks(cfg: LabConfig, m: Matrix) -> list[tuple[str, Stack]]:
+    """Resolve the containers the lab inventory asks for (same request the preflight makes)."""
+    out = []
+    for i, spec in enumerate(cfg.hosts):
+        c = LAB_CONTAINERS[i % len(LAB_CONTAINERS)]
+        pins = {"driver": spec.driver, "firmware": spec.firmware, **c["pins"]}
+        result = resolve(m, Request(chip=spec.chip, arch=machine_arch().cann, framework=c["framework"], pins=pins))
+        if not isinstance(result, Stack):
+            raise LabError(f"the lab's own container {c['name']} on {spec.name} does not resolve:\n{result.message}")
+        out.append((spec.name, result))
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(store: Path) -> Path:
+    """``manifest.json``: every file of the store with its size and sha256 (reused when unchanged)."""
+    path = store / "manifest.json"
+    try:
+        old = {e["path"]: e for e in json.loads(path.read_text())["files"]}
+    except (OSError, ValueError, KeyError):
+        old = {}
+    files = []
+    for p in sorted(store.rglob("*")):
+        if not p.is_file() or p == path or p.name.endswith(".partial"):
+            continue
+        rel = str(p.relative_to(store))
+        st = p.stat()
+        prev = old.get(rel)
+        if prev and prev["size"] == st.st_size and prev.get("mtime") == int(st.st_mtime):
+            files.append(prev)
+            continue
+        files.append({"path": rel, "size": st.st_size, "mtime": int(st.st_mtime), "sha256": _sha256(p)})
+    text = json.dumps({"files": files}, indent=1) + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def fill_runs(cfg: LabConfig, lp: LabPaths, log: list[str], extra_cann: list[str] | None = None) -> list[Path]:
+    """Build the fake HDK and CANN installers the lab's hosts and containers need (skips existing files)."""
+    from .installers import build_cann_package, build_driver_package, build_firmware_package
+
+    m = load_matrix()
+    arch = machine_arch().cann
+    runs = lp.store / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    made: list[Path] = []
+    wanted_cann: set[tuple[str, str]] = set()
+    for name, stack in lab_stacks(cfg, m):
+        spec = cfg.host(name)
+        cann = stack.version("cann")
+        if cann is not None:
+            wanted_cann.add((cann.canonical, spec.chip))
+    for v in extra_cann or []:
+        for spec in cfg.hosts:
+            wanted_cann.add((Version.parse(v, "cann").canonical, spec.chip))
+    existing = {p.name for p in runs.iterdir()}
+
+    def build(fn: Any, *args: Any, **kw: Any) -> None:
+        before = set(p.name for p in runs.iterdir())
+        path = fn(*args, out_dir=runs, **kw) if "out_dir" not in kw else fn(*args, **kw)
+        if path.name not in before:
+            made.append(path)
+            log.append(f"built {path.name}")
+
+    for spec in cfg.hosts:
+        fchip = f"-{_file_chip(m, spec.chip)}-"
+        drv_file = f"npu-driver_{Version.parse(spec.driver, 'driver').file_spelling()}_"
+        if not any(drv_file in n and fchip in n for n in existing):
+            build(build_driver_package, spec.driver, spec.chip, arch,
+                  version_info=hdk.driver_version_info(spec.driver))
+        if not any(f"npu-firmware_{spec.firmware}.run" in n and fchip in n for n in existing):
+            build(build_firmware_package, spec.firmware, spec.chip,
+                  version_info=hdk.firmware_version_info(spec.firmware))
+    for cann, chip in sorted(wanted_cann):
+        for kind in ("toolkit", "kernels", "nnal"):
+            try:
+                build(build_cann_package, kind, cann, arch, chip=chip if kind == "kernels" else None, matrix=m)
+            except LookupError as e:  # no such package for this version (e.g. NNAL before 8.0.RC2)
+                log.append(f"skipped {kind} {cann}: {e}")
+    return made
+
+
+def _file_chip(m: Matrix, chip: str) -> str:
+    return m.chip(chip).file_chip
+
+
+#: Wheels the lab stocks by default: the CPU torch the lab's torch container pins (from the wheelhouse).
+DEFAULT_WHEELS = ("torch==2.13.0",)
+
+
+def wheelhouse_dirs() -> list[Path]:
+    links = os.environ.get("PIP_FIND_LINKS", "")
+    return [Path(p) for p in re.split(r"[\s]+", links) if p and Path(p).is_dir()]
+
+
+def torch_guard(requirements: list[str]) -> list[str]:
+    """Constraint lines that keep pip from choosing a PyPI torch (a multi-GB CUDA build on x86_64).
+
+    torch must be pinned with ``==`` to a version whose wheel is in the machine's wheelhouse.
+    """
+    local = sorted({m.group(1) for d in wheelhouse_dirs() for f in d.glob("torch-*.whl")
+                    if (m := re.match(r"torch-([0-9][^-]*?)(?:\+[^-]*)?-", f.name))})
+    pins = [r for r in requirements if re.match(r"^torch\s*(==|$|[<>=!~])", r)]
+    for r in pins:
+        m = re.match(r"^torch\s*==\s*([0-9.]+)$", r)
+        if not m or m.group(1) not in local:
+            have = ", ".join(local) or "none (PIP_FIND_LINKS has no torch wheel)"
+            raise LabError(f"refusing {r!r}: torch from PyPI is a multi-GB CUDA build. Pin torch==<version> to a "
+                           f"wheel in your wheelhouse (PIP_FIND_LINKS); available: {have}")
+    return [f"torch=={v}" for v in local[-1:]] if local and not pins else []
+
+
+def fill_wheels(lp: LabPaths, requirements: list[str], log: list[str]) -> None:
+    if not requirements:
+        return
+    wheels = lp.store / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    stamp = wheels / ".requirements"
+    key = "\n".join(sorted(requirements)) + "\n"
+    if stamp.exists() and stamp.read_text() == key:
+        return
+    constraints = torch_guard(requirements)
+    argv = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--dest", str(wheels),
+            *requirements]
+    cfile = wheels / ".constraints"
+    if constraints:
+        cfile.write_text("\n".join(constraints) + "\n")
+        argv += ["--constraint", str(cfile)]
+    log.append(f"pip download {' '.join(requirements)} (honours PIP_INDEX_URL, PIP_FIND_LINKS, PIP_CERT, proxies)")
+    run(argv, timeout=3600)
+    big = [p.name for p in wheels.glob("*.whl") if p.stat().st_size > 1_500_000_000]
+    if big:
+        raise LabError(f"pip fetched very large wheels {big}: a CUDA build slipped in; delete them and pin torch")
+    stamp.write_text(key)

@@ -1,0 +1,184 @@
+"""Lay down one simulated host's proprietary parts under its root (driver, firmware, npu-smi, /dev, PCI sysfs).
+
+``<prefix>/hosts/<h>/root`` is the host's filesystem view: its ``usr/local/Ascend/driver`` is what the
+container role bind-mounts to ``/usr/local/Ascend/driver``, its ``dev/davinci0`` becomes ``/dev/davinci0``.
+Real formats: ascend-facts.md §1.1 (PCI ids), §2.1-2.4 (version files), §4.1-4.2 (device nodes, mounts).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from . import hdk
+from .config import CHIP_LIMITS, HostSpec
+from .faults import Desired, desired
+from .layout import HostPaths
+from .npu_smi_build import build_npu_smi, default_state, read_state, write_state
+
+#: PCI ids per chip (ascend-deployer: playbooks/facts/npu_info.fact.j2; ascend-facts §1.1).
+PCI_IDS = {
+    "910b": {"vendor": "0x19e5", "device": "0xd802", "subsystem_vendor": "0x19e5", "subsystem_device": "0x3000"},
+    "310p": {"vendor": "0x19e5", "device": "0xd500", "subsystem_vendor": "0x19e5", "subsystem_device": "0x0100"},
+    "300i-duo": {"vendor": "0x19e5", "device": "0xd500", "subsystem_vendor": "0x19e5", "subsystem_device": "0x0110"},
+}
+PCI_CLASS = "0x120000"  # processing accelerator; the deployer's fact matches the 0x1200 prefix
+
+#: Device nodes.  The real majors are assigned at driver load; the lab uses 240-243, which Linux reserves for
+#: local/experimental use (Documentation/admin-guide/devices.txt), so opening one fails with ENXIO exactly as
+#: a node without its driver would, and nothing on the machine is ever reached through it.
+DEV_MAJOR = {"davinci": 240, "davinci_manager": 241, "devmm_svm": 242, "hisi_hdc": 243}
+MANAGER_NODES = ("davinci_manager", "devmm_svm", "hisi_hdc")
+
+_UPGRADE_TOOL = r"""#!/bin/sh
+# ascend-env lab: fake of /usr/local/Ascend/driver/tools/upgrade-tool (read-only queries only).
+# Output lines follow ascend-facts §2.2 (Ascend/mind-cluster: docs/en/faultdiag/user_guide/03_collecting_logs.md).
+here=$(cd "$(dirname "$0")" && pwd)
+root=${here%/usr/local/Ascend/driver/tools}
+fw=$(sed -n 's/^Version=//p' "$root/usr/local/Ascend/firmware/version.info" 2>/dev/null)
+[ -n "$fw" ] || { echo "Get system version failed. firmware version.info not found"; exit 1; }
+count=$(ls "$root/dev" 2>/dev/null | grep -c '^davinci[0-9][0-9]*$')
+case "$*" in
+  *--system_version*)
+    i=0; echo "{"
+    while [ "$i" -lt "$count" ]; do echo "{\"device_id\":$i, \"version\":$fw}"; i=$((i+1)); done
+    echo "}";;
+  *--component*--version*)
+    i=0; echo "{"
+    while [ "$i" -lt "$count" ]; do
+      n=0
+      for c in nve uefi imu imp; do
+        echo "Get component version($fw) succeed for deviceId($i), componentType($n)."
+        echo "{\"device_id\":$i, \"component\":$c, \"version\":$fw}"
+        n=$((n+3))
+      done
+      i=$((i+1))
+    done
+    echo "}";;
+  *) echo "usage: upgrade-tool --device_index -1 {--system_version | --component -1 --version}"; exit 1;;
+esac
+"""
+
+_SETENV = """# ascend-env lab: driver environment (the seeds source driver/bin/setenv.bash)
+export LD_LIBRARY_PATH=/usr/local/Ascend/driver/lib64:/usr/local/Ascend/driver/lib64/common:\
+/usr/local/Ascend/driver/lib64/driver:${LD_LIBRARY_PATH}
+"""
+
+
+def device_count(spec: HostSpec) -> int:
+    return spec.cards * CHIP_LIMITS[spec.chip][0]
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> bool:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_symlink() and path.read_text() == text:
+        return False
+    path.write_text(text)
+    path.chmod(mode)
+    return True
+
+
+def mknod(path: Path, major: int, minor: int) -> None:
+    if path.exists():
+        st = path.lstat()
+        if stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == major and os.minor(st.st_rdev) == minor:
+            return
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mknod(path, 0o660 | stat.S_IFCHR, os.makedev(major, minor))
+    path.chmod(0o660)  # crw-rw---- as on real hosts (there owned by HwHiAiUser)
+
+
+def device_nodes(spec: HostSpec) -> dict[str, tuple[int, int]]:
+    nodes = {f"davinci{i}": (DEV_MAJOR["davinci"], i) for i in range(device_count(spec))}
+    nodes.update({n: (DEV_MAJOR[n], 0) for n in MANAGER_NODES})
+    return nodes
+
+
+def make_dev(spec: HostSpec, hp: HostPaths, missing: frozenset[str] = frozenset()) -> None:
+    wanted = device_nodes(spec)
+    for name, (major, minor) in wanted.items():
+        if name in missing:
+            (hp.dev / name).unlink(missing_ok=True)
+        else:
+            mknod(hp.dev / name, major, minor)
+    for extra in hp.dev.glob("davinci*"):  # nodes of a previous, larger config
+        if extra.name not in wanted:
+            extra.unlink()
+
+
+def pci_dir(hp: HostPaths, bus_id: str) -> Path:
+    return hp.root / "sys/bus/pci/devices" / bus_id.lower()
+
+
+def make_pci(spec: HostSpec, hp: HostPaths, state: dict) -> None:
+    for card in state["cards"]:
+        d = pci_dir(hp, card["bus_id"])
+        if card.get("lost"):
+            for f in d.glob("*"):
+                f.unlink()
+            if d.exists():
+                d.rmdir()
+            continue
+        for key, value in {**PCI_IDS[spec.chip], "class": PCI_CLASS}.items():
+            _write(d / key, value + "\n")
+
+
+def npu_state(spec: HostSpec, want: Desired) -> dict:
+    state = default_state(spec.chip, spec.cards)
+    per_card = CHIP_LIMITS[spec.chip][0]
+    for card in state["cards"]:
+        card["lost"] = card["npu_id"] in want.lost_cards
+    for dev, health in want.health.items():
+        state["cards"][dev // per_card]["chips"][dev % per_card]["health"] = health
+    return state
+
+
+LIB = "libdrvdsmi_host.so"
+BROKEN_SUFFIX = ".lab-fault"
+
+
+def build_host(spec: HostSpec, hp: HostPaths, cache: Path, want: Desired | None = None) -> list[str]:
+    """Create or refresh the host tree to match spec + faults; returns what changed (empty on a no-op)."""
+    want = want or desired(spec, [])
+    changed: list[str] = []
+    a = hp.ascend
+    if _write(a / "driver/version.info", hdk.driver_version_info(want.driver)):
+        changed.append("driver/version.info")
+    if _write(a / "firmware/version.info", hdk.firmware_version_info(want.firmware)):
+        changed.append("firmware/version.info")
+    _write(hp.root / "etc/ascend_install.info", hdk.ascend_install_info("/usr/local/Ascend"))
+    for d in ("driver/lib64/common", "driver/include", "add-ons"):
+        (a / d).mkdir(parents=True, exist_ok=True)
+    _write(a / "driver/include/dsmi_common_interface.h", "/* ascend-env lab placeholder */\n")
+    _write(a / "driver/tools/upgrade-tool", _UPGRADE_TOOL, 0o755)
+    _write(a / "driver/bin/setenv.bash", _SETENV)
+    _write(hp.root / "usr/local/dcmi/dcmi_interface_api.h", "/* ascend-env lab placeholder */\n")
+    _write(hp.root / "usr/local/dcmi/libdcmi.so.lab", "ascend-env lab placeholder for libdcmi.so\n")
+    (hp.root / "var/log/npu/slog").mkdir(parents=True, exist_ok=True)
+    npu_smi = hp.root / spec.npu_smi_dir / "npu-smi"
+    lib, broken = hp.driver_lib / LIB, hp.driver_lib / (LIB + BROKEN_SUFFIX)
+    if broken.exists() and not want.lib_broken:
+        broken.rename(lib)
+        changed.append("npu-smi library restored")
+    if not npu_smi.exists() or not (lib.exists() or broken.exists()):
+        build_npu_smi(hp.driver_lib, npu_smi, cache_dir=cache / "npu-smi")
+        changed.append(f"{spec.npu_smi_dir}/npu-smi")
+    if want.lib_broken and lib.exists():
+        lib.rename(broken)
+        changed.append("npu-smi library removed")
+    state = npu_state(spec, want)
+    try:
+        current = read_state(hp.driver_lib)
+    except (OSError, ValueError):
+        current = None
+    if current != state:
+        write_state(hp.driver_lib, state)
+        changed.append("npu state")
+    before = sorted(p.name for p in hp.dev.glob("*")) if hp.dev.exists() else []
+    make_dev(spec, hp, want.missing_nodes)
+    make_pci(spec, hp, state)
+    if sorted(p.name for p in hp.dev.glob("*")) != before:
+        changed.append("device nodes")
+    return changed

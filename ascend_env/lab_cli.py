@@ -1,0 +1,181 @@
+"""``python -m ascend_env lab ...``: bring the simulated Ascend lab up, inspect it, inject faults, take it down.
+
+Exit codes: 0 ok, 1 the lab is not healthy / an operation failed, 2 usage error (bad value, nothing changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+_EPILOG = """\
+examples:
+  python -m ascend_env lab up                      # 2 hosts: h1 (910B x8), h2 (300I Duo x2)
+  python -m ascend_env lab up --hosts 4            # more simulated servers
+  python -m ascend_env lab status
+  ssh -F .lab/ssh/config h1 npu-smi info           # (npu-smi path: see docs/lab.md)
+  python -m ascend_env lab fault h1 chip-unhealthy --device 3 --health Critical
+  python -m ascend_env lab fault h1 --clear all
+  ansible-playbook site.yml -i .lab/inventory/hosts.yml
+  python -m ascend_env lab down
+"""
+
+
+def add_lab_parser(sub: Any) -> None:
+    p = sub.add_parser("lab", help="the simulated Ascend lab (docker + sshd + faithful fakes)",
+                       description=__doc__, epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--prefix", type=Path, help="lab folder (default: .lab in a checkout, or $ASCEND_ENV_LAB_PREFIX)")
+    p.add_argument("--cache", type=Path, help="cache folder for the base image (default: .cache/lab)")
+    lsub = p.add_subparsers(dest="lab_command", required=True, metavar="{up,status,down,fault,ssh,store,deps}")
+    lsub.add_parser("deps", help="apt-get install what the lab needs (docker.io, makeself, debootstrap, sshd, gcc)")
+    up = lsub.add_parser("up", help="create or reconcile the lab (a second run is a no-op)")
+    up.add_argument("--config", type=Path, help="lab config YAML (hosts, chips, drivers); see docs/lab.md")
+    up.add_argument("--hosts", type=int, help="number of simulated hosts with the default mix (default 2)")
+    up.add_argument("--wheels", nargs="*", metavar="REQ",
+                    help="requirements to download into store/wheels (default: torch==2.13.0 from the wheelhouse)")
+    up.add_argument("--cann", nargs="*", default=[], metavar="VER", help="extra CANN versions to build installers for")
+    up.add_argument("--json", action="store_true")
+    st = lsub.add_parser("status", help="what is up; exit 1 when a host is not reachable or not healthy")
+    st.add_argument("--json", action="store_true")
+    dn = lsub.add_parser("down", help="remove every container, process, address, mount and file the lab made")
+    dn.add_argument("--purge-cache", action="store_true", help="also delete the cached base image")
+    fl = lsub.add_parser("fault", help="inject or clear a fault on a simulated host")
+    fl.add_argument("host", nargs="?")
+    fl.add_argument("kind", nargs="?", help="one of: see --list")
+    fl.add_argument("--device", type=int, help="davinci number (card number for card-lost)")
+    fl.add_argument("--health", help="Warning, Alarm or Critical (chip-unhealthy)")
+    fl.add_argument("--version", help="driver/firmware version to put in place (driver-too-old, fw-mismatch)")
+    fl.add_argument("--free-mb", type=int, help="MiB left free on the install path (disk-full)")
+    fl.add_argument("--clear", metavar="KIND|all", help="clear a fault kind, or all faults, on the host")
+    fl.add_argument("--list", action="store_true", help="list the fault kinds")
+    sh = lsub.add_parser("ssh", help="run a command on a simulated host over its real sshd")
+    sh.add_argument("host")
+    sh.add_argument("command", nargs=argparse.REMAINDER)
+    so = lsub.add_parser("store", help="add wheels or CANN installers to the offline store")
+    so.add_argument("--wheels", nargs="*", default=[], metavar="REQ")
+    so.add_argument("--cann", nargs="*", default=[], metavar="VER")
+
+
+def _config(args: argparse.Namespace, for_up: bool = False) -> Any:
+    from .lab.config import build_config, default_cache, default_prefix, load_config_file
+    from .lab.lab import config_from_state
+
+    prefix = (args.prefix or default_prefix()).absolute()
+    cache = (args.cache or default_cache()).absolute()
+    explicit = for_up and (args.config is not None or args.hosts is not None)
+    if not explicit:
+        cfg = config_from_state(prefix, cache)
+        if cfg is not None:
+            return cfg
+    raw = load_config_file(args.config) if for_up and args.config else None
+    return build_config(raw, prefix=prefix, cache=cache, hosts=args.hosts if for_up else None)
+
+
+def _print_status(rows: list[Any]) -> None:
+    for r in rows:
+        mark = "✓" if r.healthy and r.npu_smi_ok else "✗"
+        print(f"{mark} {r.name}  {r.address}  {r.chip} x{r.cards}")
+        print(f"    ssh      {'ok' if r.ssh_ok else 'FAILED: ' + r.ssh_detail}")
+        print(f"    dockerd  {'up' if r.dockerd_ok else 'down'}; base image {'present' if r.image_ok else 'missing'}"
+              + (f"; containers: {', '.join(r.containers)}" if r.containers else ""))
+        print(f"    npu-smi  {r.npu_smi_detail}")
+        print(f"    /dev     {' '.join(r.devices) or '(none)'}")
+        if r.faults:
+            print(f"    faults   {'; '.join(r.faults)}")
+
+
+def run_lab(args: argparse.Namespace) -> int:
+    from .lab.config import LabConfigError
+    from .lab.procs import LabError
+
+    try:
+        return _run(args)
+    except LabConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except LabError as e:
+        print(f"lab: {e}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .lab import lab
+    from .lab.faults import KINDS, make_fault
+
+    cmd = args.lab_command
+    if cmd == "deps":
+        from .lab.hostdeps import ensure_packages, missing_packages
+
+        done: list[str] = []
+        ensure_packages(done)
+        print("\n".join(done) if done else "lab deps: all present")
+        return 0 if not missing_packages() else 1
+    if cmd == "fault" and args.list:
+        for k, v in KINDS.items():
+            print(f"{k:16} {v}")
+        return 0
+    cfg = _config(args, for_up=cmd == "up")
+    if cmd == "up":
+        res = lab.up(cfg, wheels=args.wheels, extra_cann=args.cann)
+        if args.json:
+            print(json.dumps({"actions": res.actions, "seconds": round(res.seconds, 2),
+                              "inventory": str(lab.paths(cfg).inventory)}))
+        else:
+            for a in res.actions:
+                print(f"  {a}")
+            what = "no changes" if not res.actions else f"{len(res.actions)} changes"
+            print(f"lab up: {len(cfg.hosts)} hosts, {what}, {res.seconds:.1f} s")
+            print(f"inventory: {lab.paths(cfg).inventory}")
+        return 0
+    if cmd == "status":
+        rows = lab.status(cfg)
+        if args.json:
+            print(json.dumps([asdict(r) | {"healthy": r.healthy} for r in rows], indent=1))
+        else:
+            _print_status(rows)
+        return 0 if rows and all(r.healthy for r in rows) else 1
+    if cmd == "down":
+        known_hosts = lab.read_state(lab.paths(cfg)) is not None  # else cfg is only the default guess
+        for line in lab.down(cfg, purge_cache=args.purge_cache):
+            print(f"  {line}")
+        left = lab.leftovers(cfg, addresses=known_hosts)
+        if left:
+            print("lab down: left behind: " + "; ".join(left), file=sys.stderr)
+            return 1
+        print("lab down: nothing left behind")
+        return 0
+    if cmd == "fault":
+        if not args.host:
+            print("error: name a host, e.g. `lab fault h1 chip-unhealthy --device 0`", file=sys.stderr)
+            return 2
+        spec = cfg.host(args.host)
+        fault = None
+        if args.kind:
+            fault = make_fault(spec, args.kind, device=args.device, health=args.health, version=args.version,
+                               free_mb=args.free_mb)
+        elif not args.clear:
+            print("error: name a fault kind (see `lab fault --list`) or --clear KIND|all", file=sys.stderr)
+            return 2
+        changed = lab.set_fault(cfg, args.host, fault, clear=args.clear)
+        print(f"{args.host}: " + (", ".join(changed) if changed else "no change"))
+        return 0
+    if cmd == "ssh":
+        lp = lab.paths(cfg)
+        os.execvp("ssh", ["ssh", "-F", str(lp.ssh_config), cfg.host(args.host).name, *args.command])
+    if cmd == "store":
+        from .lab import store
+
+        log: list[str] = []
+        lp = lab.paths(cfg)
+        store.fill_runs(cfg, lp, log, args.cann)
+        store.fill_wheels(lp, args.wheels, log)
+        store.write_manifest(lp.store)
+        for line in log:
+            print(f"  {line}")
+        return 0
+    return 2

@@ -1,0 +1,55 @@
+"""The lab suite brings a real simulated lab up (root, dockerd, sshd, debootstrap image) in its own prefix.
+
+It is skipped when not root; with ASCEND_ENV_REQUIRE_LAB=1 (set by scripts/test.sh on CI) a skip is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+PREFIX = REPO / ".lab-test"
+CONFIG = {
+    "hosts": [
+        {"name": "t1", "chip": "910b", "cards": 8, "driver": "25.0.rc1.1", "firmware": "7.7.0.1.231",
+         "address": "127.0.0.12"},
+        {"name": "t2", "chip": "300i-duo", "cards": 2, "driver": "24.1.rc3", "firmware": "7.5.0.1.129",
+         "address": "127.0.0.13", "npu_smi_dir": "usr/local/sbin"},
+    ],
+}
+
+
+def lab(*args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    cp = subprocess.run([sys.executable, "-m", "ascend_env", "lab", "--prefix", str(PREFIX), *args],
+                        capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    if check and cp.returncode != 0:
+        raise AssertionError(f"lab {' '.join(args)} exited {cp.returncode}:\n{cp.stdout}\n{cp.stderr}")
+    return cp
+
+
+@pytest.fixture(scope="session")
+def lab_up(tmp_path_factory):
+    if os.geteuid() != 0:
+        if os.environ.get("ASCEND_ENV_REQUIRE_LAB") == "1":
+            pytest.fail("the lab suite must run as root here (ASCEND_ENV_REQUIRE_LAB=1)")
+        pytest.skip("the lab needs root (dockerd, sshd, mknod)")
+    cfg = tmp_path_factory.mktemp("labcfg") / "lab.yml"
+    cfg.write_text(yaml.safe_dump(CONFIG))
+    if PREFIX.exists():
+        lab("down", check=False)
+    cp = lab("up", "--config", str(cfg), "--wheels", "--json")
+    first = json.loads(cp.stdout.strip().splitlines()[-1])
+    yield {"config": cfg, "first": first}
+    lab("down")
+
+
+def ssh(host: str, command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ssh", "-F", str(PREFIX / "ssh/config"), host, command], capture_output=True, text=True,
+                          timeout=120)

@@ -1,0 +1,126 @@
+"""Pure parts of the lab: config validation, faults, inventory, sshd and dockerd command lines."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ascend_env.lab import hdk
+from ascend_env.lab.config import LabConfigError, build_config
+from ascend_env.lab.engine import dockerd_argv
+from ascend_env.lab.faults import desired, make_fault
+from ascend_env.lab.inventory import render_inventory
+from ascend_env.lab.layout import LabPaths
+from ascend_env.lab.sshd import sshd_config_text
+from ascend_env.lab.store import torch_guard
+
+PREFIX = Path("/srv/lab-test")
+
+
+def cfg(raw=None, **kw):
+    return build_config(raw, prefix=PREFIX, cache=Path("/srv/lab-cache"), **kw)
+
+
+def test_default_lab_has_two_hosts_on_their_own_loopback_addresses():
+    c = cfg()
+    assert [(h.name, h.address, h.chip, h.cards) for h in c.hosts] == [
+        ("h1", "127.0.0.2", "910b", 8), ("h2", "127.0.0.3", "300i-duo", 2)]
+    assert [h.address for h in cfg(hosts=5).hosts][-1] == "127.0.0.6"
+
+
+@pytest.mark.parametrize(("raw", "needle"), [
+    ({"hosts": [{"chip": "910c"}]}, "chip '910c' is not simulated; use one of 910b, 310p, 300i-duo"),
+    ({"hosts": [{"cards": 0}]}, "cards=0 for 910b; use a whole number from 1 to 16"),
+    ({"hosts": [{"driver": "24.1.rc9"}]}, "no driver sample for '24.1.rc9'"),
+    ({"hosts": [{"address": "10.0.0.5"}]}, "address '10.0.0.5' is not allowed"),
+    ({"hosts": [{"address": "127.0.0.1"}]}, "never the machine's own 127.0.0.1"),
+    ({"hosts": [{"name": "a"}, {"name": "a", "address": "127.0.0.9"}]}, "name 'a' is already used by hosts[0]"),
+    ({"hosts": [{"name": "Bad_Name"}]}, "host name 'Bad_Name' is not usable"),
+    ({"hosts": [{"colour": "red"}]}, "unknown key(s) ['colour']"),
+    ({"ssh_port": 223}, "ssh_port 223"),
+    ({"hostz": []}, "unknown key(s) ['hostz']"),
+])
+def test_bad_config_values_are_named_with_the_fix(raw, needle):
+    with pytest.raises(LabConfigError) as e:
+        cfg(raw)
+    assert needle in str(e.value)
+
+
+@pytest.mark.parametrize("prefix", ["/usr/local/Ascend/lab", "/dev/lab", "/", "/var/lib/docker", "/etc/x"])
+def test_prefix_in_a_system_location_is_refused(prefix):
+    with pytest.raises(LabConfigError, match="pass --prefix"):
+        build_config(None, prefix=Path(prefix), cache=Path("/srv/c"))
+
+
+def test_driver_version_info_is_the_real_format():
+    text = hdk.driver_version_info("24.1.rc1")
+    # verbatim keys and values of the real sample (ascend-facts §2.1)
+    assert text.splitlines()[0] == "Version=24.1.rc1"
+    assert "Innerversion=V100R001C15SPC006B220" in text
+    assert "compatible_version_fw=[7.0.0,7.2.99]" in text
+    fw = hdk.firmware_version_info("7.1.0.11.220")
+    assert fw == ("Version=7.1.0.11.220\nfirmware_version=1.0\npackage_version=23.0.7\n"
+                  "compatible_version_drv=[23.0.rc3,23.0.rc3.],[23.0.0,23.0.0.]\n")
+
+
+def test_faults_validate_and_compose():
+    c = cfg()
+    h1, h2 = c.hosts
+    with pytest.raises(LabConfigError, match=re.escape("must be 0..7")):
+        make_fault(h1, "missing-device", device=8)
+    with pytest.raises(LabConfigError, match=re.escape("must be 0..1")):
+        make_fault(h2, "card-lost", device=2)          # 300I Duo x2: cards 0..1 (devices 0..3)
+    with pytest.raises(LabConfigError, match=re.escape("unknown fault 'gpu-melted'")):
+        make_fault(h1, "gpu-melted")
+    with pytest.raises(LabConfigError, match=re.escape("--health 'Dead'")):
+        make_fault(h1, "chip-unhealthy", health="Dead")
+    faults = [make_fault(h2, "card-lost", device=1), make_fault(h2, "chip-unhealthy", device=0, health="critical"),
+              make_fault(h2, "fw-mismatch"), make_fault(h2, "disk-full", free_mb=10)]
+    d = desired(h2, faults)
+    assert d.missing_nodes == {"davinci2", "davinci3"}  # both chips of card 1
+    assert d.lost_cards == {1} and d.health == {0: "Critical"}
+    assert d.firmware == "7.1.0.11.220" and d.driver == h2.driver and d.disk_free_mb == 10
+    assert desired(h2, []).missing_nodes == frozenset()
+
+
+def test_inventory_addresses_each_host_like_a_real_machine():
+    c = cfg()
+    lp = LabPaths(c.prefix, c.cache)
+    inv = yaml.safe_load(render_inventory(c, lp))
+    h1 = inv["ascend_hosts"]["hosts"]["h1"]
+    assert h1["ansible_host"] == "127.0.0.2" and h1["ansible_user"] == "root"
+    assert h1["ascend_host_pins"] == {"driver": "25.0.rc1.1", "firmware": "7.7.0.1.231"}
+    assert h1["ascend_host_root"] == "/srv/lab-test/hosts/h1/root"
+    assert inv["ascend_hosts"]["hosts"]["h2"]["ascend_npu_smi_path"] == "/usr/local/sbin/npu-smi"
+    assert "StrictHostKeyChecking=yes" in h1["ansible_ssh_common_args"]
+
+
+def test_sshd_is_key_only_on_the_hosts_own_address():
+    c = cfg()
+    lp = LabPaths(c.prefix, c.cache)
+    text = sshd_config_text(c.hosts[1], lp.host("h2"), lp, 22)
+    assert "ListenAddress 127.0.0.3:22" in text
+    assert "PasswordAuthentication no" in text and "PermitRootLogin prohibit-password" in text
+    assert "SetEnv DOCKER_HOST=unix:///srv/lab-test/hosts/h2/run/docker.sock" in text
+
+
+def test_dockerd_has_no_bridge_no_iptables_and_its_own_roots():
+    lp = LabPaths(PREFIX, Path("/c"))
+    argv = dockerd_argv("h1", lp.host("h1"))
+    assert "--bridge=none" in argv and "--iptables=false" in argv
+    assert argv[argv.index("--data-root") + 1] == "/srv/lab-test/hosts/h1/docker"
+    assert argv[argv.index("--config-file") + 1] == "/srv/lab-test/hosts/h1/daemon.json"
+
+
+def test_torch_from_pypi_is_refused(monkeypatch, tmp_path):
+    (tmp_path / "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(b"")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    assert torch_guard(["torch==2.13.0"]) == []
+    assert torch_guard(["transformers"]) == ["torch==2.13.0"]   # a dependency cannot pull another torch
+    from ascend_env.lab.procs import LabError
+    for bad in (["torch"], ["torch>=2.1"], ["torch==2.9.0"]):
+        with pytest.raises(LabError, match="multi-GB CUDA build"):
+            torch_guard(bad)
