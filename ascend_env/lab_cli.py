@@ -140,10 +140,10 @@ def _run(args: argparse.Namespace) -> int:
             _print_status(rows)
         return 0 if rows and all(r.healthy for r in rows) else 1
     if cmd == "down":
-        known_hosts = lab.read_state(lab.paths(cfg)) is not None  # else cfg is only the default guess
+        added = lab.added_addresses(cfg)  # only what this lab added is its to remove (and to check)
         for line in lab.down(cfg, purge_cache=args.purge_cache):
             print(f"  {line}")
-        left = lab.leftovers(cfg, addresses=known_hosts)
+        left = lab.leftovers(cfg, addresses=added)
         if left:
             print("lab down: left behind: " + "; ".join(left), file=sys.stderr)
             return 1

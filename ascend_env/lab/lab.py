@@ -309,9 +309,8 @@ def down(cfg: LabConfig, purge_cache: bool = False) -> list[str]:
         sshd.stop_sshd(hp, name)
         apply_disk(hp, None)
         log.append(f"{name}: stopped")
-    for spec in cfg.hosts:
-        if state["hosts"].get(spec.name, {}).get("address_added", True):
-            del_address(spec.address)
+    for address in added_addresses(cfg):
+        del_address(address)
     engine._unmount_under(lp.prefix)
     left = engine.mounts_under(lp.prefix)
     if left:
@@ -324,16 +323,21 @@ def down(cfg: LabConfig, purge_cache: bool = False) -> list[str]:
     return log
 
 
-def leftovers(cfg: LabConfig, addresses: bool = True) -> list[str]:
+def added_addresses(cfg: LabConfig) -> list[str]:
+    st = read_state(paths(cfg)) or {"hosts": {}}
+    return [h.address for h in cfg.hosts if st["hosts"].get(h.name, {}).get("address_added")]
+
+
+def leftovers(cfg: LabConfig, addresses: list[str] | None = None) -> list[str]:
     """Anything of the lab still on the machine (used by `lab down --verify` and the tests)."""
     lp = paths(cfg)
     found = []
     if lp.prefix.exists():
         found.append(f"folder {lp.prefix}")
     found += [f"mount {m}" for m in engine.mounts_under(lp.prefix)]
-    for spec in cfg.hosts if addresses else ():
-        if address_present(spec.address):
-            found.append(f"address {spec.address}")
+    for address in addresses or ():
+        if address_present(address):
+            found.append(f"address {address}")
     for pid_dir in Path("/proc").glob("[0-9]*"):
         try:
             cmd = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
