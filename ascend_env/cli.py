@@ -29,13 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Version-consistent Huawei Ascend NPU environments: matrix, resolver and renderers.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"ascend-env {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{matrix,render,lab}", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="{matrix,render,lab,doctor}", required=True)
     add_matrix_parser(sub)
     from .lab_cli import add_lab_parser
     from .render_cli import add_render_parser
 
     add_render_parser(sub)
     add_lab_parser(sub)
+    from .doctor_cli import add_doctor_parser
+
+    add_doctor_parser(sub)
     return parser
 
 
@@ -44,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "matrix":
         return run_matrix(args)
+    if args.command == "doctor":
+        from .doctor_cli import run_doctor
+
+        return run_doctor(args)
     if args.command == "lab":
         from .lab_cli import run_lab
 

@@ -14,7 +14,7 @@ from .config import CHIP_LIMITS, HostSpec, LabConfigError
 
 KINDS: dict[str, str] = {
     "missing-device": "remove /dev/davinci<N> (the card is still on the bus; npu-smi on the host still lists it)",
-    "card-lost": "card <N> falls off the bus: no PCI entry, no /dev nodes, npu-smi does not list it",
+    "card-lost": "the driver loses card <N>: still on the PCI bus, but no /dev nodes and npu-smi does not list it",
     "chip-unhealthy": "chip <N> reports Health Alarm (or --health Critical/Warning) in npu-smi",
     "fw-mismatch": "firmware version.info from another HDK (default 7.1.0.11.220, HDK 23.0.7) that does not "
                    "accept this driver",

@@ -48,8 +48,10 @@ def sshd_config_text(spec: HostSpec, hp: HostPaths, lp: LabPaths, port: int) -> 
         "MaxStartups 64:30:128",
         "MaxSessions 64",
         "Subsystem sftp internal-sftp",
+        # LD_LIBRARY_PATH stands in for the loader configuration a real host's login environment has for the
+        # driver's libraries; containers do not inherit it, which is the failure the seeds teach to fix.
         f"SetEnv DOCKER_HOST=unix://{hp.docker_sock} ASCEND_ENV_LAB_HOST={spec.name} "
-        f"ASCEND_ENV_HOST_ROOT={hp.root}",
+        f"ASCEND_ENV_HOST_ROOT={hp.root} LD_LIBRARY_PATH={hp.driver_lib}",
         "",
     ])
 

@@ -113,14 +113,9 @@ def pci_dir(hp: HostPaths, bus_id: str) -> Path:
 
 
 def make_pci(spec: HostSpec, hp: HostPaths, state: dict) -> None:
+    """One PCI function per card.  A lost card stays on the bus: the driver lost it, lspci still sees it."""
     for card in state["cards"]:
         d = pci_dir(hp, card["bus_id"])
-        if card.get("lost"):
-            for f in d.glob("*"):
-                f.unlink()
-            if d.exists():
-                d.rmdir()
-            continue
         for key, value in {**PCI_IDS[spec.chip], "class": PCI_CLASS}.items():
             _write(d / key, value + "\n")
 

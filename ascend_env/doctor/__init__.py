@@ -1,0 +1,1 @@
+"""``python -m ascend_env doctor``: what is wrong on this host or container, and the exact fix."""

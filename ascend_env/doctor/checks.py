@@ -1,0 +1,658 @@
+"""The doctor's checks: pure functions from the probe's facts (``ascend_env.probe.host``) to results.
+
+Every check returns :class:`Check` rows with a status (``ok``, ``warn``, ``fail``, or ``skip`` = "could not
+check: why"), a one-line summary, and for anything not ok the exact fix: a command, a docker/isula flag, or an
+inventory variable.  No I/O here: the facts come in, the matrix is passed in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from ..compat import driver_accepts_firmware, firmware_accepts_driver, parse_bounds, toolkit_accepts_driver
+from ..matrix import Matrix
+from ..probe.npu_smi import NpuSmiParseError, detect_loader_error, parse_info
+from ..resolver import Conflict, Request, resolve
+from ..versions import Version, VersionError
+
+OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
+GROUPS = ("devices", "driver", "npu", "cann", "python", "frameworks", "system", "expect")
+DRIVER_LIBDIR = "/usr/local/Ascend/driver/lib64/driver"
+#: chip -> the kernels' soc directory name under opp/built-in/op_impl/ai_core/tbe/kernel
+SOC_DIR = {"910b": "ascend910b", "310p": "ascend310p", "300i-duo": "ascend310p"}
+PCI_CHIP = {("0xd802", None): "910b", ("0xd500", "0x0100"): "310p", ("0xd500", "0x0110"): "300i-duo"}
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    group: str
+    status: str
+    summary: str
+    detail: str = ""
+    fix: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the checks know besides the facts."""
+
+    matrix: Matrix
+    chip: str | None = None            # from --chip / inventory; else detected from PCI ids
+    expect: dict[str, str] | None = None
+    runtime: str = "docker"            # for the flags in container fixes
+
+
+CheckFn = Callable[[dict[str, Any], Context], list[Check]]
+REGISTRY: list[tuple[str, str, str, CheckFn]] = []
+
+
+def check(cid: str, group: str, doc: str) -> Callable[[CheckFn], CheckFn]:
+    def deco(fn: CheckFn) -> CheckFn:
+        REGISTRY.append((cid, group, doc, fn))
+        return fn
+    return deco
+
+
+def _skip(cid: str, group: str, why: str) -> list[Check]:
+    return [Check(cid, group, SKIP, f"could not check: {why}")]
+
+
+def in_container(f: dict[str, Any]) -> bool:
+    return bool(f.get("system", {}).get("in_container"))
+
+
+def _err(section: dict[str, Any] | None) -> str | None:
+    return section.get("error") if isinstance(section, dict) else "not probed"
+
+
+# --- helpers over the facts --------------------------------------------------------------------------------
+
+def detected_chip(f: dict[str, Any]) -> str | None:
+    for d in f.get("pci", {}).get("devices", []):
+        for (dev, sub), chip in PCI_CHIP.items():
+            if d.get("device") == dev and (sub is None or d.get("subsystem_device") == sub):
+                return chip
+    return None
+
+
+def npu_table(f: dict[str, Any]) -> tuple[Any | None, str | None]:
+    """The parsed ``npu-smi info`` (with the lib-path fix applied if that is what made it run), or why not."""
+    smi = f.get("npu_smi", {})
+    for key in ("info", "info_with_libpath"):
+        r = smi.get(key)
+        if r and r.get("rc") == 0:
+            try:
+                return parse_info(r["stdout"]), None
+            except NpuSmiParseError as e:
+                return None, f"npu-smi output not understood: {e}"
+    return None, "npu-smi did not run"
+
+
+def driver_values(f: dict[str, Any], part: str) -> dict[str, str] | None:
+    d = f.get("driver", {}).get(part)
+    return d["values"] if d else None
+
+
+def toolkit(f: dict[str, Any]) -> dict[str, Any] | None:
+    return (f.get("cann") or {}).get("toolkit")
+
+
+def toolkit_version(f: dict[str, Any]) -> Version | None:
+    tk = toolkit(f)
+    if not tk:
+        return None
+    try:
+        return Version.parse(tk["install_info"].get("version"), "cann")
+    except VersionError:
+        return None
+
+
+def set_env_path(f: dict[str, Any]) -> str:
+    tk = toolkit(f)
+    if tk and tk.get("layout") == "cann":
+        return "/usr/local/Ascend/cann/set_env.sh"
+    return "/usr/local/Ascend/ascend-toolkit/set_env.sh"
+
+
+# --- devices -----------------------------------------------------------------------------------------------
+
+@check("devices.nodes", "devices", "davinciN, davinci_manager, devmm_svm, hisi_hdc present as character devices")
+def devices_nodes(f: dict[str, Any], ctx: Context) -> list[Check]:
+    dev = f.get("devices", {})
+    if _err(dev):
+        return _skip("devices.nodes", "devices", _err(dev) or "")
+    nodes = dev["nodes"]
+    missing_mgr = [m for m in ("davinci_manager", "devmm_svm", "hisi_hdc") if m not in nodes]
+    not_char = sorted(n for n, v in nodes.items() if not v["char"])
+    out = []
+    if in_container(f):
+        flag = "--device"  # the same flag for docker and isula
+        if not dev["davinci"]:
+            out.append(Check("devices.nodes", "devices", FAIL, "no /dev/davinciN in this container",
+                             "the container was started without any NPU device",
+                             f"recreate the container with {flag}=/dev/davinci0 (one per NPU you want), or with the "
+                             "Ascend runtime: -e ASCEND_VISIBLE_DEVICES=0; inventory: ascend_containers[].devices"))
+        if missing_mgr:
+            out.append(Check("devices.managers", "devices", FAIL,
+                             f"missing {', '.join('/dev/' + m for m in missing_mgr)}",
+                             "npu-smi and the runtime need the manager devices besides /dev/davinciN",
+                             "recreate the container adding " + " ".join(f"{flag}=/dev/{m}" for m in missing_mgr)))
+    else:
+        if not dev["davinci"]:
+            out.append(Check("devices.nodes", "devices", FAIL, "no /dev/davinciN on this host",
+                             "the NPU driver is not loaded or not installed",
+                             "install or reload the driver: bash Ascend-hdk-<chip>-npu-driver_<ver>_linux-<arch>.run "
+                             "--full --install-for-all, then reboot"))
+        if missing_mgr:
+            out.append(Check("devices.managers", "devices", FAIL, f"missing {', '.join(missing_mgr)} on the host",
+                             "", "reinstall the driver (--full) and reboot; the driver creates these nodes"))
+    if not_char:
+        out.append(Check("devices.chardev", "devices", FAIL, f"not character devices: {', '.join(not_char)}",
+                         "", "remove the stray files and restart the container / reload the driver"))
+    if not out:
+        out.append(Check("devices.nodes", "devices", OK,
+                         f"{len(dev['davinci'])} NPU device node(s) (davinci{','.join(map(str, dev['davinci']))}) "
+                         "and the 3 manager nodes"))
+    return out
+
+
+@check("devices.match", "devices", "device nodes agree with the chips npu-smi and the PCI bus report")
+def devices_match(f: dict[str, Any], ctx: Context) -> list[Check]:
+    table, why = npu_table(f)
+    if table is None:
+        return _skip("devices.match", "devices", why or "")
+    dev = f.get("devices", {})
+    chips = [(c.npu_id, ch) for c in table.cards for ch in c.chips]
+    out = []
+    if not in_container(f):
+        # npu-smi's Device column (310P/Duo) or the card order gives the davinci number of each chip
+        want = sorted(ch.device_id if ch.device_id is not None else i for i, (_, ch) in enumerate(chips))
+        missing = [n for n in want if n not in dev.get("davinci", [])]
+        if missing:
+            out.append(Check("devices.match", "devices", FAIL,
+                             f"npu-smi lists {len(chips)} chip(s) but /dev/davinci{','.join(map(str, missing))} "
+                             "is missing",
+                             "the driver sees the chip but its device node is gone (deleted, or a udev rule failed)",
+                             "recreate the nodes: reload the driver (or reboot); do not mknod them by hand"))
+        pci = f.get("pci", {}).get("devices", [])
+        per_card = 2 if detected_chip(f) == "300i-duo" else 1
+        if pci and len(pci) != len(table.cards):
+            seen = {c.chips[0].bus_id.lower() for c in table.cards if c.chips}
+            lost = [d["bdf"] for d in pci if d["bdf"].lower() not in seen]
+            out.append(Check("devices.pci", "devices", FAIL,
+                             f"{len(pci)} NPU card(s) on the PCI bus but npu-smi shows {len(table.cards)}",
+                             "the driver lost " + (", ".join(lost) or "a card") + f" ({per_card} chip(s) per card)",
+                             "check `dmesg | grep -i davinci`, then reset the card: npu-smi set -t reset -i <NPU id> "
+                             "-c 0, or reboot; if it stays missing, reseat the card / call support"))
+    if not out:
+        out.append(Check("devices.match", "devices", OK, f"{len(chips)} chip(s) visible to npu-smi, nodes present"))
+    return out
+
+
+# --- driver and firmware -----------------------------------------------------------------------------------
+
+@check("driver.present", "driver", "driver version.info present; firmware too on a host")
+def driver_present(f: dict[str, Any], ctx: Context) -> list[Check]:
+    d = f.get("driver", {})
+    if _err(d):
+        return _skip("driver.present", "driver", _err(d) or "")
+    out = []
+    drv = driver_values(f, "driver")
+    if drv is None:
+        fix = ("mount it: -v /usr/local/Ascend/driver:/usr/local/Ascend/driver:ro" if in_container(f) else
+               "install the driver: bash Ascend-hdk-<chip>-npu-driver_<ver>_linux-<arch>.run --full --install-for-all")
+        out.append(Check("driver.present", "driver", FAIL, "no driver version.info under "
+                         f"{d.get('install_path', '/usr/local/Ascend')}/driver", "", fix))
+    else:
+        out.append(Check("driver.present", "driver", OK, f"driver {drv.get('Version')} "
+                         f"(Innerversion {drv.get('Innerversion', '?')})"))
+    fw = driver_values(f, "firmware")
+    if fw is None and not in_container(f):
+        out.append(Check("firmware.present", "driver", FAIL, "no firmware version.info",
+                         "", "install the firmware: bash Ascend-hdk-<chip>-npu-firmware_<ver>.run --full, then reboot"))
+    elif fw is not None:
+        out.append(Check("firmware.present", "driver", OK, f"firmware {fw.get('Version')}"))
+    if in_container(f) and d.get("install_info") is None:
+        out.append(Check("driver.install_info", "driver", WARN, "/etc/ascend_install.info is not in the container",
+                         "torch_npu.utils.get_cann_version('DRIVER') and MindSpore locate the driver through it",
+                         "add -v /etc/ascend_install.info:/etc/ascend_install.info:ro"))
+    return out
+
+
+@check("driver.firmware", "driver", "driver and firmware accept each other (compatible_version_fw / _drv)")
+def driver_firmware(f: dict[str, Any], ctx: Context) -> list[Check]:
+    drv, fw = driver_values(f, "driver"), driver_values(f, "firmware")
+    if in_container(f) and fw is None:
+        return []  # containers do not mount the firmware; the host's doctor checks the pair
+    if drv is None or fw is None:
+        return _skip("driver.firmware", "driver", "driver or firmware version.info not readable here")
+    results = [driver_accepts_firmware(drv.get("compatible_version_fw"), fw.get("Version")),
+               firmware_accepts_driver(fw.get("compatible_version_drv"), drv.get("Version"))]
+    bad = [r for r in results if r.ok is False]
+    if bad:
+        return [Check("driver.firmware", "driver", FAIL,
+                      f"driver {drv.get('Version')} and firmware {fw.get('Version')} do not match",
+                      "; ".join(r.message for r in bad), bad[0].fix)]
+    unknown = [r for r in results if r.ok is None]
+    if len(unknown) == 2:
+        return _skip("driver.firmware", "driver", "; ".join(r.message for r in unknown))
+    return [Check("driver.firmware", "driver", OK, f"driver {drv.get('Version')} and firmware {fw.get('Version')} "
+                  "accept each other")]
+
+
+# --- npu-smi and chips -------------------------------------------------------------------------------------
+
+@check("npu_smi.runs", "npu", "npu-smi is present and runs")
+def npu_smi_runs(f: dict[str, Any], ctx: Context) -> list[Check]:
+    smi = f.get("npu_smi", {})
+    if _err(smi):
+        return _skip("npu_smi.runs", "npu", _err(smi) or "")
+    if not smi.get("path"):
+        fix = ("mount it: -v /usr/local/bin/npu-smi:/usr/local/bin/npu-smi:ro (or /usr/local/sbin/npu-smi on some "
+               "hosts)" if in_container(f) else "npu-smi comes with the driver: reinstall the driver package (--full)")
+        return [Check("npu_smi.runs", "npu", FAIL, "npu-smi not found in /usr/local/bin, /usr/local/sbin or PATH",
+                      "", fix)]
+    first = smi.get("info", {})
+    text = (first.get("stderr") or "") + (first.get("stdout") or "")
+    lib = detect_loader_error(text)
+    if lib:
+        retry = smi.get("info_with_libpath") or {}
+        if retry.get("rc") == 0:
+            return [Check("npu_smi.runs", "npu", FAIL, f"npu-smi cannot load {lib}: the driver library directory is "
+                          "not on LD_LIBRARY_PATH", text.strip().splitlines()[-1],
+                          f"export LD_LIBRARY_PATH={DRIVER_LIBDIR}:$LD_LIBRARY_PATH (put it in ~/.bashrc, or source "
+                          f"{set_env_path(f)}); in a container also mount /usr/local/Ascend/driver")]
+        return [Check("npu_smi.runs", "npu", FAIL, f"npu-smi cannot load {lib}, even with {DRIVER_LIBDIR} on "
+                      "LD_LIBRARY_PATH", f"{lib} is missing from the driver's lib64/driver",
+                      "the driver installation is damaged: reinstall it (bash Ascend-hdk-<chip>-npu-driver_*.run "
+                      "--full --install-for-all); in a container mount the host's /usr/local/Ascend/driver")]
+    if first.get("rc") != 0:
+        msg = text.strip().splitlines()[-1] if text.strip() else (first.get("error") or "no output")
+        fix = ("add --device=/dev/davinci_manager (and devmm_svm, hisi_hdc) to the container" if in_container(f)
+               else "the driver is not reachable: if the driver/firmware were just upgraded, reboot")
+        return [Check("npu_smi.runs", "npu", FAIL, f"npu-smi info failed: {msg}", "", fix)]
+    table, why = npu_table(f)
+    if table is None:
+        return [Check("npu_smi.runs", "npu", WARN, why or "npu-smi output not understood")]
+    return [Check("npu_smi.runs", "npu", OK, f"npu-smi {table.version}: {len(table.cards)} card(s)")]
+
+
+@check("npu.health", "npu", "every chip reports Health OK; HBM/memory use; processes holding NPUs")
+def npu_health(f: dict[str, Any], ctx: Context) -> list[Check]:
+    table, why = npu_table(f)
+    if table is None:
+        return _skip("npu.health", "npu", why or "")
+    bad = [(c.npu_id, ch.chip_id, ch.health) for c in table.cards for ch in c.chips if ch.health != "OK"]
+    out = []
+    if bad:
+        worst = max(h for *_, h in bad)
+        status = WARN if all(h == "Warning" for *_, h in bad) else FAIL
+        first = bad[0]
+        out.append(Check("npu.health", "npu", status,
+                         "unhealthy: " + ", ".join(f"NPU {n} chip {c} {h}" for n, c, h in bad),
+                         f"worst: {worst}",
+                         f"see the alarm: npu-smi info -t health -i {first[0]} -c {first[1]}; then reset the chip "
+                         f"(npu-smi set -t reset -i {first[0]} -c {first[1]}) or reboot; persistent Critical: "
+                         "hardware"))
+    else:
+        n = sum(len(c.chips) for c in table.cards)
+        out.append(Check("npu.health", "npu", OK, f"{n} chip(s) Health OK"))
+    full = [(c.npu_id, ch) for c in table.cards for ch in c.chips
+            if (ch.hbm_total_mb and ch.hbm_used_mb is not None and ch.hbm_used_mb > 0.9 * ch.hbm_total_mb)
+            or (not ch.hbm_total_mb and ch.memory_total_mb and ch.memory_used_mb > 0.9 * ch.memory_total_mb)]
+    if full:
+        out.append(Check("npu.memory", "npu", WARN, "NPU memory over 90% used on NPU "
+                         + ", ".join(str(n) for n, _ in full), "", "find the holder: npu-smi info (process section)"))
+    if table.processes:
+        out.append(Check("npu.processes", "npu", WARN, f"{len(table.processes)} process(es) hold NPUs: "
+                         + ", ".join(f"pid {p.pid} ({p.name}) on NPU {p.npu_id}" for p in table.processes[:5]),
+                         "a new job on those NPUs may run out of memory", "stop them, or pick other devices"))
+    return out
+
+
+# --- CANN --------------------------------------------------------------------------------------------------
+
+@check("cann.toolkit", "cann", "CANN toolkit installed; its version and layout")
+def cann_toolkit(f: dict[str, Any], ctx: Context) -> list[Check]:
+    c = f.get("cann", {})
+    if _err(c):
+        return _skip("cann.toolkit", "cann", _err(c) or "")
+    tk = c.get("toolkit")
+    if not tk and not in_container(f):
+        return [Check("cann.toolkit", "cann", OK, "no CANN toolkit on this host: containers carry their own "
+                      "(install one here only to run jobs on the host)")]
+    if not tk:
+        return [Check("cann.toolkit", "cann", FAIL, "no CANN toolkit in this container (looked in "
+                      "$ASCEND_TOOLKIT_HOME, /usr/local/Ascend/ascend-toolkit/latest, /usr/local/Ascend/cann)", "",
+                      "install it: bash Ascend-cann-toolkit_<ver>_linux-<arch>.run --install --quiet "
+                      "(`python -m ascend_env matrix resolve ...` names the version for your driver)")]
+    v = toolkit_version(f)
+    arch = tk["install_info"].get("arch")
+    out = [Check("cann.toolkit", "cann", OK, f"CANN toolkit {v} ({tk['layout']} layout) at {tk['home']}")]
+    machine = f.get("system", {}).get("arch")
+    if arch and machine and arch != machine:
+        out.append(Check("cann.arch", "cann", FAIL, f"toolkit built for {arch} on a {machine} machine", "",
+                         f"install Ascend-cann-toolkit_{v}_linux-{machine}.run"))
+    if c.get("others"):
+        out.append(Check("cann.toolkit.multiple", "cann", WARN, "more than one toolkit found: "
+                         + ", ".join([tk["home"], *c["others"]]),
+                         "ASCEND_TOOLKIT_HOME decides which one runs", f"source the one you want: {set_env_path(f)}"))
+    return out
+
+
+@check("cann.driver", "cann", "toolkit accepts the driver (compatible_version vs Innerversion, and the matrix)")
+def cann_driver(f: dict[str, Any], ctx: Context) -> list[Check]:
+    v = toolkit_version(f)
+    drv = driver_values(f, "driver")
+    if v is None or drv is None:
+        return []  # nothing to compare: cann.toolkit / driver.present already say what is missing
+    out = []
+    tk = toolkit(f) or {}
+    r = toolkit_accepts_driver(tk["install_info"].get("compatible_version"), drv.get("Innerversion"))
+    if r.ok is False:
+        out.append(Check("cann.driver.inner", "cann", FAIL, f"CANN {v} does not accept driver {drv.get('Version')}",
+                         r.message, r.fix))
+    chip = ctx.chip or detected_chip(f)
+    if chip:
+        res = resolve(ctx.matrix, Request(chip=chip, pins={"cann": v.canonical, "driver": drv.get("Version", "")}))
+        if isinstance(res, Conflict):
+            first = res.violations[0] if res.violations else None
+            out.append(Check("cann.driver.matrix", "cann", FAIL,
+                             f"the matrix pairs CANN {v} on {chip} with another driver than {drv.get('Version')}",
+                             f"{first.message} [{first.source}]" if first else "",
+                             first.fix if first else "upgrade the driver or install a CANN release for this driver"))
+    if not out:
+        out.append(Check("cann.driver", "cann", OK, f"CANN {v} works with driver {drv.get('Version')}"
+                         + ("" if r.ok else " (no compatible_version in the toolkit to cross-check)")))
+    return out
+
+
+@check("cann.kernels", "cann", "kernels (ops) package matches the toolkit version and this chip")
+def cann_kernels(f: dict[str, Any], ctx: Context) -> list[Check]:
+    v = toolkit_version(f)
+    if v is None:
+        return []
+    c = f["cann"]
+    chip = ctx.chip or detected_chip(f)
+    k = c.get("kernels")
+    if not k:
+        status = FAIL if chip == "910b" else WARN
+        return [Check("cann.kernels", "cann", status, f"no kernels package installed for CANN {v}",
+                      "Atlas A2 (910B) training with PyTorch needs the kernels package (ascend-deployer 6.0 guide)",
+                      f"bash Ascend-cann-kernels-{(chip or '<chip>').replace('300i-duo', '310p')}_{v}_linux-<arch>.run "
+                      "--install --quiet")]
+    kv = k["version_info"].get("version_dir") or k["version_info"].get("Version")
+    out = []
+    try:
+        same = Version.parse(kv, "cann") == v
+    except VersionError:
+        same = False
+    if not same:
+        out.append(Check("cann.kernels", "cann", FAIL, f"kernels {kv} do not match toolkit {v}", "",
+                         f"install the kernels of the same release: Ascend-cann-kernels-<chip>_{v}_linux-<arch>.run "
+                         "--install"))
+    want = SOC_DIR.get(chip or "")
+    socs = c.get("kernel_socs") or []
+    if want and socs and want not in socs:
+        out.append(Check("cann.kernels.chip", "cann", FAIL, f"kernels are for {', '.join(socs)}, this is a {chip}",
+                         "", f"install Ascend-cann-kernels-{chip.replace('300i-duo', '310p')}_{v}_linux-<arch>.run"))
+    if not out:
+        out.append(Check("cann.kernels", "cann", OK, f"kernels {kv}" + (f" for {', '.join(socs)}" if socs else "")))
+    nnal = c.get("nnal")
+    if nnal:
+        out.append(Check("cann.nnal", "cann", OK, f"NNAL {', '.join(nnal['versions']) or '(no version.info)'}"))
+    return out
+
+
+@check("cann.env", "cann", "set_env.sh sourced: ASCEND_TOOLKIT_HOME, ASCEND_OPP_PATH, LD_LIBRARY_PATH")
+def cann_env(f: dict[str, Any], ctx: Context) -> list[Check]:
+    tk = toolkit(f)
+    if not tk:
+        return []
+    env = f.get("env", {})
+    home = env.get("ASCEND_TOOLKIT_HOME") or env.get("ASCEND_HOME_PATH")
+    lib = env.get("LD_LIBRARY_PATH") or ""
+    missing = [k for k in ("ASCEND_TOOLKIT_HOME", "ASCEND_OPP_PATH") if not env.get(k)]
+    if "lib64" not in lib or not any(p.rstrip("/").endswith("lib64") and "Ascend" in p for p in lib.split(":")):
+        missing.append("LD_LIBRARY_PATH (toolkit lib64)")
+    if missing:
+        return [Check("cann.env", "cann", FAIL, "CANN environment not set: " + ", ".join(missing),
+                      "without it frameworks fail with libascendcl.so / libhccl.so not found",
+                      f"source {set_env_path(f)}  (add it to ~/.bashrc or the container's environment)")]
+    if home and tk.get("env_home_resolved") and tk["env_home_resolved"] != tk["home"]:
+        return [Check("cann.env", "cann", WARN, f"ASCEND_TOOLKIT_HOME={home} but the toolkit found is {tk['home']}",
+                      "", f"source {set_env_path(f)}")]
+    return [Check("cann.env", "cann", OK, "CANN environment set (ASCEND_TOOLKIT_HOME, ASCEND_OPP_PATH, "
+                  "LD_LIBRARY_PATH)")]
+
+
+# --- Python and frameworks ---------------------------------------------------------------------------------
+
+@check("python.version", "python", "Python within the range the installed CANN supports")
+def python_version(f: dict[str, Any], ctx: Context) -> list[Check]:
+    py = f.get("python", {})
+    if not py or not py.get("python"):
+        return _skip("python.version", "python", (py or {}).get("error") or "python not probed")
+    v = toolkit_version(f)
+    if v is None:
+        return [Check("python.version", "python", OK, f"Python {py['python']} (no CANN to compare with)")]
+    res = resolve(ctx.matrix, Request(pins={"cann": v.canonical, "python": _minor(py["python"])}))
+    if isinstance(res, Conflict):
+        allowed = [sp for r in ctx.matrix.cann_python if any(c.contains(v) for c in r.cann) for sp in r.python]
+        rng = " or ".join(sorted({str(sp) for sp in allowed})) or "see `python -m ascend_env matrix show`"
+        return [Check("python.version", "python", FAIL, f"Python {py['python']} is outside CANN {v}'s range ({rng})",
+                      "the CANN installer refuses it, and te/hccl wheels will not import",
+                      f"use a supported Python (e.g. conda create -n cann python=<one in {rng}>)")]
+    return [Check("python.version", "python", OK, f"Python {py['python']} is supported by CANN {v}")]
+
+
+def _minor(v: str) -> str:
+    return ".".join(v.split(".")[:2])
+
+
+@check("frameworks.versions", "frameworks", "torch/torch_npu, MindSpore/MindFormers versions against the matrix")
+def framework_versions(f: dict[str, Any], ctx: Context) -> list[Check]:
+    py = f.get("python", {})
+    pk = (py or {}).get("packages") or {}
+    names = [n for n in ("torch", "torch_npu", "mindspore", "mindformers") if n in pk]
+    if not names:
+        return [Check("frameworks.versions", "frameworks", OK, "no MindSpore or torch installed in "
+                      f"{(py or {}).get('executable', 'this Python')}")]
+    pins = {n: _strip_local(pk[n]) for n in names}
+    v = toolkit_version(f)
+    if v is not None:
+        pins["cann"] = v.canonical
+    if py.get("python"):
+        pins["python"] = _minor(py["python"])
+    framework = "torch" if "torch_npu" in names or "torch" in names else "mindspore"
+    if "mindspore" in names and "torch_npu" not in names:
+        framework = "mindspore"
+    try:
+        res = resolve(ctx.matrix, Request(chip=ctx.chip or detected_chip(f), framework=framework, pins=pins))
+    except (VersionError, ValueError) as e:
+        return _skip("frameworks.versions", "frameworks", str(e))
+    label = ", ".join(f"{n} {pk[n]}" for n in names)
+    if isinstance(res, Conflict):
+        fixes = [x.fix for x in res.violations if x.fix]
+        return [Check("frameworks.versions", "frameworks", FAIL, f"{label}: not a consistent stack"
+                      + (f" with CANN {v}" if v else ""),
+                      " | ".join(f"{x.message} [{x.source}]" for x in res.violations[:3]),
+                      fixes[0] if fixes else "pick versions from `python -m ascend_env matrix resolve`")]
+    if "torch" in names and "torch_npu" not in names:
+        return [Check("frameworks.versions", "frameworks", WARN, f"{label}: torch without torch_npu runs on the CPU",
+                      "", f"pip install torch-npu=={res.version('torch_npu')}" if res.version("torch_npu") else "")]
+    return [Check("frameworks.versions", "frameworks", OK, f"{label}: consistent" + (f" with CANN {v}" if v else ""))]
+
+
+def _strip_local(v: str) -> str:
+    return v.split("+", 1)[0]
+
+
+@cache
+def framework_errors() -> list[dict[str, Any]]:
+    try:
+        text = resources.files("ascend_env.probe").joinpath("framework_errors.yaml").read_text(encoding="utf-8")
+    except (FileNotFoundError, OSError):
+        return []
+    return list(yaml.safe_load(text) or [])
+
+
+def explain_error(text: str, framework: str) -> dict[str, Any] | None:
+    for row in framework_errors():
+        if row.get("framework") not in (framework, "any", None):
+            continue
+        if re.search(row["pattern"], text):
+            return row
+    return None
+
+
+@check("frameworks.import", "frameworks", "frameworks import and see the NPU (in a child Python)")
+def framework_import(f: dict[str, Any], ctx: Context) -> list[Check]:
+    py = f.get("python", {}) or {}
+    imports = py.get("imports") or {}
+    if not imports:
+        return []
+    out = []
+    for name, r in imports.items():
+        fw = "torch" if name == "torch_npu" else "mindspore"
+        text = (r.get("stderr") or "") + "\n" + (r.get("stdout") or "")
+        if (r.get("rc") == 0 and "npu_available True" in text) or (name == "mindspore" and r.get("rc") == 0):
+            out.append(Check(f"frameworks.import.{name}", "frameworks", OK, f"{name} imports and targets the NPU"))
+            continue
+        if r.get("error"):
+            out.append(Check(f"frameworks.import.{name}", "frameworks", SKIP, f"could not check: {r['error']}"))
+            continue
+        known = explain_error(text, fw)
+        last = [ln for ln in text.strip().splitlines() if ln.strip()]
+        line = last[-1] if last else "no output"
+        if known:
+            out.append(Check(f"frameworks.import.{name}", "frameworks", FAIL, f"{name}: {known['cause']}", line,
+                             known["fix"]))
+        elif r.get("rc") == 0:
+            out.append(Check(f"frameworks.import.{name}", "frameworks", FAIL, f"{name} imports but sees no NPU", line,
+                             f"source {set_env_path(f)} and check the device nodes (doctor's devices group)"))
+        else:
+            out.append(Check(f"frameworks.import.{name}", "frameworks", FAIL, f"import {name} failed", line,
+                             f"source {set_env_path(f)}; reinstall {name} at the version `matrix resolve` gives"))
+    return out
+
+
+# --- system ------------------------------------------------------------------------------------------------
+
+GiB = 1 << 30
+
+
+@check("system.disk", "system", "free space on the install path (/usr/local/Ascend) and /dev/shm size")
+def system_disk(f: dict[str, Any], ctx: Context) -> list[Check]:
+    d = f.get("disk", {})
+    if _err(d):
+        return _skip("system.disk", "system", _err(d) or "")
+    out = []
+    ip = d["install_path"]
+    free = ip["free_bytes"]
+    if free < 10 * GiB:
+        out.append(Check("system.disk", "system", FAIL if free < 2 * GiB else WARN,
+                         f"only {free / GiB:.2f} GiB free on {ip['path']}",
+                         "a CANN toolkit needs about 6 GiB, kernels 3 GiB, NNAL 1 GiB",
+                         f"free space or grow the filesystem holding {ip['path']} (df -h {ip['path']})"))
+    else:
+        out.append(Check("system.disk", "system", OK, f"{free / GiB:.0f} GiB free on {ip['path']}"))
+    shm = d.get("shm")
+    if shm and in_container(f) and shm["size_bytes"] < GiB:
+        out.append(Check("system.shm", "system", WARN, f"/dev/shm is {shm['size_bytes'] >> 20} MiB",
+                         "docker's default 64 MiB breaks multi-worker data loading and HCCL",
+                         "recreate the container with --shm-size=16g (or --ipc=host)"))
+    return out
+
+
+@check("system.sshd", "system", "sshd does not allow root login with a password")
+def system_sshd(f: dict[str, Any], ctx: Context) -> list[Check]:
+    s = f.get("sshd", {})
+    if _err(s):
+        return _skip("system.sshd", "system", _err(s) or "")
+    if not s.get("files"):
+        return []
+    st = s["settings"]
+    root = (st.get("permitrootlogin") or {}).get("value", "prohibit-password").lower()
+    pw = (st.get("passwordauthentication") or {}).get("value", "yes").lower()
+    if root == "yes" and pw == "yes":
+        where = st["permitrootlogin"]["file"]
+        return [Check("system.sshd", "system", WARN, "sshd allows root login with a password",
+                      f"PermitRootLogin yes in {where}, PasswordAuthentication {pw}",
+                      "set PermitRootLogin prohibit-password and use keys (the seeds' `PermitRootLogin yes` is the "
+                      "risk)")]
+    return [Check("system.sshd", "system", OK, f"sshd: PermitRootLogin {root}, PasswordAuthentication {pw}")]
+
+
+# --- expected stack ----------------------------------------------------------------------------------------
+
+def installed_versions(f: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    drv, fw = driver_values(f, "driver"), driver_values(f, "firmware")
+    if drv and drv.get("Version"):
+        out["driver"] = drv["Version"]
+    if fw and fw.get("Version"):
+        out["firmware"] = fw["Version"]
+    v = toolkit_version(f)
+    if v:
+        out["cann"] = v.canonical
+    py = f.get("python") or {}
+    if py.get("python"):
+        out["python"] = py["python"]
+    for k, val in (py.get("packages") or {}).items():
+        if k in ("torch", "torch_npu", "mindspore", "mindformers"):
+            out[k] = _strip_local(val)
+    return out
+
+
+@check("expect", "expect", "installed versions equal the expected stack (--expect)")
+def expect_stack(f: dict[str, Any], ctx: Context) -> list[Check]:
+    if not ctx.expect:
+        return []
+    have = installed_versions(f)
+    out = []
+    for comp, want in ctx.expect.items():
+        got = have.get(comp)
+        try:
+            match = got is not None and (Version.parse(got, comp) == Version.parse(want, comp)
+                                         or (comp == "python" and _minor(got) == _minor(want)))
+        except VersionError:
+            match = got == want
+        if match:
+            out.append(Check(f"expect.{comp}", "expect", OK, f"{comp} {got}"))
+        else:
+            out.append(Check(f"expect.{comp}", "expect", FAIL, f"{comp}: expected {want}, found {got or 'nothing'}",
+                             "", f"run ansible-playbook site.yml for this host, or install {comp} {want}"))
+    return out
+
+
+def run_checks(facts: dict[str, Any], ctx: Context, only: Iterable[str] | None = None) -> list[Check]:
+    wanted = set(only or ())
+    out: list[Check] = []
+    for cid, group, _doc, fn in REGISTRY:
+        if wanted and cid not in wanted and group not in wanted:
+            continue
+        try:
+            out += fn(facts, ctx)
+        except Exception as e:
+            out.append(Check(cid, group, SKIP, f"could not check: internal error {type(e).__name__}: {e}"))
+    return out
+
+
+def list_checks() -> list[tuple[str, str, str]]:
+    return [(cid, group, doc) for cid, group, doc, _ in REGISTRY]
+
+
+__all__ = ["FAIL", "OK", "SKIP", "WARN", "Check", "Context", "explain_error", "list_checks", "parse_bounds",
+           "run_checks"]
