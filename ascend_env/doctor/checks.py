@@ -537,8 +537,9 @@ def framework_import(f: dict[str, Any], ctx: Context) -> list[Check]:
         last = [ln for ln in text.strip().splitlines() if ln.strip()]
         line = last[-1] if last else "no output"
         if known:
-            out.append(Check(f"frameworks.import.{name}", "frameworks", FAIL, f"{name}: {known['cause']}", line,
-                             known["fix"]))
+            hit = next((ln for ln in last if re.search(known["pattern"], ln)), line)
+            out.append(Check(f"frameworks.import.{name}", "frameworks", FAIL, f"{name}: {known['cause']}",
+                             hit.strip(), known["fix"]))
         elif r.get("rc") == 0:
             out.append(Check(f"frameworks.import.{name}", "frameworks", FAIL, f"{name} imports but sees no NPU", line,
                              f"source {set_env_path(f)} and check the device nodes (doctor's devices group)"))

@@ -118,8 +118,9 @@ def _file_chip(m: Matrix, chip: str) -> str:
     return m.chip(chip).file_chip
 
 
-#: Wheels the lab stocks by default: the CPU torch the lab's torch container pins (from the wheelhouse).
-DEFAULT_WHEELS = ("torch==2.13.0",)
+#: Wheels the lab stocks by default: the CPU torch the lab's torch container pins (from the wheelhouse) and the
+#: torch_npu built for it (PyPI; it installs, and fails to load without CANN exactly as on a real host).
+DEFAULT_WHEELS = ("torch==2.13.0", "torch-npu==2.13.0")
 
 
 def wheelhouse_dirs() -> list[Path]:

@@ -175,3 +175,59 @@ def test_each_lab_fault_is_found_with_a_fix(fault, host, check_id, needle):
         assert c["fix"]
     finally:
         lab("fault", host, "--clear", "all")
+
+
+@pytest.fixture(scope="module")
+def wheels():
+    """torch 2.13.0 (CPU, from the machine's wheelhouse) and torch_npu 2.13.0 (PyPI) in the lab's store."""
+    lab("store", "--wheels", "torch==2.13.0", "torch-npu==2.13.0", timeout=1800)
+    return STORE / "wheels"
+
+
+def test_torch_npu_without_cann_libraries_gives_the_real_error_and_its_cause(wheels):
+    """The real failure: torch_npu installed, CANN not (reproduced, see docs/research/framework-errors.md)."""
+    name = "doc-torch"
+    docker("rm", "-f", name, check=False)
+    docker("run", "-d", "--name", name, "--network=host", "-v", f"{STORE}:/store:ro",
+           *[f"--device={T1}/dev/{d}:/dev/{d}" for d in ("davinci0", "davinci_manager", "devmm_svm", "hisi_hdc")],
+           "-v", f"{T1}/usr/local/Ascend/driver:/usr/local/Ascend/driver:ro",
+           "ascend-env/base:bookworm", "sleep", "infinity")
+    try:
+        docker("exec", name, "bash", "-c", "python3 -m venv /opt/venv && /opt/venv/bin/pip install -q --no-index "
+               "--find-links /store/wheels torch==2.13.0 torch-npu==2.13.0")
+        code, doc = doctor("--container", name, "--python", "/opt/venv/bin/python", "--chip", "910b")
+        got = by_id(doc)
+        imp = got["frameworks.import.torch_npu"]
+        assert code == 1 and imp["status"] == "fail"
+        assert "libhccl.so: cannot open shared object file" in imp["detail"]
+        assert "set_env.sh" in imp["fix"] and "CANN" in imp["summary"]
+        assert got["cann.toolkit"]["status"] == "fail"      # and the reason: no toolkit in the container
+        assert got["frameworks.versions"]["summary"].startswith("torch 2.13.0+cpu, torch_npu 2.13.0")
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
+def test_mindspore_asked_for_ascend_without_cann():
+    """The real failure: MindSpore's Ascend plugin cannot load without CANN ("Unsupported device target Ascend")."""
+    lab("store", "--wheels", "mindspore==2.10.0", timeout=3600)
+    name = "doc-ms"
+    docker("rm", "-f", name, check=False)
+    docker("run", "-d", "--name", name, "--network=host", "-v", f"{STORE}:/store:ro",
+           *[f"--device={T1}/dev/{d}:/dev/{d}" for d in ("davinci0", "davinci_manager", "devmm_svm", "hisi_hdc")],
+           "-v", f"{T1}/usr/local/Ascend/driver:/usr/local/Ascend/driver:ro",
+           "ascend-env/base:bookworm", "sleep", "infinity")
+    try:
+        docker("exec", name, "bash", "-c", "python3 -m venv /opt/ms && /opt/ms/bin/pip install -q --no-index "
+               "--find-links /store/wheels mindspore==2.10.0")
+        # the base image is minbase: no libgomp1, which MindSpore links from the system (found here, first)
+        code, doc = doctor("--container", name, "--python", "/opt/ms/bin/python", "--only", "frameworks")
+        imp = by_id(doc)["frameworks.import.mindspore"]
+        assert code == 1 and "libgomp.so.1" in imp["detail"] and imp["fix"].startswith("apt-get install -y libgomp1")
+        docker("exec", name, "bash", "-c", "apt-get update -qq && apt-get install -y -qq libgomp1")
+        code, doc = doctor("--container", name, "--python", "/opt/ms/bin/python", "--only", "frameworks")
+        imp = by_id(doc)["frameworks.import.mindspore"]
+        assert code == 1 and imp["status"] == "fail", imp
+        assert "Unsupported device target Ascend" in imp["detail"] or "libge_runner.so" in imp["detail"], imp
+        assert "set_env.sh" in imp["fix"]
+    finally:
+        docker("rm", "-f", name, check=False)

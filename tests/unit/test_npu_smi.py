@@ -147,3 +147,18 @@ def test_detect_loader_error() -> None:
     )
     assert detect_loader_error(stderr) == "libdrvdsmi_host.so"
     assert detect_loader_error("dcmi module initialize failed. ret is -8005") is None
+
+
+def test_a3_two_dies_per_card_real_sample():
+    # first card of the A3 table in https://github.com/vllm-project/vllm-ascend/issues/2035 (verbatim)
+    from pathlib import Path
+
+    from ascend_env.probe.npu_smi import parse_info
+
+    info = parse_info((Path(__file__).parent / "data/npu_smi/a3_24.1.rc3.7_first_card.txt").read_text())
+    assert info.version == "24.1.rc3.7" and len(info.cards) == 1
+    card = info.cards[0]
+    assert card.name == "Ascend910" and [c.chip_id for c in card.chips] == [0, 1]
+    assert [c.device_id for c in card.chips] == [0, 1]            # the Phy-ID column
+    assert [c.bus_id for c in card.chips] == ["0000:9D:00.0", "0000:9F:00.0"]
+    assert [c.hbm_used_mb for c in card.chips] == [3397, 3186]
