@@ -49,6 +49,8 @@ def add_doctor_parser(sub: Any) -> None:
     p.add_argument("--no-imports", action="store_true", help="skip importing frameworks (faster)")
     p.add_argument("--identity", help="SSH private key for --ssh")
     p.add_argument("--limit", help="inventory hosts to check (comma-separated names)")
+    p.add_argument("--containers", action="store_true",
+                   help="with --inventory: also check each host's ascend_containers (those that exist)")
     p.add_argument("--only", help="comma-separated check ids or groups")
     p.add_argument("--json", action="store_true", help="machine-readable output (schema: docs/doctor.md)")
     p.add_argument("--report", metavar="DIR", help="also write a bug-report bundle (secrets masked) into DIR")
@@ -169,7 +171,11 @@ def run_doctor(args: argparse.Namespace) -> int:
         only = [x.strip() for x in args.only.split(",")] if args.only else None
         targets: list[tuple[str, Any, dict[str, Any]]] = []
         if args.inventory:
-            targets = [(t.name, t, hv) for t, hv in _inventory_targets(args.inventory, args.limit)]
+            for t, hv in _inventory_targets(args.inventory, args.limit):
+                targets.append((t.name, t, hv))
+                if args.containers:
+                    targets += [(f"{t.name}/{c['name']}", t, {**hv, "_container": c["name"]})
+                                for c in hv.get("ascend_containers") or [] if isinstance(c, dict) and c.get("name")]
         elif args.ssh:
             targets = [(args.ssh, SshTarget.parse(args.ssh, key_file=args.identity, root=args.root), {})]
     except ValueError as e:
@@ -183,7 +189,8 @@ def run_doctor(args: argparse.Namespace) -> int:
             if args.container:
                 facts = transport.container(args.container, args.runtime, args.python, imports)
             elif target is not None:
-                facts = transport.ssh(target, args.python, imports)
+                facts = transport.ssh(target, args.python, imports, container_name=hv.get("_container"),
+                                      runtime=args.runtime)
             else:
                 facts = transport.local(args.root or os.environ.get("ASCEND_ENV_HOST_ROOT") or "/", args.python,
                                         imports)

@@ -57,7 +57,8 @@ def container(name: str, frameworks: bool) -> None:
     if frameworks:
         sh("docker", "exec", name, "bash", "-c", "python3 -m venv /opt/torch && /opt/torch/bin/pip install -q "
            "--no-index --find-links /store/wheels torch==2.13.0 torch-npu==2.13.0 && python3 -m venv /opt/ms && "
-           "/opt/ms/bin/pip install -q --no-index --find-links /store/wheels mindspore==2.10.0")
+           "/opt/ms/bin/pip install -q --no-index --find-links /store/wheels mindspore==2.10.0 && "
+           "apt-get update -qq && apt-get install -y -qq libgomp1")  # MindSpore links the system libgomp
 
 
 def main() -> int:

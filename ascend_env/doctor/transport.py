@@ -84,7 +84,8 @@ class SshTarget:
         return cls(host=host, port=int(port or 22), user=user or "root", name=kw.pop("name", "") or host, **kw)
 
 
-def ssh(target: SshTarget, python: str | None = None, imports: bool = True, timeout: float = 300) -> dict[str, Any]:
+def ssh(target: SshTarget, python: str | None = None, imports: bool = True, timeout: float = 300,
+        container_name: str | None = None, runtime: str = "docker") -> dict[str, Any]:
     """Run the probe over SSH with paramiko: key auth only; unknown host keys are rejected.
 
     Host keys come from ``known_hosts`` (the target's file, else ~/.ssh/known_hosts); a host that is not in it
@@ -109,13 +110,19 @@ def ssh(target: SshTarget, python: str | None = None, imports: bool = True, time
     except OSError as e:
         raise TransportError(f"cannot reach {target.host}:{target.port}: {e}") from None
     try:
-        root = shlex.quote(target.root) if target.root else '"${ASCEND_ENV_HOST_ROOT:-/}"'
         rest = " ".join(shlex.quote(a) for a in _probe_args(None, python, imports))
-        stdin, stdout, stderr = client.exec_command(f"python3 - --root {root} {rest}", timeout=timeout)
+        if container_name:  # a container on that host: the same probe, through the host's docker/isula
+            inner = shlex.quote(f'exec "$(command -v python3 || command -v python)" - {rest}')
+            command = f"{runtime} exec -i {shlex.quote(container_name)} sh -c {inner}"
+        else:
+            root = shlex.quote(target.root) if target.root else '"${ASCEND_ENV_HOST_ROOT:-/}"'
+            command = f"python3 - --root {root} {rest}"
+        stdin, stdout, stderr = client.exec_command(command, timeout=timeout)
         stdin.write(probe_source())
         stdin.channel.shutdown_write()
         out = stdout.read().decode(errors="replace")
         err = stderr.read().decode(errors="replace")
     finally:
         client.close()
-    return _decode(out, f"{target.user}@{target.host}:{target.port}", err)
+    where = f"{target.user}@{target.host}:{target.port}" + (f" container {container_name}" if container_name else "")
+    return _decode(out, where, err)

@@ -150,10 +150,11 @@ def fill_wheels(lp: LabPaths, requirements: list[str], log: list[str]) -> None:
         return
     wheels = lp.store / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
-    stamp = wheels / ".requirements"
-    key = "\n".join(sorted(requirements)) + "\n"
-    if stamp.exists() and stamp.read_text() == key:
+    stamp = wheels / ".requirements"  # every requirement already downloaded (a union: adding never re-fetches)
+    done = set(stamp.read_text().split("\n")) if stamp.exists() else set()
+    if set(requirements) <= done:
         return
+    key = "\n".join(sorted(done | set(requirements))) + "\n"
     constraints = torch_guard(requirements)
     argv = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--dest", str(wheels),
             *requirements]

@@ -231,3 +231,17 @@ def test_mindspore_asked_for_ascend_without_cann():
         assert "set_env.sh" in imp["fix"]
     finally:
         docker("rm", "-f", name, check=False)
+
+
+def test_fleet_with_containers_over_ssh(healthy):
+    """--inventory --containers: each host, and each of its ascend_containers through the host's engine."""
+    docker("rename", healthy, "llm-torch")     # the name the lab inventory gives t1's container
+    try:
+        code, doc = doctor("--inventory", str(PREFIX / "inventory/hosts.yml"), "--containers", "--limit", "t1",
+                           "--chip", "910b")
+        names = [t["name"] for t in doc["targets"]]
+        assert names == ["t1", "t1/llm-torch"]
+        cont = {c["id"]: c for c in doc["targets"][1]["checks"]}
+        assert cont["cann.toolkit"]["status"] == "ok" and code == 0
+    finally:
+        docker("rename", "llm-torch", healthy)
