@@ -184,3 +184,25 @@ def test_every_known_framework_error_matches_its_real_sample():
             "RuntimeError: Failed to load the backend extension: torch_npu. You can disable extension auto-loading "
             "with TORCH_DEVICE_BACKEND_AUTOLOAD=0.")
     assert "libhccl" in explain_error(text, "torch")["pattern"]
+
+
+def test_kernels_of_another_release(ctx):
+    f = facts()
+    f["cann"]["kernels"] = {"version_info": {"version_dir": "8.0.RC2"}}
+    c = ids(run_checks(f, ctx))["cann.kernels"]
+    assert c.status == "fail" and c.summary == "kernels 8.0.RC2 do not match toolkit 8.0.RC3"
+    assert "Ascend-cann-kernels-<chip>_8.0.RC3" in c.fix
+
+
+def test_report_bundle_is_written_with_secrets_masked(tmp_path, monkeypatch, ctx):
+    from ascend_env.doctor_cli import write_report
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://alice:pa55@proxy.example:3128")
+    f = facts()
+    f["env"]["PIP_INDEX_URL"] = "https://user:tok3n@mirror.example/simple"
+    path = write_report(tmp_path, "h1/llm", f, run_checks(f, ctx))
+    text = path.read_text()
+    assert path.name.startswith("ascend-doctor-h1_llm-")
+    assert "pa55" not in text and "tok3n" not in text and "***:***@proxy.example" in text
+    doc = json.loads(text)
+    assert doc["facts"]["npu_smi"]["info"]["stdout"].startswith("+---")
