@@ -4,7 +4,7 @@ A config file (``lab up --config lab.yml``) looks like::
 
     hosts:
       - {name: h1, chip: 910b, cards: 8, driver: 25.0.rc1.1, firmware: 7.7.0.1.231}
-      - {name: h2, chip: 300i-duo, cards: 2, driver: 24.1.rc3, firmware: 7.5.0.1.129}
+      - {name: h2, chip: 300i-duo, cards: 2, driver: 25.0.rc1.1, firmware: 7.7.0.1.231}
     ssh_port: 22
 
 Every bad value is reported with the value and the fix before anything on the machine changes.
@@ -65,7 +65,9 @@ class LabConfig:
 
 DEFAULT_HOSTS: tuple[dict[str, Any], ...] = (
     {"chip": "910b", "cards": 8, "driver": "25.0.rc1.1", "firmware": "7.7.0.1.231"},
-    {"chip": "300i-duo", "cards": 2, "driver": "24.1.rc3", "firmware": "7.5.0.1.129", "npu_smi_dir": "usr/local/sbin"},
+    # MindSpore publishes cp311 x86_64 wheels from 2.7.0, which needs CANN 8.2.RC1 and so HDK 25.0 (matrix).
+    {"chip": "300i-duo", "cards": 2, "driver": "25.0.rc1.1", "firmware": "7.7.0.1.231",
+     "npu_smi_dir": "usr/local/sbin"},
 )
 
 

@@ -16,7 +16,8 @@ from .layout import LabPaths
 #: wheelhouse holds (a torch resolved without a pin would be a multi-GB CUDA build from PyPI).
 LAB_CONTAINERS: tuple[dict[str, Any], ...] = (
     {"name": "llm-torch", "framework": "torch", "pins": {"python": "3.11", "torch": "2.13.0"}},
-    {"name": "llm-ms", "framework": "mindspore", "pins": {"python": "3.11"}},
+    # PyPI has cp311 MindSpore wheels from 2.7.0 on (docs/research/framework-errors.md).
+    {"name": "llm-ms", "framework": "mindspore", "pins": {"python": "3.11", "mindspore": "2.7.0"}},
 )
 
 
@@ -24,7 +25,7 @@ def machine_arch() -> Arch:
     return Arch.parse(platform.machine())
 
 
-def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths) -> dict[str, Any]:
+def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths, pubkey: str | None = None) -> dict[str, Any]:
     hp = lp.host(spec.name)
     return {
         "ansible_host": spec.address,
@@ -42,11 +43,13 @@ def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths) -> dict[
         "ascend_npu_smi_path": "/" + spec.npu_smi_dir + "/npu-smi",
         "ascend_offline_store": str(lp.store),
         "ascend_containers": [dict(LAB_CONTAINERS[index % len(LAB_CONTAINERS)])],
+        # Containers let in the lab's own key (on real fleets: the controller's public key).
+        "ascend_ssh_authorized_keys": [pubkey] if pubkey else [],
     }
 
 
-def render_inventory(cfg: LabConfig, lp: LabPaths) -> str:
-    hosts = {spec.name: host_vars(spec, i, cfg, lp) for i, spec in enumerate(cfg.hosts)}
+def render_inventory(cfg: LabConfig, lp: LabPaths, pubkey: str | None = None) -> str:
+    hosts = {spec.name: host_vars(spec, i, cfg, lp, pubkey) for i, spec in enumerate(cfg.hosts)}
     doc = {"ascend_hosts": {"hosts": hosts, "vars": {"ascend_lab": True}}}
     head = ("# Written by `python -m ascend_env lab up`; rewritten on every lab up.\n"
             f"# ansible-playbook site.yml -i {lp.inventory}\n---\n")

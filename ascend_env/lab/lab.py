@@ -169,14 +169,15 @@ def up(cfg: LabConfig, wheels: list[str] | None = None, extra_cann: list[str] | 
         if image.ensure_image(hp, cfg.cache, cfg.suite, cfg.mirror, log):
             log.append(f"{spec.name}: image {image.image_ref(cfg.suite)}")
     sshd.write_client_files(lp, [(s, lp.host(s.name)) for s in cfg.hosts], cfg.ssh_port)
-    inv = render_inventory(cfg, lp)
+    inv = render_inventory(cfg, lp, lp.client_key.with_suffix(".pub").read_text().strip())
     lp.inventory.parent.mkdir(parents=True, exist_ok=True)
     if not lp.inventory.exists() or lp.inventory.read_text() != inv:
         lp.inventory.write_text(inv)
         log.append(f"inventory {lp.inventory}")
     image.publish(cfg.cache, cfg.suite, cfg.mirror, lp.store / "images")
     store.fill_runs(cfg, lp, log, extra_cann)
-    store.fill_wheels(lp, list(store.DEFAULT_WHEELS if wheels is None else wheels), log)
+    wanted = [*store.DEFAULT_WHEELS, *store.stack_wheels(cfg)] if wheels is None else wheels
+    store.fill_wheels(lp, sorted(set(wanted)), log)
     store.write_manifest(lp.store)
     res.seconds = time.monotonic() - t0
     return res

@@ -118,9 +118,20 @@ def _file_chip(m: Matrix, chip: str) -> str:
     return m.chip(chip).file_chip
 
 
-#: Wheels the lab stocks by default: the CPU torch the lab's torch container pins (from the wheelhouse) and the
-#: torch_npu built for it (PyPI; it installs, and fails to load without CANN exactly as on a real host).
+#: Wheels the lab stocks besides its stacks' frameworks: the CPU torch the lab's torch container pins (from the
+#: wheelhouse) and the torch_npu built for it (PyPI; it installs, and fails to load without CANN as on a real host).
 DEFAULT_WHEELS = ("torch==2.13.0", "torch-npu==2.13.0")
+
+
+def stack_wheels(cfg: LabConfig, m: Matrix | None = None) -> list[str]:
+    """The framework wheels of the lab's own containers, at the resolved versions (what site.yml installs)."""
+    out: list[str] = []
+    for _, stack in lab_stacks(cfg, m or load_matrix()):
+        for comp in ("torch", "torch_npu", "mindspore", "mindformers"):
+            v = stack.version(comp)
+            if v is not None:
+                out.append(f"{comp.replace('_', '-')}=={v}")
+    return sorted(set(out))
 
 
 def wheelhouse_dirs() -> list[Path]:
@@ -156,7 +167,7 @@ def fill_wheels(lp: LabPaths, requirements: list[str], log: list[str]) -> None:
         return
     key = "\n".join(sorted(done | set(requirements))) + "\n"
     constraints = torch_guard(requirements)
-    argv = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--dest", str(wheels),
+    argv = [sys.executable, "-m", "pip", "download", "--quiet", "--prefer-binary", "--dest", str(wheels),
             *requirements]
     cfile = wheels / ".constraints"
     if constraints:
@@ -164,6 +175,13 @@ def fill_wheels(lp: LabPaths, requirements: list[str], log: list[str]) -> None:
         argv += ["--constraint", str(cfile)]
     log.append(f"pip download {' '.join(requirements)} (honours PIP_INDEX_URL, PIP_FIND_LINKS, PIP_CERT, proxies)")
     run(argv, timeout=3600)
+    # Some dependencies publish only an sdist (jieba, for MindFormers): build each into a wheel once, here, so the
+    # hosts install offline without a compiler or build backends (pip --no-index cannot fetch setuptools).
+    for sdist in [*wheels.glob("*.tar.gz"), *wheels.glob("*.zip")]:
+        log.append(f"pip wheel {sdist.name} (no wheel published)")
+        run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels), str(sdist)],
+            timeout=1800)
+        sdist.unlink()
     big = [p.name for p in wheels.glob("*.whl") if p.stat().st_size > 1_500_000_000]
     if big:
         raise LabError(f"pip fetched very large wheels {big}: a CUDA build slipped in; delete them and pin torch")

@@ -2,10 +2,12 @@
 as ``python -m ascend_env matrix resolve``.
 
     {{ {'chip': '910b', 'framework': 'torch', 'pins': {'cann': '8.0.RC1'}} | ascend_env_resolve }}
+    {{ hostvars[inventory_hostname] | ascend_env_preflight(inventory_hostname) }}   # -> list of problem lines
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -13,6 +15,7 @@ from ansible.errors import AnsibleFilterError
 try:
     from ascend_env.matrix import MatrixInvalid, load_matrix
     from ascend_env.matrix_cli import format_conflict
+    from ascend_env.preflight import check_fleet
     from ascend_env.resolver import Request, resolve
 except ImportError as exc:  # pragma: no cover - only when the package is missing on the controller
     _IMPORT_ERROR: ImportError | None = exc
@@ -45,6 +48,26 @@ def ascend_env_resolve(request: dict[str, Any], overrides: list[str] | None = No
     return out
 
 
+def ascend_env_preflight(hostvars: Any, host: str, overrides: list[str] | None = None) -> list[str]:
+    """Check one host's inventory variables (``ascend_env.preflight``); returns one line per problem, [] when fine.
+    ``overrides`` defaults to the host's ``ascend_matrix_overrides``."""
+    if _IMPORT_ERROR is not None:
+        raise AnsibleFilterError(f"the ascend_env package is not importable on the controller ({_IMPORT_ERROR}); "
+                                 f"run: pip install -e . in the project folder")
+    if not isinstance(hostvars, Mapping):
+        raise AnsibleFilterError(f"ascend_env_preflight needs a host's hostvars mapping, got {type(hostvars).__name__}")
+    if overrides is None:
+        overrides = hostvars.get("ascend_matrix_overrides")
+    key = tuple(str(p) for p in overrides or ())
+    if key not in _CACHE:
+        try:
+            _CACHE[key] = load_matrix(list(key))
+        except MatrixInvalid as exc:
+            raise AnsibleFilterError(str(exc)) from None
+    wanted = {k: hostvars[k] for k in list(hostvars.keys()) if str(k).startswith("ascend_")}
+    return [str(p) for p in check_fleet({str(host): wanted}, _CACHE[key])]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"ascend_env_resolve": ascend_env_resolve}
+        return {"ascend_env_resolve": ascend_env_resolve, "ascend_env_preflight": ascend_env_preflight}

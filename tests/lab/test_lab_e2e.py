@@ -66,7 +66,7 @@ def test_npu_smi_over_ssh_parses_with_the_doctors_parser():
     assert t1.version == "25.0.rc1.1" and len(t1.cards) == 8 and t1.has_hbm_column
     assert {c.chips[0].hbm_total_mb for c in t1.cards} == {65536}
     t2 = parse_info(host_smi("t2").stdout)
-    assert t2.version == "24.1.rc3" and not t2.has_hbm_column
+    assert t2.version == "25.0.rc1.1" and not t2.has_hbm_column
     assert [len(c.chips) for c in t2.cards] == [2, 2]
     board = parse_kv_block(host_smi("t1", "info -t board -i 0").stdout)
     assert board["Firmware Version"] == "7.7.0.1.231" and board["PCI Device ID"].lower() == "0xd802"
@@ -116,7 +116,7 @@ def test_second_up_is_a_no_op(lab_up):
 def test_store_holds_fake_installers_under_real_names_and_a_manifest():
     runs = sorted(p.name for p in (PREFIX / "store/runs").iterdir())
     assert any(n.startswith("Ascend-hdk-910b-npu-driver_25.0.rc1.1_linux-") for n in runs), runs
-    assert "Ascend-hdk-310p-npu-firmware_7.5.0.1.129.run" in runs, runs
+    assert "Ascend-hdk-310p-npu-firmware_7.7.0.1.231.run" in runs, runs
     assert any(n.startswith("Ascend-cann-toolkit_") for n in runs), runs
     manifest = json.loads((PREFIX / "store/manifest.json").read_text())
     entry = next(e for e in manifest["files"] if e["path"].startswith("runs/Ascend-cann-toolkit_"))

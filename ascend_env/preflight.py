@@ -1,0 +1,676 @@
+"""Preflight of the inventory: every bad input, found before any host changes, one line per problem.
+
+:func:`check_host` checks one host's variables (types, names, pins, devices, ports), resolves every
+container's stack with :func:`ascend_env.resolver.resolve` and, when an offline store is configured,
+checks the artefacts the stacks need against it.  :func:`check_fleet` does the same for every host and
+reads each store's ``manifest.json`` once.  Each :class:`Problem` names the host, the container, the bad
+value and the fix; ``str(problem)`` is one line.  Pure functions apart from reading the store (file names,
+``manifest.json``, and the sha256 of the files a host needs); the matrix is passed in.  The Ansible filter
+``ascend_env_preflight`` (``plugins/filter/ascend_env.py``) wraps :func:`check_fleet` for one host.
+
+Inventory variables (the contract the roles use)
+------------------------------------------------
+
+Per host:
+
+``ascend_chip``
+    ``910b``, ``310p`` or ``300i-duo`` (any id or alias of ``chips.yaml``).  Required.
+``ascend_arch``
+    ``x86_64`` or ``aarch64``.  Required.
+``ascend_host_pins``
+    Mapping of what is installed on the host, pinned for every container: ``{driver: 25.0.rc1.1,
+    firmware: 7.7.0.1.231}``.  Optional.
+``ascend_offline``
+    ``true``/``false`` (default ``false``).  When true, every ``.run`` installer and wheel a container
+    needs must be in the store.
+``ascend_offline_store``
+    Path, on the controller, of the store: ``runs/`` (``.run`` installers), ``wheels/`` (PEP 427 wheels),
+    ``images/`` and ``manifest.json`` (``{"files": [{"path", "size", "mtime", "sha256"}]}``).
+    Required when ``ascend_offline`` is true; when set, the files a host needs are checked against
+    ``manifest.json`` and against wrong-architecture / wrong-chip look-alikes.
+``ascend_container_runtime``
+    ``docker`` or ``isula`` (default ``docker``).
+``ascend_npu_count``
+    Optional int: how many NPU devices (``/dev/davinci<N>``) the host has; the driver-check role sets it
+    from the detected nodes.  When known, ``devices`` are checked against ``0..count-1``.
+``ascend_containers``
+    List of mappings, one per container:
+
+    ``name``      required, ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``, unique on the host
+    ``framework`` ``mindspore`` or ``torch`` (inferred from the pins when absent)
+    ``pins``      mapping component -> version (``cann``, ``python``, ``mindspore``, ``mindformers``,
+                  ``torch``, ``torch_npu``, ``driver``, ``firmware``); merged over ``ascend_host_pins``
+    ``devices``   ``"0-1,3"``, a list of ints, or ``"all"`` (default ``"all"``)
+    ``ssh_port``  int 1-65535 (default 223), unique among the host's enabled containers
+    ``image``     default ``"ascend-env/base:bookworm"``
+    ``enabled``   bool (default true); disabled containers are checked but need no port or artefacts
+    ``nnal``      bool (default false): also install the CANN NNAL package
+
+What a container needs from the store: the ``.run`` installers of its stack (toolkit, kernels, and NNAL
+when ``nnal: true``) in ``runs/``, and the wheels of its framework in ``wheels/`` (``torch==X`` and
+``torch_npu==Y``, or ``mindspore==X`` and ``mindformers==Y`` when resolved), matched by normalized
+distribution name and public version (``torch-2.1.0+cpu-...whl`` is torch 2.1.0), architecture and Python.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.version import InvalidVersion
+from packaging.version import Version as PyVersion
+
+from .matrix import Chip, Matrix, nearest_versions
+from .render import RenderError, format_device_list, parse_device_selection
+from .resolver import PIN_COMPONENTS, Conflict, Request, Stack, installer_names, resolve
+from .versions import COMPONENTS, Arch, Spec, Version, VersionError, parse_spec
+
+__all__ = [
+    "CONTAINER_DEFAULTS",
+    "CONTAINER_KEYS",
+    "Problem",
+    "check_fleet",
+    "check_host",
+    "needed_artefacts",
+    "read_manifest",
+]
+
+CONTAINER_DEFAULTS: dict[str, Any] = {"devices": "all", "ssh_port": 223, "image": "ascend-env/base:bookworm",
+                                      "enabled": True, "nnal": False}
+CONTAINER_KEYS = ("name", "framework", "pins", "devices", "ssh_port", "image", "enabled", "nnal")
+FRAMEWORKS = ("mindspore", "torch")
+RUNTIMES = ("docker", "isula")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
+_BOOL_WORDS = {"yes", "no", "true", "false", "on", "off", "y", "n", "1", "0"}
+_KNOWN_PIN_VERSIONS = ("cann", "mindspore", "mindformers", "torch", "torch_npu")
+_RUN_PARTS = ("toolkit", "kernels", "nnal")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad input: where (host, container, field), the bad value, what is wrong and the fix."""
+
+    host: str
+    container: str | None
+    field: str
+    value: Any
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        where = self.host + (f" / container {self.container}" if self.container is not None else "")
+        what = self.field if self.value is None else f"{self.field} {_show(self.value)}"
+        text = f"{where}: {what}: {self.message.rstrip('. ')}. Fix: {self.fix}"
+        return " ".join(text.split("\n"))
+
+
+def _show(value: Any) -> str:
+    """A value as the inventory spells it: strings quoted, true/false, null, {k: 'v'}."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return repr(str(value))
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_show(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return str(value)
+
+
+def _plain(value: Any) -> Any:
+    """Plain Python data (Ansible hands over tagged str/int subclasses and lazy mappings)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, Mapping):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class _Out:
+    """Collects the problems of one host, without duplicates."""
+
+    def __init__(self, host: str):
+        self.host = host
+        self.items: list[Problem] = []
+
+    def add(self, container: str | None, field: str, value: Any, message: str, fix: str) -> None:
+        p = Problem(self.host, container, field, value, message, fix)
+        if p not in self.items:
+            self.items.append(p)
+
+
+# --- small type checks ---------------------------------------------------------------------------
+def _check_bool(out: _Out, ctr: str | None, field: str, value: Any, default: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
+        out.add(ctr, field, value, "is a string, not a boolean",
+                f"write {field}: true or {field}: false, without quotes")
+    else:
+        out.add(ctr, field, value, "must be a boolean", f"write {field}: true or {field}: false")
+    return default
+
+
+def _check_port(out: _Out, ctr: str, value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().isdigit():
+        out.add(ctr, "ssh_port", value, "is a string, not a number", f"write ssh_port: {value.strip()} without quotes")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        out.add(ctr, "ssh_port", value, "must be an integer port number",
+                f"write ssh_port: <1-65535> (default {CONTAINER_DEFAULTS['ssh_port']})")
+        return None
+    if not 1 <= value <= 65535:
+        out.add(ctr, "ssh_port", value, "is out of range 1-65535",
+                f"pick a free port between 1 and 65535 (default {CONTAINER_DEFAULTS['ssh_port']})")
+        return None
+    return value
+
+
+def _closest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def _check_devices(out: _Out, ctr: str, value: Any, npu_count: int | None) -> None:
+    available = list(range(npu_count)) if npu_count is not None else None
+    if isinstance(value, (list, tuple)):
+        bad = [v for v in value if isinstance(v, bool) or not isinstance(v, int) or v < 0]
+        if bad or not value:
+            out.add(ctr, "devices", value, "a device list must hold card numbers (non-negative integers)"
+                    if value else "the device list is empty",
+                    "write devices: [0, 1], devices: '0-1,3' or devices: all")
+            return
+        text = format_device_list(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        out.add(ctr, "devices", value, "must be a selection string, a list of card numbers or 'all'",
+                "write devices: '0-1,3', devices: [0, 1] or devices: all")
+        return
+    if text.strip().lower() == "all" and available is None:
+        return  # resolved on the host, from the detected cards
+    try:
+        parse_device_selection(text, available)
+    except RenderError as exc:
+        message, _, fix = str(exc).partition("; ")
+        out.add(ctr, "devices", value, message, fix or "use card numbers like '0-3,7' or 'all'")
+
+
+def _check_pins(out: _Out, ctr: str | None, field: str, value: Any, m: Matrix) -> dict[str, str] | None:
+    """The pins as strings, or None when any is bad (each bad one is a problem)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        out.add(ctr, field, value, "must be a mapping of component to version",
+                f"write {field}: {{cann: '8.0.RC1'}} (components: {', '.join(PIN_COMPONENTS)})")
+        return None
+    pins: dict[str, str] = {}
+    ok = True
+    for name, raw in value.items():
+        where = f"{field}.{name}"
+        if name not in PIN_COMPONENTS:
+            out.add(ctr, where, raw, f"unknown component {name!r}",
+                    f"{_closest(name, PIN_COMPONENTS)}pin one of {', '.join(PIN_COMPONENTS)}")
+            ok = False
+            continue
+        if raw is None or raw == "":
+            continue
+        label = COMPONENTS[name].label
+        if isinstance(raw, bool):
+            out.add(ctr, where, raw, f"a {label} version must be a string", f"write {where}: '<version>'")
+            ok = False
+            continue
+        if name == "mindformers" and str(raw).lower() == "none":
+            pins[name] = "none"
+            continue
+        text = str(raw)
+        if isinstance(raw, (int, float)):
+            out.add(ctr, where, raw, "was read as a number, so trailing zeros and dots may be lost",
+                    f"quote it in YAML: {where}: '{raw}'")
+            ok = False
+            continue
+        try:
+            spec = parse_spec(text + ".*" if name == "python" and re.fullmatch(r"\d+\.\d+", text) else text, name)
+        except VersionError:
+            examples = ", ".join(COMPONENTS[name].examples)
+            known = m.versions(name)[:5] if name in _KNOWN_PIN_VERSIONS else []
+            listed = f"; known (newest first): {', '.join(map(str, known))}" if known else ""
+            out.add(ctr, where, raw, f"not a valid {label} version{listed}",
+                    f"write a {label} version like {examples}")
+            ok = False
+            continue
+        if name in _KNOWN_PIN_VERSIONS and not _known(spec, m.versions(name)):
+            known = m.versions(name)
+            near = nearest_versions(spec.exact, known, 3) if spec.exact else known[:3]
+            out.add(ctr, where, raw, f"unknown {label} version; nearest known: {', '.join(map(str, near))} "
+                                     f"(newest: {known[0]})" if known else f"the matrix knows no {label} version",
+                    f"pin a {label} version the matrix knows, or add a site row with source: local in an "
+                    f"ascend_matrix_overrides file")
+            ok = False
+            continue
+        pins[name] = text
+    return pins if ok else None
+
+
+def _known(spec: Spec, known: Sequence[Version]) -> bool:
+    return any(spec.contains(v) for v in known)
+
+
+# --- driver too old --------------------------------------------------------------------------------
+def _hdk_driver_specs(m: Matrix, cann: Version, chip: Chip) -> list[Spec]:
+    rows = [r for r in m.cann_hdk if r.cann == cann and chip.id in r.chips and r.driver]
+    rel = m.release(cann)
+    if not rows and rel is not None and rel.same_as is not None:
+        rows = [r for r in m.cann_hdk if r.cann == rel.same_as and chip.id in r.chips and r.driver]
+    return [s for r in rows for s in r.driver]
+
+
+def _lower_bound(spec: Spec) -> Version | None:
+    if spec.exact is not None:
+        return spec.exact
+    first = spec.canonical.split(",")[0]
+    if first.startswith(">="):
+        try:
+            return Version.parse(first[2:], "driver")
+        except VersionError:
+            return None
+    return None
+
+
+def _driver_too_old(m: Matrix, chip: Chip, cann: Version, driver: Version) -> tuple[Version, list[Version]] | None:
+    """(oldest driver CANN ``cann`` accepts, older CANNs ``driver`` supports) when ``driver`` is too old."""
+    specs = _hdk_driver_specs(m, cann, chip)
+    bounds = [b for b in map(_lower_bound, specs) if b is not None]
+    if not bounds or any(s.contains(driver) for s in specs):
+        return None
+    lowest = min(bounds)
+    if not driver < lowest:
+        return None
+    older = sorted({r.version for r in m.releases if r.version < cann
+                    and any(s.contains(driver) for s in _hdk_driver_specs(m, r.version, chip))}, reverse=True)
+    return lowest, older[:3]
+
+
+def _conflict_problems(out: _Out, ctr: str, conflict: Conflict, pins: dict[str, str], host_pins: dict[str, str],
+                       m: Matrix, chip: Chip) -> None:
+    """One problem per violated rule; a driver too old for the pinned CANN is said plainly, once, and the other
+    rules that only restate it (``torch_npu-driver`` ...) are left out."""
+    old = None
+    if any(v.rule == "cann-driver" for v in conflict.violations) and "cann" in pins and "driver" in pins:
+        try:
+            cann, driver = Version.parse(pins["cann"], "cann"), Version.parse(pins["driver"], "driver")
+        except VersionError:
+            pass
+        else:
+            old = _driver_too_old(m, chip, cann, driver)
+    if old is not None:
+        lowest, older = old
+        field = "ascend_host_pins.driver" if host_pins.get("driver") == pins["driver"] else "pins.driver"
+        alt = f" that driver {driver} supports ({', '.join(map(str, older))})" if older else ""
+        out.add(ctr, field, pins["driver"], f"driver {driver} is older than CANN {cann} needs (>= {lowest})",
+                f"upgrade the driver to {lowest} or newer (and set {field} to it), "
+                f"or pin an older CANN{alt} in pins.cann")
+    for v in conflict.violations:
+        if old is not None and "driver" in v.rule.split("-"):
+            continue
+        src = f" [{v.source}]" if v.source else ""
+        out.add(ctr, "pins", pins, f"no consistent stack: {v.message}{src}", v.fix)
+
+
+# --- the store -------------------------------------------------------------------------------------
+def read_manifest(store: Path) -> dict[str, Any] | None:
+    """``store/manifest.json`` as a dict, None when absent; ValueError (with the reason) when unreadable."""
+    path = store / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} cannot be read: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("files"), list):
+        raise ValueError(f"{path} must be {{\"files\": [{{\"path\", \"size\", \"mtime\", \"sha256\"}}]}}")
+    return doc
+
+
+@functools.lru_cache(maxsize=4096)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a file; cached by (path, size, mtime) so several hosts needing one file hash it once."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _digest(path: Path) -> str:
+    st = path.stat()
+    return _sha256(str(path), st.st_size, st.st_mtime_ns)
+
+
+def _norm_dist(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+@dataclass(frozen=True)
+class _Wheel:
+    file: str
+    dist: str
+    version: PyVersion
+    python: tuple[str, ...]
+    abi: tuple[str, ...]
+    platform: tuple[str, ...]
+
+
+def _parse_wheel(name: str) -> _Wheel | None:
+    """A PEP 427 file name ``{dist}-{version}(-{build})?-{python}-{abi}-{platform}.whl``."""
+    if not name.endswith(".whl"):
+        return None
+    parts = name[:-4].split("-")
+    if len(parts) not in (5, 6):
+        return None
+    try:
+        version = PyVersion(parts[1])
+    except InvalidVersion:
+        return None
+    return _Wheel(name, _norm_dist(parts[0]), version, tuple(parts[-3].split(".")), tuple(parts[-2].split(".")),
+                  tuple(parts[-1].split(".")))
+
+
+def _wheel_arch_ok(w: _Wheel, arch: Arch) -> bool:
+    return any(p == "any" or p.endswith(arch.wheel) for p in w.platform)
+
+
+def _wheel_python_ok(w: _Wheel, python: Version | None) -> bool:
+    if python is None:
+        return True
+    major, minor = (*python.release, 0, 0)[:2]
+    for tag in w.python:
+        if tag in ("py3", f"py{major}{minor}", f"cp{major}{minor}"):
+            return True
+        m = re.fullmatch(r"cp(\d)(\d+)", tag)
+        if m and "abi3" in w.abi and (int(m[1]), int(m[2])) <= (major, minor):
+            return True
+    return False
+
+
+def needed_artefacts(stack: Stack, nnal: bool) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """What a container needs: ({part: .run file name}, [(distribution, version)])."""
+    runs = {k: stack.installers[k] for k in _RUN_PARTS if k in stack.installers and (k != "nnal" or nnal)}
+    names = ("torch", "torch_npu") if stack.framework == "torch" else ("mindspore", "mindformers")
+    wheels = [(n, str(stack.version(n))) for n in names if stack.version(n) is not None]
+    return runs, wheels
+
+
+class _Store:
+    """The file names of one store (listed once) and its manifest."""
+
+    def __init__(self, root: Path, manifest: Mapping[str, Any] | None):
+        self.root = root
+        self.runs = {p.name for p in (root / "runs").iterdir() if p.is_file()} if (root / "runs").is_dir() else set()
+        wheel_dir = root / "wheels"
+        listed = [_parse_wheel(p.name) for p in wheel_dir.iterdir()] if wheel_dir.is_dir() else []
+        self.wheels = [w for w in listed if w is not None]
+        files = (manifest or {}).get("files") or []
+        self.sums = {str(e.get("path")): str(e.get("sha256")) for e in files if isinstance(e, Mapping)}
+
+    def wheels_of(self, dist: str, version: str) -> list[_Wheel]:
+        want = PyVersion(version)
+        return [w for w in self.wheels if w.dist == _norm_dist(dist) and w.version.public == want.public]
+
+
+def _check_store(out: _Out, ctr: str, stack: Stack, nnal: bool, store: _Store, offline: bool, m: Matrix) -> None:
+    runs, wheels = needed_artefacts(stack, nnal)
+    arch, chip, cann = stack.arch, stack.chip, stack.version("cann")
+    missing: list[str] = []
+    present: list[str] = []
+    for part, name in runs.items():
+        if name in store.runs:
+            present.append(f"runs/{name}")
+            continue
+        explained = False
+        if arch is not None and cann is not None:
+            other_arch = next(a for a in Arch if a is not arch)
+            other = installer_names(m, cann, chip, other_arch).get(part)
+            if other and other != name and other in store.runs:
+                out.add(ctr, "ascend_arch", arch.value,
+                        f"the store has {other} (for {other_arch.value}) but this {arch.value} host needs {name}",
+                        f"put {name} in {store.root / 'runs'}/ (the {other_arch.value} file cannot install here), "
+                        f"or set ascend_arch to the host's real architecture")
+                explained = True
+        if part == "kernels" and chip is not None and cann is not None and not explained:
+            others = sorted({installer_names(m, cann, c, arch).get("kernels", "") for c in m.chips
+                             if c.file_chip != chip.file_chip} & store.runs)
+            if others:
+                out.add(ctr, "ascend_chip", chip.id,
+                        f"the store has CANN {cann} kernels only for another chip ({', '.join(others)}); "
+                        f"this {chip.id} host needs {name}",
+                        f"put {name} in {store.root / 'runs'}/ (kernels are chip-specific), "
+                        f"or set ascend_chip to the host's real chip")
+                explained = True
+        if offline and not explained:
+            missing.append(f"runs/{name}")
+    python = stack.version("python")
+    for dist, version in wheels:
+        found = store.wheels_of(dist, version)
+        good = [w for w in found if arch is None or _wheel_arch_ok(w, arch)]
+        good = [w for w in good if _wheel_python_ok(w, python)]
+        if good:
+            present.append(f"wheels/{good[0].file}")
+            continue
+        if found and arch is not None and not any(_wheel_arch_ok(w, arch) for w in found):
+            out.add(ctr, "ascend_arch", arch.value,
+                    f"the store has {', '.join(w.file for w in found)} but no {dist} {version} wheel for {arch.value}",
+                    f"put a {dist}=={version} wheel for {arch.value} (or a pure-Python one) in "
+                    f"{store.root / 'wheels'}/ "
+                    f"(pip download --only-binary=:all: --platform manylinux2014_{arch.wheel} ...)")
+        elif found:
+            out.add(ctr, "pins.python", str(python),
+                    f"the store has {', '.join(w.file for w in found)} but none for Python {python}",
+                    f"put a {dist}=={version} wheel for Python {python} in {store.root / 'wheels'}/, "
+                    f"or pin the Python those wheels are built for in pins.python")
+        elif offline:
+            missing.append(f"wheels/{dist}-{version}-*.whl")
+    if missing:
+        reqs = " ".join(f"{d.replace('_', '-')}=={v}" for d, v in wheels)
+        out.add(ctr, "ascend_offline", True,
+                f"the offline store {store.root} lacks what this container needs: {', '.join(missing)}",
+                f"put the .run installers in {store.root / 'runs'}/ and the wheels in {store.root / 'wheels'}/ "
+                f"(e.g. pip download --only-binary=:all: --dest {store.root / 'wheels'} {reqs}), "
+                f"then refresh manifest.json; or set ascend_offline: false")
+    for rel in present:
+        want = store.sums.get(rel)
+        if want is None:
+            continue
+        have = _digest(store.root / rel)
+        if have != want:
+            out.add(None, "ascend_offline_store", str(store.root / rel),
+                    f"checksum mismatch: sha256 {have} but manifest.json says {want}",
+                    "the file is corrupt or was replaced: delete it and re-fetch it (re-download it, or run "
+                    "`python -m ascend_env lab store` for the lab store), then refresh manifest.json")
+
+
+# --- the host --------------------------------------------------------------------------------------
+def _container_name(out: _Out, index: int, c: Mapping[str, Any]) -> tuple[str, bool]:
+    label = f"#{index + 1}"
+    if "name" not in c or c["name"] in (None, ""):
+        out.add(label, "name", None, "the container has no name",
+                "give it name: <name> ([a-zA-Z0-9][a-zA-Z0-9_.-]*, unique on the host)")
+        return label, False
+    name = c["name"]
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        out.add(label, "name", name, "is not a valid container name",
+                "use letters, digits, '_', '.' and '-', starting with a letter or digit")
+        return label, False
+    return name, True
+
+
+def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest: Mapping[str, Any] | None,
+               store: Path | None) -> list[Problem]:
+    """Every problem of one host's variables; ``store``/``manifest`` are the offline store and its manifest."""
+    hv = _plain({k: hostvars[k] for k in list(hostvars) if str(k).startswith("ascend_")})
+    m = matrix
+    out = _Out(host)
+    chip: Chip | None = None
+    arch: Arch | None = None
+    if hv.get("ascend_chip") in (None, ""):
+        out.add(None, "ascend_chip", None, "is not set",
+                f"set ascend_chip to one of {', '.join(c.id for c in m.chips)}")
+    else:
+        try:
+            chip = m.chip(str(hv["ascend_chip"]))
+        except VersionError as exc:
+            out.add(None, "ascend_chip", hv["ascend_chip"], str(exc).split(";")[0],
+                    f"set ascend_chip to one of {', '.join(c.id for c in m.chips)}")
+    if hv.get("ascend_arch") in (None, ""):
+        out.add(None, "ascend_arch", None, "is not set", "set ascend_arch: x86_64 or ascend_arch: aarch64")
+    else:
+        try:
+            arch = Arch.parse(hv["ascend_arch"])
+        except VersionError:
+            out.add(None, "ascend_arch", hv["ascend_arch"], "unknown architecture",
+                    "set ascend_arch: x86_64 or ascend_arch: aarch64")
+    offline = _check_bool(out, None, "ascend_offline", hv.get("ascend_offline", False), False)
+    runtime = hv.get("ascend_container_runtime", "docker")
+    if runtime not in RUNTIMES:
+        out.add(None, "ascend_container_runtime", runtime, "unknown container runtime",
+                f"{_closest(str(runtime), RUNTIMES)}use docker or isula")
+    npu_count = hv.get("ascend_npu_count")
+    if isinstance(npu_count, str) and npu_count.strip().isdigit():
+        npu_count = int(npu_count)
+    if npu_count is not None and (isinstance(npu_count, bool) or not isinstance(npu_count, int) or npu_count < 0):
+        out.add(None, "ascend_npu_count", npu_count, "must be a non-negative integer (the host's NPU devices)",
+                "leave it unset, or let the driver-check role set it")
+        npu_count = None
+    host_pins = _check_pins(out, None, "ascend_host_pins", hv.get("ascend_host_pins"), m)
+
+    root: _Store | None = None
+    store_var = hv.get("ascend_offline_store")
+    if store is None and offline:
+        out.add(None, "ascend_offline_store", store_var, "ascend_offline is true but no store is set",
+                "set ascend_offline_store to the controller path of the store (runs/, wheels/, manifest.json)")
+    elif store is not None and not store.is_dir():
+        if offline:
+            out.add(None, "ascend_offline_store", str(store), "the store does not exist on the controller",
+                    "fix the path, or create the store (runs/, wheels/, images/, manifest.json) there")
+    elif store is not None:
+        root = _Store(store, manifest)
+        if offline and manifest is None:
+            out.add(None, "ascend_offline_store", str(store), "the store has no manifest.json, so no file can be "
+                                                              "verified", "write it: python -m ascend_env lab store "
+                                                                          "(or any tool writing the same manifest)")
+
+    containers = hv.get("ascend_containers", [])
+    if containers is None:
+        containers = []
+    if not isinstance(containers, list):
+        out.add(None, "ascend_containers", containers, "must be a list of containers",
+                "write ascend_containers: [{name: ..., framework: ..., pins: {...}}]")
+        containers = []
+    seen: dict[str, int] = {}
+    ports: dict[int, list[tuple[str, bool]]] = {}
+    for i, c in enumerate(containers):
+        if not isinstance(c, Mapping):
+            out.add(f"#{i + 1}", "ascend_containers", c, "a container must be a mapping",
+                    "write it as {name: ..., framework: ..., pins: {...}}")
+            continue
+        name, named = _container_name(out, i, c)
+        if named and name in seen:
+            out.add(name, "name", name, f"containers #{seen[name] + 1} and #{i + 1} on this host share the name",
+                    "give every container on a host its own name")
+        elif named:
+            seen[name] = i
+        for key in c:
+            if key not in CONTAINER_KEYS:
+                out.add(name, str(key), c[key], "unknown container key",
+                        f"{_closest(str(key), CONTAINER_KEYS)}known keys: {', '.join(CONTAINER_KEYS)}")
+        enabled = _check_bool(out, name, "enabled", c.get("enabled", True), True)
+        nnal = _check_bool(out, name, "nnal", c.get("nnal", False), False)
+        image = c.get("image", CONTAINER_DEFAULTS["image"])
+        if not isinstance(image, str) or not _IMAGE_RE.match(image):
+            out.add(name, "image", image, "is not a valid image reference",
+                    f"write image: <repository>:<tag> (default {CONTAINER_DEFAULTS['image']})")
+        _check_devices(out, name, c.get("devices", CONTAINER_DEFAULTS["devices"]), npu_count)
+        port = _check_port(out, name, c.get("ssh_port", CONTAINER_DEFAULTS["ssh_port"]))
+        if port is not None and enabled:
+            ports.setdefault(port, []).append((name, "ssh_port" not in c))
+        framework = c.get("framework")
+        if framework is not None and framework not in FRAMEWORKS:
+            out.add(name, "framework", framework, "unknown framework",
+                    f"{_closest(str(framework), FRAMEWORKS)}use framework: mindspore or framework: torch")
+            continue
+        pins = _check_pins(out, name, "pins", c.get("pins"), m)
+        if pins is None or host_pins is None or chip is None or arch is None:
+            continue
+        merged = {**host_pins, **pins}
+        result = resolve(m, Request(chip=chip.id, arch=arch.value, framework=framework, pins=merged))
+        if isinstance(result, Conflict):
+            _conflict_problems(out, name, result, merged, host_pins, m, chip)
+            continue
+        if result.framework is None:
+            out.add(name, "framework", None, "no framework is set and none follows from the pins",
+                    "add framework: mindspore or framework: torch")
+            continue
+        cann = result.version("cann")
+        if nnal and "nnal" not in result.installers:
+            first = next((str(r.versions) for r in m.installers if r.component == "nnal"), "?")
+            out.add(name, "nnal", True, f"CANN {cann} has no NNAL package (NNAL exists for CANN {first})",
+                    "set nnal: false, or pin a CANN that has NNAL in pins.cann")
+        if enabled and root is not None:
+            _check_store(out, name, result, nnal, root, offline, m)
+    used = set(ports)
+    for port, users in ports.items():
+        for other, defaulted in users[1:]:
+            free = next(p for p in range(port + 1, 65536) if p not in used)
+            used.add(free)
+            default = " (the default)" if defaulted else ""
+            out.add(other, "ssh_port", port, f"port {port}{default} is already used by container {users[0][0]} "
+                                             f"on this host; both {users[0][0]} and {other} would listen on it",
+                    f"give {other} its own ssh_port (e.g. ssh_port: {free})")
+    return out.items
+
+
+def _manifest_for(store: Path | None, cache: dict[Path, tuple[dict[str, Any] | None, str]]
+                  ) -> tuple[dict[str, Any] | None, str]:
+    if store is None:
+        return None, ""
+    if store not in cache:
+        try:
+            cache[store] = (read_manifest(store) if store.is_dir() else None, "")
+        except ValueError as exc:
+            cache[store] = (None, str(exc))
+    return cache[store]
+
+
+def check_fleet(hostvars_by_host: Mapping[str, Mapping[str, Any]], matrix: Matrix,
+                store_path: str | Path | None = None) -> list[Problem]:
+    """:func:`check_host` for every host.  A host's ``ascend_offline_store`` overrides ``store_path``; each
+    store's ``manifest.json`` is read once."""
+    cache: dict[Path, tuple[dict[str, Any] | None, str]] = {}
+    problems: list[Problem] = []
+    for host, hv in hostvars_by_host.items():
+        raw = hv.get("ascend_offline_store") or store_path
+        store = Path(str(raw)).expanduser() if raw else None
+        manifest, error = _manifest_for(store, cache)
+        if error:
+            problems.append(Problem(host, None, "ascend_offline_store", str(store), f"manifest.json is unusable: "
+                                    f"{error}", "regenerate it: python -m ascend_env lab store (or fix the JSON)"))
+        problems += check_host(str(host), hv, matrix, manifest, store)
+    return problems

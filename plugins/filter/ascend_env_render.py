@@ -1,0 +1,73 @@
+"""Ansible filters for the roles, backed by the ascend_env package (the same code as `python -m ascend_env`):
+
+    {{ spec | ascend_env_container_argv(available_cards) }}   -> {"argv": [...], "hash": "...", "spec": {...}}
+    {{ spec | ascend_env_sshd_config }}                        -> sshd drop-in text
+    {{ spec | ascend_env_env_block }}                          -> the shell environment block
+    {{ facts | ascend_env_doctor(chip, ['devices', 'driver']) }} -> the doctor's checks (list of dicts)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+try:
+    from ascend_env import render
+    from ascend_env.doctor.checks import Context, run_checks
+    from ascend_env.matrix import load_matrix
+except ImportError as exc:  # pragma: no cover - only when the package is missing on the controller
+    _IMPORT_ERROR: ImportError | None = exc
+else:
+    _IMPORT_ERROR = None
+
+_MATRIX: list[Any] = []
+
+
+def _need() -> None:
+    if _IMPORT_ERROR is not None:
+        raise AnsibleFilterError(f"the ascend_env package is not importable on the controller ({_IMPORT_ERROR}); "
+                                 "run: pip install -e . in the project folder")
+
+
+def ascend_env_container_argv(spec: dict[str, Any], available: list[int] | None = None) -> dict[str, Any]:
+    _need()
+    try:
+        cs = render.with_spec_hash_label(render.ContainerSpec.from_dict(spec, available=available))
+        return {"argv": render.render_container_argv(cs), "hash": cs.labels[render.SPEC_HASH_LABEL],
+                "spec": cs.to_dict()}
+    except render.RenderError as exc:
+        raise AnsibleFilterError(f"container {spec.get('name', '?')}: {exc}") from None
+
+
+def ascend_env_sshd_config(spec: dict[str, Any]) -> str:
+    _need()
+    try:
+        return render.render_sshd_config(render.SshdSpec.from_dict(spec))
+    except render.RenderError as exc:
+        raise AnsibleFilterError(f"sshd: {exc}") from None
+
+
+def ascend_env_env_block(spec: dict[str, Any]) -> str:
+    _need()
+    try:
+        return render.render_env_block(render.EnvSpec.from_dict(spec))
+    except render.RenderError as exc:
+        raise AnsibleFilterError(f"environment block: {exc}") from None
+
+
+def ascend_env_doctor(facts: dict[str, Any], chip: str | None = None, only: list[str] | None = None,
+                      expect: dict[str, str] | None = None) -> list[dict[str, str]]:
+    _need()
+    if not _MATRIX:
+        _MATRIX.append(load_matrix())
+    ctx = Context(matrix=_MATRIX[0], chip=chip, expect=expect or None)
+    return [c.as_dict() for c in run_checks(facts, ctx, only)]
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"ascend_env_container_argv": ascend_env_container_argv,
+                "ascend_env_sshd_config": ascend_env_sshd_config,
+                "ascend_env_env_block": ascend_env_env_block,
+                "ascend_env_doctor": ascend_env_doctor}
