@@ -319,6 +319,20 @@ def probe_sshd(root):
     return {"files": files, "settings": settings}
 
 
+#: The environment site.yml builds in a container; the probe checks it when no --python is given.
+DEFAULT_VENV_PYTHON = "/opt/ascend-env/venv/bin/python"
+
+
+def default_python(root, env):
+    """$VIRTUAL_ENV's Python, else the ascend-env venv if this machine has one, else this interpreter."""
+    venv = env.get("VIRTUAL_ENV")
+    if venv and os.path.exists(os.path.join(venv, "bin/python")):
+        return os.path.join(venv, "bin/python")
+    if root in ("", "/") and os.path.exists(DEFAULT_VENV_PYTHON):
+        return DEFAULT_VENV_PYTHON
+    return sys.executable
+
+
 def collect(root="/", python=None, imports=True, env=None):
     env = dict(os.environ if env is None else env)
     t0 = time.monotonic()
@@ -334,7 +348,7 @@ def collect(root="/", python=None, imports=True, env=None):
         "driver": driver,
         "npu_smi": probe_npu_smi(root, driver.get("lib_dir") or _path(root, DRIVER_LIB)),
         "cann": probe_cann(root, arch, env),
-        "python": probe_python(python or sys.executable, imports=imports),
+        "python": probe_python(python or default_python(root, env), imports=imports),
         "disk": probe_disk(root),
         "sshd": probe_sshd(root),
     }
@@ -347,7 +361,9 @@ def main(argv=None):
 
     ap = argparse.ArgumentParser(description="Read this Ascend host or container; print JSON facts.")
     ap.add_argument("--root", default=os.environ.get("ASCEND_ENV_HOST_ROOT") or "/")
-    ap.add_argument("--python", default=None, help="the Python whose frameworks to check (default: this one)")
+    ap.add_argument("--python", default=None,
+                    help="the Python whose frameworks to check (default: $VIRTUAL_ENV, then " + DEFAULT_VENV_PYTHON
+                    + ", then this one)")
     ap.add_argument("--no-imports", action="store_true", help="do not import frameworks in a child process")
     a = ap.parse_args(argv)
     json.dump(collect(a.root, a.python, imports=not a.no_imports), sys.stdout)

@@ -16,6 +16,8 @@ try:
     from ascend_env import render
     from ascend_env.doctor.checks import Context, run_checks
     from ascend_env.matrix import load_matrix
+    from ascend_env.resolver import layout_for
+    from ascend_env.versions import Version
 except ImportError as exc:  # pragma: no cover - only when the package is missing on the controller
     _IMPORT_ERROR: ImportError | None = exc
 else:
@@ -59,10 +61,37 @@ def ascend_env_env_block(spec: dict[str, Any]) -> str:
 def ascend_env_doctor(facts: dict[str, Any], chip: str | None = None, only: list[str] | None = None,
                       expect: dict[str, str] | None = None) -> list[dict[str, str]]:
     _need()
+    ctx = Context(matrix=_matrix(), chip=chip, expect=expect or None)
+    return [c.as_dict() for c in run_checks(facts, ctx, only)]
+
+
+def _matrix() -> Any:
     if not _MATRIX:
         _MATRIX.append(load_matrix())
-    ctx = Context(matrix=_MATRIX[0], chip=chip, expect=expect or None)
-    return [c.as_dict() for c in run_checks(facts, ctx, only)]
+    return _MATRIX[0]
+
+
+def ascend_env_cann_env(cann: str, install_path: str = "/usr/local/Ascend",
+                        driver_root: str = "/usr/local/Ascend/driver") -> dict[str, str]:
+    """The variables CANN's set_env.sh exports, for a container's environment (so `docker exec` works too).
+
+    The toolkit home follows the matrix's layout for the version (ascend-toolkit/latest before 8.5, cann from 8.5).
+    """
+    _need()
+    layout = layout_for(_matrix(), Version.parse(cann, "cann"))
+    if layout is None:
+        raise AnsibleFilterError(f"no toolkit layout known for CANN {cann}; see ascend_env/data/installers.yaml")
+    home = f"{install_path.rstrip('/')}/{layout['latest_link']}"
+    libs = [f"{home}/lib64", f"{home}/lib64/plugin/opskernel", f"{home}/lib64/plugin/nnengine",
+            f"{driver_root}/lib64", f"{driver_root}/lib64/common", f"{driver_root}/lib64/driver"]
+    return {
+        "ASCEND_TOOLKIT_HOME": home, "ASCEND_HOME_PATH": home, "ASCEND_AICPU_PATH": home,
+        "ASCEND_OPP_PATH": f"{home}/opp", "TOOLCHAIN_HOME": f"{home}/toolkit",
+        "LD_LIBRARY_PATH": ":".join(libs),
+        "PYTHONPATH": f"{home}/python/site-packages:{home}/opp/built-in/op_impl/ai_core/tbe",
+        "PATH": f"{home}/bin:{home}/compiler/ccec_compiler/bin:{home}/tools/ccec_compiler/bin:/usr/local/sbin:"
+                "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    }
 
 
 class FilterModule:
@@ -70,4 +99,5 @@ class FilterModule:
         return {"ascend_env_container_argv": ascend_env_container_argv,
                 "ascend_env_sshd_config": ascend_env_sshd_config,
                 "ascend_env_env_block": ascend_env_env_block,
-                "ascend_env_doctor": ascend_env_doctor}
+                "ascend_env_doctor": ascend_env_doctor,
+                "ascend_env_cann_env": ascend_env_cann_env}

@@ -56,7 +56,7 @@ def test_site_converges_and_a_second_run_changes_nothing(converged):
 
 def test_the_doctor_finds_the_built_fleet_healthy(converged):
     cp = subprocess.run([sys.executable, "-m", "ascend_env", "doctor", "--json", "--inventory", str(INVENTORY),
-                         "--containers", "--python", "/opt/ascend-env/venv/bin/python", "--only",
+                         "--containers", "--only",
                          "devices,driver,cann.toolkit,cann.driver,cann.kernels,python,frameworks.versions"],
                         capture_output=True, text=True, cwd=REPO, timeout=600,
                         env=dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"))
