@@ -9,8 +9,6 @@ import argparse
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -131,13 +129,12 @@ def write_report(directory: Path, name: str, facts: dict[str, Any], checks: list
 
 
 def _inventory_targets(path: str, limit: str | None) -> list[tuple[SshTarget, dict[str, Any]]]:
-    exe = shutil.which("ansible-inventory")
-    if exe is None:
-        raise ValueError("--inventory needs ansible-inventory (pip install -e '.[ansible]')")
-    cp = subprocess.run([exe, "-i", path, "--list"], capture_output=True, text=True, check=False)
-    if cp.returncode != 0:
-        raise ValueError(f"--inventory {path}: ansible-inventory failed: {cp.stderr.strip()[-300:]}")
-    data = json.loads(cp.stdout)
+    from .inventory import InventoryError, read_inventory
+
+    try:
+        data = read_inventory(path)
+    except InventoryError as e:
+        raise ValueError(f"--inventory: {e}") from None
     hostvars = data.get("_meta", {}).get("hostvars", {})
     names = sorted(hostvars)
     if limit:
@@ -189,14 +186,17 @@ def run_doctor(args: argparse.Namespace) -> int:
             if args.container:
                 facts = transport.container(args.container, args.runtime, args.python, imports)
             elif target is not None:
+                # the host's own engine CLI (inventory: ascend_container_cli, e.g. isula on openEuler hosts)
+                cli = str(hv.get("ascend_container_cli") or hv.get("ascend_container_runtime") or args.runtime)
                 facts = transport.ssh(target, args.python, imports, container_name=hv.get("_container"),
-                                      runtime=args.runtime)
+                                      runtime=cli)
             else:
                 facts = transport.local(args.root or os.environ.get("ASCEND_ENV_HOST_ROOT") or "/", args.python,
                                         imports)
         except TransportError as e:
             return name, None, [Check("transport", "system", SKIP, f"could not check: {e}")]
-        ctx = Context(matrix=matrix, chip=args.chip or hv.get("ascend_chip"), expect=expect, runtime=args.runtime)
+        runtime = str(hv.get("ascend_container_runtime") or args.runtime)
+        ctx = Context(matrix=matrix, chip=args.chip or hv.get("ascend_chip"), expect=expect, runtime=runtime)
         return name, facts, run_checks(facts, ctx, only)
 
     if targets:

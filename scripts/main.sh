@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end against the simulated Ascend lab (the embedded default):
-#   set up -> `python -m ascend_env lab up` (2 simulated NPU servers) -> ansible-playbook site.yml on them.
+#   set up -> `python -m ascend_env lab up` (2 simulated NPU servers) -> ansible-playbook site.yml on them
+#   -> the testinfra suite verifies what it built.
 # Pass your own inventory to run against real servers instead:  bash scripts/main.sh -i inventory/mysite
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,4 +12,5 @@ for a in "$@"; do
 done
 python -m ascend_env lab up
 python -m ascend_env lab status
-exec ansible-playbook site.yml -i .lab/inventory/hosts.yml "$@"
+ansible-playbook site.yml -i .lab/inventory/hosts.yml "$@"
+exec python -m pytest tests/infra --ansible-inventory=.lab/inventory/hosts.yml -q -p no:cacheprovider

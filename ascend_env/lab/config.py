@@ -4,7 +4,7 @@ A config file (``lab up --config lab.yml``) looks like::
 
     hosts:
       - {name: h1, chip: 910b, cards: 8, driver: 25.0.rc1.1, firmware: 7.7.0.1.231}
-      - {name: h2, chip: 300i-duo, cards: 2, driver: 25.0.rc1.1, firmware: 7.7.0.1.231}
+      - {name: h2, chip: 300i-duo, cards: 2, driver: 25.0.rc1.1, firmware: 7.7.0.1.231, runtime: isula}
     ssh_port: 22
 
 Every bad value is reported with the value and the fix before anything on the machine changes.
@@ -43,6 +43,7 @@ class HostSpec:
     driver: str = "25.0.rc1.1"
     firmware: str = "7.7.0.1.231"
     npu_smi_dir: str = "usr/local/bin"   # some hosts have npu-smi in /usr/local/sbin (ascend-facts §4.2)
+    runtime: str = "docker"              # container CLI: docker, or isula (the lab's isula shim over docker)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ DEFAULT_HOSTS: tuple[dict[str, Any], ...] = (
     {"chip": "910b", "cards": 8, "driver": "25.0.rc1.1", "firmware": "7.7.0.1.231"},
     # MindSpore publishes cp311 x86_64 wheels from 2.7.0, which needs CANN 8.2.RC1 and so HDK 25.0 (matrix).
     {"chip": "300i-duo", "cards": 2, "driver": "25.0.rc1.1", "firmware": "7.7.0.1.231",
-     "npu_smi_dir": "usr/local/sbin"},
+     # openEuler hosts run iSulad: this host's containers go through the isula code path (the lab's shim).
+     "npu_smi_dir": "usr/local/sbin", "runtime": "isula"},
 )
 
 
@@ -101,10 +103,10 @@ def host_address(index: int) -> str:
 def _host(i: int, raw: Any, where: str) -> HostSpec:
     if not isinstance(raw, dict):
         raise LabConfigError(f"{where}: expected a mapping like {{name: h1, chip: 910b}}, got {raw!r}")
-    unknown = set(raw) - {"name", "chip", "cards", "driver", "firmware", "address", "npu_smi_dir"}
+    unknown = set(raw) - {"name", "chip", "cards", "driver", "firmware", "address", "npu_smi_dir", "runtime"}
     if unknown:
         raise LabConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: name, chip, cards, driver, "
-                             "firmware, address, npu_smi_dir")
+                             "firmware, address, npu_smi_dir, runtime")
     name = str(raw.get("name", f"h{i + 1}"))
     if not _NAME.match(name):
         raise LabConfigError(f"{where}: host name {name!r} is not usable; use lower-case letters, digits and '-', "
@@ -134,7 +136,11 @@ def _host(i: int, raw: Any, where: str) -> HostSpec:
     npu_smi_dir = str(raw.get("npu_smi_dir", "usr/local/bin")).strip("/")
     if npu_smi_dir not in ("usr/local/bin", "usr/local/sbin"):
         raise LabConfigError(f"{where}: npu_smi_dir {npu_smi_dir!r}; use usr/local/bin or usr/local/sbin")
-    return HostSpec(name, address, chip, cards, driver, firmware, npu_smi_dir)
+    runtime = str(raw.get("runtime", "docker"))
+    if runtime not in ("docker", "isula"):
+        raise LabConfigError(f"{where}: runtime {runtime!r}; use docker or isula (isula is a shim over the host's "
+                             "Docker engine that speaks isula's command line)")
+    return HostSpec(name, address, chip, cards, driver, firmware, npu_smi_dir, runtime)
 
 
 def build_config(raw: dict[str, Any] | None = None, *, prefix: Path | None = None, cache: Path | None = None,

@@ -10,6 +10,7 @@ import yaml
 from ..versions import Arch
 from .config import HostSpec, LabConfig
 from .layout import LabPaths
+from .sysroot import ISULA_PATH
 
 #: Containers the lab's inventory asks for: one torch and one MindSpore environment, alternating over hosts.
 #: Python 3.11 is Debian bookworm's python3 (the base image); torch 2.13.0 is the CPU wheel this machine's
@@ -27,6 +28,9 @@ def machine_arch() -> Arch:
 
 def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths, pubkey: str | None = None) -> dict[str, Any]:
     hp = lp.host(spec.name)
+    engine: dict[str, Any] = {"ascend_container_runtime": spec.runtime}
+    if spec.runtime == "isula":  # the shim lives in the host's filesystem view, like iSulad's /usr/bin/isula
+        engine["ascend_container_cli"] = str(hp.root / ISULA_PATH)
     return {
         "ansible_host": spec.address,
         "ansible_port": cfg.ssh_port,
@@ -40,6 +44,7 @@ def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths, pubkey: 
         # The simulated host's filesystem view and Docker engine (on real hardware: "/" and the default engine).
         "ascend_host_root": str(hp.root),
         "ascend_docker_host": f"unix://{hp.docker_sock}",
+        **engine,
         "ascend_npu_smi_path": "/" + spec.npu_smi_dir + "/npu-smi",
         "ascend_offline_store": str(lp.store),
         "ascend_containers": [dict(LAB_CONTAINERS[index % len(LAB_CONTAINERS)])],

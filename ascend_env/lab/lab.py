@@ -68,16 +68,29 @@ def check_prefix_is_ours(lp: LabPaths) -> None:
 
 # --- loopback addresses ------------------------------------------------------------------------------------
 
+LABEL = "lo:ascendlab"
+
+
+def _lo_lines() -> list[str]:
+    return run(["ip", "-o", "-4", "addr", "show", "dev", "lo"], check=False).stdout.splitlines()
+
+
 def address_present(address: str) -> bool:
-    out = run(["ip", "-o", "-4", "addr", "show", "dev", "lo"], check=False).stdout
-    return f"inet {address}/32 " in out
+    return any(f"inet {address}/32 " in line for line in _lo_lines())
 
 
-def add_address(address: str) -> bool:
+def address_is_labs(address: str) -> bool:
+    """True when ``address`` is on lo with the lab's label (a lab added it, e.g. before a reboot-less crash)."""
+    return any(f"inet {address}/32 " in line and f" {LABEL}" in line for line in _lo_lines())
+
+
+def add_address(address: str) -> str | None:
+    """Put ``address`` on lo; returns "added", "adopted" (left by an earlier lab, labelled as ours) or None
+    (present without our label: somebody else's, so `lab down` leaves it)."""
     if address_present(address):
-        return False
-    run(["ip", "addr", "add", f"{address}/32", "dev", "lo", "label", "lo:ascendlab"])
-    return True
+        return "adopted" if address_is_labs(address) else None
+    run(["ip", "addr", "add", f"{address}/32", "dev", "lo", "label", LABEL])
+    return "added"
 
 
 def del_address(address: str) -> None:
@@ -150,10 +163,12 @@ def up(cfg: LabConfig, wheels: list[str] | None = None, extra_cann: list[str] | 
     for spec in cfg.hosts:
         hp = lp.host(spec.name)
         hs = state["hosts"][spec.name]
-        if add_address(spec.address):
+        how = add_address(spec.address)
+        if how and not hs["address_added"]:
             hs["address_added"] = True
             write_state(lp, state)
-            log.append(f"{spec.name}: address {spec.address}/32 on lo")
+            log.append(f"{spec.name}: address {spec.address}/32 on lo" + (
+                f" (adopted: left on lo with label {LABEL} by an earlier lab)" if how == "adopted" else ""))
         faults = from_dicts(hs["faults"])
         want = desired(spec, faults)
         changed = build_host(spec, hp, cfg.cache, want)

@@ -134,6 +134,11 @@ LIB = "libdrvdsmi_host.so"
 BROKEN_SUFFIX = ".lab-fault"
 
 
+#: The lab's isula client (a shim over the host's Docker engine; see ascend_env/lab/isula/isula.py).
+ISULA_SHIM = Path(__file__).parent / "isula/isula.py"
+ISULA_PATH = "usr/bin/isula"
+
+
 def build_host(spec: HostSpec, hp: HostPaths, cache: Path, want: Desired | None = None) -> list[str]:
     """Create or refresh the host tree to match spec + faults; returns what changed (empty on a no-op)."""
     want = want or desired(spec, [])
@@ -152,6 +157,8 @@ def build_host(spec: HostSpec, hp: HostPaths, cache: Path, want: Desired | None 
     _write(hp.root / "usr/local/dcmi/dcmi_interface_api.h", "/* ascend-env lab placeholder */\n")
     _write(hp.root / "usr/local/dcmi/libdcmi.so.lab", "ascend-env lab placeholder for libdcmi.so\n")
     (hp.root / "var/log/npu/slog").mkdir(parents=True, exist_ok=True)
+    if spec.runtime == "isula" and _write(hp.root / ISULA_PATH, ISULA_SHIM.read_text(), 0o755):
+        changed.append(ISULA_PATH)
     npu_smi = hp.root / spec.npu_smi_dir / "npu-smi"
     lib, broken = hp.driver_lib / LIB, hp.driver_lib / (LIB + BROKEN_SUFFIX)
     if broken.exists() and not want.lib_broken:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ascend_env.lab import store
 from ascend_env.lab.config import build_config
@@ -21,9 +22,9 @@ pytestmark = pytest.mark.usefixtures("lab_up")
 INVENTORY = PREFIX / "inventory/hosts.yml"
 
 
-def playbook() -> subprocess.CompletedProcess[str]:
+def playbook(*extra: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    return subprocess.run(["ansible-playbook", "site.yml", "-i", str(INVENTORY)], cwd=REPO, env=env,
+    return subprocess.run(["ansible-playbook", "site.yml", "-i", str(INVENTORY), *extra], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=3000)
 
 
@@ -54,6 +55,14 @@ def test_site_converges_and_a_second_run_changes_nothing(converged):
     assert {h: r["changed"] for h, r in rows.items()} == {h: 0 for h in rows}
 
 
+def test_check_mode_with_diff_runs_end_to_end_on_the_built_fleet(converged):
+    cp = playbook("--check", "--diff")
+    assert cp.returncode == 0, cp.stdout[-4000:]
+    rows = recap(cp.stdout)
+    assert set(rows) >= {"t1", "t2", "t1-llm-torch", "t2-llm-ms"}
+    assert {h: (r["changed"], r["failed"]) for h, r in rows.items()} == {h: (0, 0) for h in rows}
+
+
 def test_the_doctor_finds_the_built_fleet_healthy(converged):
     cp = subprocess.run([sys.executable, "-m", "ascend_env", "doctor", "--json", "--inventory", str(INVENTORY),
                          "--containers", "--only",
@@ -67,3 +76,32 @@ def test_the_doctor_finds_the_built_fleet_healthy(converged):
     assert bad == [] and cp.returncode == 0
     ms = {c["id"]: c for c in doc["targets"][3]["checks"]}
     assert "mindspore 2.7.0" in ms["frameworks.versions"]["summary"]
+
+
+def infra(inventory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", "tests/infra", f"--ansible-inventory={inventory}", "-q",
+                           "-p", "no:cacheprovider", "-rfs", *extra], capture_output=True, text=True, cwd=REPO,
+                          timeout=900, env=dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"))
+
+
+def test_the_testinfra_suite_passes_on_the_built_fleet(converged):
+    cp = infra(INVENTORY)
+    assert cp.returncode == 0, cp.stdout[-4000:] + cp.stderr[-2000:]
+    passed = int(re.search(r"(\d+) passed", cp.stdout).group(1))
+    # 11 facts per container + one per framework component (torch, torch_npu / mindspore, mindformers)
+    assert passed == 2 * 11 + 4, cp.stdout[-2000:]
+    assert "skipped" not in cp.stdout
+
+
+def test_the_testinfra_suite_fails_where_the_fleet_differs_from_the_inventory(converged, tmp_path):
+    inv = yaml.safe_load(INVENTORY.read_text())
+    t1 = inv["ascend_hosts"]["hosts"]["t1"]
+    t1["ascend_containers"][0]["devices"] = "0-3"          # the container has all 8 cards
+    t1["ascend_ssh_password_login"] = True                  # the container's sshd refuses passwords
+    other = tmp_path / "hosts.yml"
+    other.write_text(yaml.safe_dump(inv))
+    cp = infra(other, "-k", "npu_devices or key_only or python_is")
+    assert cp.returncode == 1, cp.stdout[-3000:]
+    failed = sorted(re.findall(r"^FAILED \S+::(\S+)", cp.stdout, re.M))
+    assert failed == ["test_container_has_its_npu_devices[t1-llm-torch]",
+                      "test_sshd_is_configured_key_only[t1-llm-torch]"], cp.stdout[-3000:]

@@ -124,3 +124,27 @@ def test_torch_from_pypi_is_refused(monkeypatch, tmp_path):
     for bad in (["torch"], ["torch>=2.1"], ["torch==2.9.0"]):
         with pytest.raises(LabError, match="multi-GB CUDA build"):
             torch_guard(bad)
+
+
+def test_loopback_addresses_are_added_adopted_or_left_alone(monkeypatch):
+    """An address left on lo with the lab's label (a lab whose processes died) is adopted so `lab down` removes
+    it; one without the label belongs to somebody else and is never claimed."""
+    import subprocess
+
+    from ascend_env.lab import lab as labmod
+
+    lo = ["1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever",
+          "1: lo    inet 127.0.0.12/32 scope host lo:ascendlab\\       valid_lft forever",
+          "1: lo    inet 127.0.0.13/32 scope host lo\\       valid_lft forever"]
+    calls: list[list[str]] = []
+
+    def fake_run(argv, check=True, **kw):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "\n".join(lo) + "\n", "")
+
+    monkeypatch.setattr(labmod, "run", fake_run)
+    assert labmod.add_address("127.0.0.12") == "adopted"
+    assert labmod.add_address("127.0.0.13") is None
+    assert labmod.add_address("127.0.0.14") == "added"
+    assert calls[-1] == ["ip", "addr", "add", "127.0.0.14/32", "dev", "lo", "label", "lo:ascendlab"]
+    assert not any(c[:3] == ["ip", "addr", "add"] and "127.0.0.1" in c[3] and c[3] != "127.0.0.14/32" for c in calls)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PLAYBOOK = shutil.which("ansible-playbook")
+_PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+PLAYBOOK = shutil.which("ansible-playbook", path=_PATH)
 pytestmark = pytest.mark.skipif(PLAYBOOK is None and not os.environ.get("CI"),
                                 reason="ansible-playbook not installed (scripts/bootstrap.sh installs it)")
 
@@ -21,7 +23,7 @@ def run_playbook(inventory: Path | None = None) -> subprocess.CompletedProcess[s
     args = [PLAYBOOK or "ansible-playbook", "playbooks/preflight.yml"]
     if inventory:
         args += ["-i", str(inventory)]
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PYTHONPATH=str(ROOT), PATH=_PATH)
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
 
 

@@ -416,3 +416,48 @@ def test_ignoring_preflight_errors_warns_loudly(tmp_path):
     assert ("WARNING: ascend_ignore_preflight_errors is true; IGNORING 2 preflight problem(s) on bad-host; "
             "the run goes on") in out
     assert "bad-host / container llm-pt: enabled 'yes': is a string, not a boolean" in out
+
+
+# Each bad input the issue names, through site.yml itself: the run stops in the preflight play, with the value
+# and the fix, and no later play (nothing on a host) starts.
+SITE_CASES = {
+    "a-incompatible-pins": (lambda s: host(container(name="llm-ms", framework="mindspore",
+                                                     pins={"mindspore": "2.2.11", "cann": "8.0.RC1"})), {}, None,
+                            "no consistent stack: MindSpore 2.2.11 needs CANN 7.0.0.beta1"),
+    "b-unknown-version": (lambda s: host(container(pins={"cann": "9.9.9"})), {}, None,
+                          "pins.cann '9.9.9': unknown CANN version"),
+    "c-wrong-arch-package": (lambda s: host(ascend_offline_store=str(s)), {f"runs/{TOOLKIT_ARM}": b"arm"}, None,
+                             f"the store has {TOOLKIT_ARM} (for aarch64) but this x86_64 host needs {TOOLKIT_X86}"),
+    "d-checksum-mismatch": (lambda s: host(ascend_offline_store=str(s)), {f"runs/{TOOLKIT_X86}": b"corrupt"},
+                            {f"runs/{TOOLKIT_X86}": b"original"}, "checksum mismatch: sha256 "),
+    "e-missing-offline": (lambda s: host(ascend_offline=True, ascend_offline_store=str(s)),
+                          {f"runs/{TOOLKIT_X86}": b"t"}, None, "lacks what this container needs"),
+    "f-chip-kernels": (lambda s: host(ascend_offline_store=str(s)), {f"runs/{KERNELS_310P}": b"k"}, None,
+                       f"kernels only for another chip ({KERNELS_310P}); this 910b host needs {KERNELS_910B}"),
+    "g-device-lacking": (lambda s: host(container(devices="0-9"), ascend_npu_count=8), {}, None,
+                         "devices 8-9 are not on this host (it has 0-7). Fix: pick from 0-7 or use 'all'"),
+    "h-port-clash": (lambda s: host(container(name="llm-pt"), container(name="llm-ms", framework="mindspore",
+                                                                        pins={})), {}, None,
+                     "port 223 (the default) is already used by container llm-pt"),
+    "i-driver-too-old": (lambda s: host(ascend_host_pins={"driver": "23.0.3"}), {}, None,
+                         "driver 23.0.3 is older than CANN 8.1.RC1 needs (>= 24.1.RC2). Fix: upgrade the driver"),
+}
+
+
+@needs_playbook
+@pytest.mark.parametrize("case", sorted(SITE_CASES))
+def test_site_yml_stops_in_preflight_for_each_bad_input(case, tmp_path):
+    import yaml
+
+    build, files, manifest, fragment = SITE_CASES[case]
+    store = make_store(tmp_path / "store", files, manifest)
+    hv = {"ansible_connection": "local", **build(store)}
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(yaml.safe_dump({"ascend_hosts": {"hosts": {"npu-a": hv}}}))
+    r = run_playbook("site.yml", inv)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    assert fragment in out, out
+    assert "Fix:" in out
+    assert plays(r.stdout)[-1] == "Resolve the stack of every host and container", plays(r.stdout)
+    assert re.search(r"npu-a\s*:.*changed=0 .*failed=1", r.stdout[r.stdout.index("PLAY RECAP"):])

@@ -1,0 +1,98 @@
+"""One fact per test, for every container site.yml built (see conftest.py for how to run it)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+
+import pytest
+
+from ascend_env.render import MANAGER_DEVICES, parse_device_selection
+
+
+def inspect(env) -> dict:
+    cp = env.host.run(f"{env.engine_env}{shlex.quote(env.cli)} inspect {shlex.quote(env.container['name'])}")
+    assert cp.rc == 0, f"{env.cli} inspect {env.container['name']} on {env.host_name}: {cp.stderr}"
+    return json.loads(cp.stdout)[0]
+
+
+# --- on the NPU host, through its engine ----------------------------------------------------------------
+def test_container_is_running(env):
+    assert inspect(env)["State"]["Running"] is True
+
+
+def test_container_has_its_npu_devices(env):
+    root = str(env.hostvars.get("ascend_host_root") or "/").rstrip("/")
+    listing = env.host.run(f"ls {shlex.quote(root + '/dev')}").stdout.split()
+    cards = sorted(int(n[7:]) for n in listing if n.startswith("davinci") and n[7:].isdigit())
+    want = {f"/dev/davinci{n}" for n in parse_device_selection(str(env.container.get("devices", "all")), cards)}
+    want |= {f"/dev/{m}" for m in MANAGER_DEVICES}
+    have = {d["PathInContainer"] for d in inspect(env)["HostConfig"]["Devices"] or []}
+    assert have == want
+
+
+def test_container_mounts_the_driver_libraries_read_only(env):
+    mounts = {m["Destination"]: m for m in inspect(env)["Mounts"]}
+    driver = {d: m for d, m in mounts.items() if d == "/usr/local/Ascend/driver"
+              or d.startswith("/usr/local/Ascend/driver/")}
+    assert {"/usr/local/Ascend/driver", "/usr/local/Ascend/driver/lib64"} & set(driver), sorted(mounts)
+    assert [d for d, m in driver.items() if m["RW"]] == []
+
+
+def test_container_mounts_npu_smi_read_only(env):
+    mounts = {m["Destination"]: m for m in inspect(env)["Mounts"]}
+    assert mounts["/usr/local/bin/npu-smi"]["RW"] is False
+
+
+# --- inside the container, over its own sshd ------------------------------------------------------------
+def test_sshd_listens_on_the_hosts_address_and_the_containers_port(env):
+    assert env.env.socket(f"tcp://{env.address}:{env.port}").is_listening
+
+
+def test_sshd_is_configured_key_only(env):
+    effective = env.env.run("sshd -T").stdout.lower().splitlines()
+    password = env.hostvars.get("ascend_ssh_password_login") is True
+    assert ("passwordauthentication yes" if password else "passwordauthentication no") in effective
+
+
+def test_sshd_refuses_a_password_login_from_the_controller(env):
+    if env.hostvars.get("ascend_ssh_password_login") is True:
+        pytest.skip("the inventory asks for password login (ascend_ssh_password_login: true)")
+    args = shlex.split(str(env.hostvars.get("ansible_ssh_common_args", "")))
+    cp = subprocess.run(["ssh", *args, "-p", str(env.port), "-o", "BatchMode=yes", "-o", "PubkeyAuthentication=no",
+                         "-o", "PreferredAuthentications=password,keyboard-interactive", "-o", "ConnectTimeout=10",
+                         f"root@{env.address}", "true"], capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 255 and "Permission denied (publickey)" in cp.stderr, cp.stderr
+
+
+def test_python_is_the_resolved_version(env):
+    want = ".".join(str(env.component("python")).split(".")[:2])
+    got = env.env.run(f"{env.venv}/bin/python -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'")
+    assert got.stdout.strip() == want
+
+
+def test_cann_toolkit_is_the_resolved_version(env):
+    info = env.env.run("cat /usr/local/Ascend/ascend-toolkit/latest/*-linux/ascend_toolkit_install.info "
+                       "/usr/local/Ascend/cann/*-linux/ascend_toolkit_install.info 2>/dev/null").stdout
+    versions = {ln.split("=", 1)[1].strip() for ln in info.splitlines() if ln.startswith("version=")}
+    assert versions == {env.component("cann")}
+
+
+def test_cann_kernels_are_installed_for_the_resolved_version(env):
+    info = env.env.run("cat /usr/local/Ascend/ascend-toolkit/latest/opp_kernel/version.info "
+                       "/usr/local/Ascend/cann/opp_kernel/version.info 2>/dev/null").stdout
+    assert f"version_dir={env.component('cann')}" in info.splitlines()
+
+
+def test_framework_component_is_exactly_the_resolved_version(env, component):
+    dist = component.replace("_", "-")
+    got = env.env.run(f"{env.venv}/bin/python -c 'import importlib.metadata as m; print(m.version(\"{dist}\"))'")
+    assert got.rc == 0, got.stderr
+    assert got.stdout.strip().split("+")[0] == env.component(component)
+
+
+def test_environment_block_is_in_bashrc(env):
+    bashrc = env.env.file("/root/.bashrc")
+    assert bashrc.contains("# BEGIN ascend-env environment")
+    assert bashrc.contains("set_env.sh")
