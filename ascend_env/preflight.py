@@ -360,7 +360,8 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
     return h.hexdigest()
 
 
-def _digest(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a store file (the manifest's and the preflight's checksum; one function for both)."""
     st = path.stat()
     return _sha256(str(path), st.st_size, st.st_mtime_ns)
 
@@ -499,7 +500,7 @@ def _check_store(out: _Out, ctr: str, stack: Stack, nnal: bool, store: _Store, o
         want = store.sums.get(rel)
         if want is None:
             continue
-        have = _digest(store.root / rel)
+        have = file_sha256(store.root / rel)
         if have != want:
             out.add(None, "ascend_offline_store", str(store.root / rel),
                     f"checksum mismatch: sha256 {have} but manifest.json says {want}",

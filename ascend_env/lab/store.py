@@ -6,7 +6,6 @@ Layout and manifest follow ascend-deployer's resources dir idea (one folder, a s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..matrix import Matrix, load_matrix
+from ..preflight import file_sha256
 from ..resolver import Request, Stack, resolve
 from ..versions import Version
 from . import hdk
@@ -37,14 +37,6 @@ def lab_stacks(cfg: LabConfig, m: Matrix) -> list[tuple[str, Stack]]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def write_manifest(store: Path) -> Path:
     """``manifest.json``: every file of the store with its size and sha256 (reused when unchanged)."""
     path = store / "manifest.json"
@@ -62,7 +54,7 @@ def write_manifest(store: Path) -> Path:
         if prev and prev["size"] == st.st_size and prev.get("mtime") == int(st.st_mtime):
             files.append(prev)
             continue
-        files.append({"path": rel, "size": st.st_size, "mtime": int(st.st_mtime), "sha256": _sha256(p)})
+        files.append({"path": rel, "size": st.st_size, "mtime": int(st.st_mtime), "sha256": file_sha256(p)})
     text = json.dumps({"files": files}, indent=1) + "\n"
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
