@@ -170,7 +170,8 @@ def run_doctor(args: argparse.Namespace) -> int:
         if args.inventory:
             for t, hv in _inventory_targets(args.inventory, args.limit):
                 targets.append((t.name, t, hv))
-                if args.containers:
+                # a host provisioned itself (ascend_container_enabled: false) is its own environment: no containers
+                if args.containers and hv.get("ascend_container_enabled", True) is not False:
                     targets += [(f"{t.name}/{c['name']}", t, {**hv, "_container": c["name"]})
                                 for c in hv.get("ascend_containers") or [] if isinstance(c, dict) and c.get("name")]
         elif args.ssh:

@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,13 +60,16 @@ def enabled_containers(hostvars: dict[str, Any]) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class EnvTarget:
-    """One container site.yml builds, and how to reach it over SSH (as ascend_ssh's add_host does)."""
+    """One environment site.yml builds, and how to reach it over SSH (as ascend_ssh's add_host does): a container,
+    or the host itself when the host has ``ascend_container_enabled: false``."""
 
     name: str           # "<host>-<container>", the inventory name in group ascend_envs
     host: str           # the NPU host's inventory name
     container: dict[str, Any]
     address: str
     port: int
+    on_host: bool = False   # host mode: the environment is the host itself
+    root: str = ""          # host mode: the host's filesystem root ('' for /), where the environment's paths live
 
 
 def env_targets(data: dict[str, Any], group: str = "ascend_hosts", port_default: int = 223) -> list[EnvTarget]:
@@ -73,13 +77,19 @@ def env_targets(data: dict[str, Any], group: str = "ascend_hosts", port_default:
     out = []
     for h in group_hosts(data, group):
         hv = hostvars.get(h, {})
+        if hv.get("ascend_container_enabled", True) is False:
+            for c in enabled_containers(hv)[:1]:
+                out.append(EnvTarget(f"{h}-{c['name']}", h, c, str(hv.get("ansible_host", h)),
+                                     int(hv.get("ansible_port", 22)), True,
+                                     str(hv.get("ascend_host_root") or "/").rstrip("/")))
+            continue
         for c in enabled_containers(hv):
             out.append(EnvTarget(f"{h}-{c['name']}", h, c, str(hv.get("ansible_host", h)),
                                  int(c.get("ssh_port", port_default))))
     return out
 
 
-def stack_request(hostvars: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
+def stack_request(hostvars: Mapping[str, Any], container: Mapping[str, Any]) -> dict[str, Any]:
     """What playbooks/preflight.yml asks the resolver for one container: the host's chip and arch, the container's
     framework, the host's pins overlaid by the container's (the same request, so the same stack)."""
     pins = dict(hostvars.get("ascend_host_pins") or {})

@@ -169,6 +169,42 @@ def _check_bool(out: _Out, ctr: str | None, field: str, value: Any, default: boo
     return default
 
 
+def _check_password(out: _Out, hv: Mapping[str, Any]) -> None:
+    """Password login needs a root password (from vault); the password itself never appears in a message."""
+    if not _check_bool(out, None, "ascend_ssh_password_login", hv.get("ascend_ssh_password_login", False), False):
+        return
+    vault = ("put it in vault: ansible-vault encrypt_string --name ascend_ssh_root_password '<password>' >> "
+             "group_vars/ascend_hosts/vault.yml (then run with --ask-vault-pass or --vault-password-file), or set "
+             "ascend_ssh_password_login: false to keep key-only logins")
+    password = hv.get("ascend_ssh_root_password")
+    if password is None or password == "":
+        out.add(None, "ascend_ssh_root_password", None,
+                "ascend_ssh_password_login is true but no root password is set", vault)
+    elif not isinstance(password, str):
+        out.add(None, "ascend_ssh_root_password", None, f"must be a string, got a {type(password).__name__} "
+                                                        "(its value is not shown)", vault)
+    elif len(password) < 8 or any(c in password for c in "\n\r:"):
+        out.add(None, "ascend_ssh_root_password", None, f"is {len(password)} characters long or has a line break "
+                "or ':' (its value is not shown); root logins over the network need at least 8 characters",
+                "choose a longer password without ':' or line breaks, and " + vault)
+
+
+def _check_host_mode(out: _Out, containers: list[Any]) -> None:
+    """ascend_container_enabled: false builds one environment on the host itself: exactly one may be enabled."""
+    names = [str(c.get("name")) for c in containers if isinstance(c, Mapping) and c.get("enabled", True) is True]
+    if len(names) == 1:
+        return
+    if not names:
+        out.add(None, "ascend_container_enabled", False, "the host is to be provisioned itself, but no entry of "
+                "ascend_containers is enabled to say which framework and pins it gets",
+                "add one entry, e.g. ascend_containers: [{name: host, framework: torch}]")
+        return
+    out.add(None, "ascend_container_enabled", False, f"the host itself holds one environment, but {len(names)} "
+            f"entries of ascend_containers are enabled ({', '.join(names)})",
+            f"keep one (set enabled: false on the others), or set ascend_container_enabled: true to run "
+            f"{len(names)} containers")
+
+
 def _check_port(out: _Out, ctr: str, value: Any) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         out.add(ctr, "ssh_port", value, "is a string, not a number", f"write ssh_port: {value.strip()} without quotes")
@@ -548,7 +584,11 @@ def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest:
         except VersionError:
             out.add(None, "ascend_arch", hv["ascend_arch"], "unknown architecture",
                     "set ascend_arch: x86_64 or ascend_arch: aarch64")
-    offline = _check_bool(out, None, "ascend_offline", hv.get("ascend_offline", False), False)
+    # offline by default when a store is set: the containers' pip then installs from the store only
+    offline = _check_bool(out, None, "ascend_offline", hv.get("ascend_offline", bool(hv.get("ascend_offline_store"))),
+                          False)
+    _check_password(out, hv)
+    containers_on = _check_bool(out, None, "ascend_container_enabled", hv.get("ascend_container_enabled", True), True)
     runtime = hv.get("ascend_container_runtime", "docker")
     if runtime not in RUNTIMES:
         out.add(None, "ascend_container_runtime", runtime, "unknown container runtime",
@@ -636,6 +676,9 @@ def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest:
                     "set nnal: false, or pin a CANN that has NNAL in pins.cann")
         if enabled and root is not None:
             _check_store(out, name, result, nnal, root, offline, m)
+    if not containers_on:
+        _check_host_mode(out, containers)
+        ports = {}
     used = set(ports)
     for port, users in ports.items():
         for other, defaulted in users[1:]:

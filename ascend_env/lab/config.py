@@ -5,6 +5,7 @@ A config file (``lab up --config lab.yml``) looks like::
     hosts:
       - {name: h1, chip: 910b, cards: 8, driver: 25.0.rc1.1, firmware: 7.7.0.1.231}
       - {name: h2, chip: 300i-duo, cards: 2, driver: 25.0.rc1.1, firmware: 7.7.0.1.231, runtime: isula}
+      - {name: h3, chip: 910b, containers: false}     # site.yml provisions this host itself
     ssh_port: 22
 
 Every bad value is reported with the value and the fix before anything on the machine changes.
@@ -44,6 +45,7 @@ class HostSpec:
     firmware: str = "7.7.0.1.231"
     npu_smi_dir: str = "usr/local/bin"   # some hosts have npu-smi in /usr/local/sbin (ascend-facts §4.2)
     runtime: str = "docker"              # container CLI: docker, or isula (the lab's isula shim over docker)
+    containers: bool = True              # false: site.yml provisions the host itself (ascend_container_enabled)
 
 
 @dataclass(frozen=True)
@@ -103,10 +105,11 @@ def host_address(index: int) -> str:
 def _host(i: int, raw: Any, where: str) -> HostSpec:
     if not isinstance(raw, dict):
         raise LabConfigError(f"{where}: expected a mapping like {{name: h1, chip: 910b}}, got {raw!r}")
-    unknown = set(raw) - {"name", "chip", "cards", "driver", "firmware", "address", "npu_smi_dir", "runtime"}
+    unknown = set(raw) - {"name", "chip", "cards", "driver", "firmware", "address", "npu_smi_dir", "runtime",
+                          "containers"}
     if unknown:
         raise LabConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: name, chip, cards, driver, "
-                             "firmware, address, npu_smi_dir, runtime")
+                             "firmware, address, npu_smi_dir, runtime, containers")
     name = str(raw.get("name", f"h{i + 1}"))
     if not _NAME.match(name):
         raise LabConfigError(f"{where}: host name {name!r} is not usable; use lower-case letters, digits and '-', "
@@ -140,7 +143,11 @@ def _host(i: int, raw: Any, where: str) -> HostSpec:
     if runtime not in ("docker", "isula"):
         raise LabConfigError(f"{where}: runtime {runtime!r}; use docker or isula (isula is a shim over the host's "
                              "Docker engine that speaks isula's command line)")
-    return HostSpec(name, address, chip, cards, driver, firmware, npu_smi_dir, runtime)
+    containers = raw.get("containers", True)
+    if not isinstance(containers, bool):
+        raise LabConfigError(f"{where}: containers {containers!r}; use true (environments in containers) or false "
+                             "(site.yml provisions the host itself)")
+    return HostSpec(name, address, chip, cards, driver, firmware, npu_smi_dir, runtime, containers)
 
 
 def build_config(raw: dict[str, Any] | None = None, *, prefix: Path | None = None, cache: Path | None = None,

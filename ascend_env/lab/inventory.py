@@ -29,6 +29,8 @@ def machine_arch() -> Arch:
 def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths, pubkey: str | None = None) -> dict[str, Any]:
     hp = lp.host(spec.name)
     engine: dict[str, Any] = {"ascend_container_runtime": spec.runtime}
+    if not spec.containers:  # host mode: the environment is built in the host's own filesystem view
+        engine["ascend_container_enabled"] = False
     if spec.runtime == "isula":  # the shim lives in the host's filesystem view, like iSulad's /usr/bin/isula
         engine["ascend_container_cli"] = str(hp.root / ISULA_PATH)
     return {
@@ -55,7 +57,11 @@ def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths, pubkey: 
 
 def render_inventory(cfg: LabConfig, lp: LabPaths, pubkey: str | None = None) -> str:
     hosts = {spec.name: host_vars(spec, i, cfg, lp, pubkey) for i, spec in enumerate(cfg.hosts)}
-    doc = {"ascend_hosts": {"hosts": hosts, "vars": {"ascend_lab": True}}}
+    doc = {
+        # for every host and every container the run adds: the lab has no NPU, so frameworks verify on the CPU
+        "all": {"vars": {"ascend_framework_check_device": "cpu", "ascend_smoke_device": "cpu"}},
+        "ascend_hosts": {"hosts": hosts, "vars": {"ascend_lab": True}},
+    }
     head = ("# Written by `python -m ascend_env lab up`; rewritten on every lab up.\n"
             f"# ansible-playbook site.yml -i {lp.inventory}\n---\n")
     return head + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)

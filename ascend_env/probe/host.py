@@ -324,12 +324,14 @@ DEFAULT_VENV_PYTHON = "/opt/ascend-env/venv/bin/python"
 
 
 def default_python(root, env):
-    """$VIRTUAL_ENV's Python, else the ascend-env venv if this machine has one, else this interpreter."""
+    """$VIRTUAL_ENV's Python, else the ascend-env venv if this machine has one (under ``root``: a host provisioned
+    itself keeps its environment there), else this interpreter."""
     venv = env.get("VIRTUAL_ENV")
     if venv and os.path.exists(os.path.join(venv, "bin/python")):
         return os.path.join(venv, "bin/python")
-    if root in ("", "/") and os.path.exists(DEFAULT_VENV_PYTHON):
-        return DEFAULT_VENV_PYTHON
+    candidate = os.path.join(root or "/", DEFAULT_VENV_PYTHON.lstrip("/"))
+    if os.path.exists(candidate):
+        return candidate
     return sys.executable
 
 

@@ -3,6 +3,7 @@ as ``python -m ascend_env matrix resolve``.
 
     {{ {'chip': '910b', 'framework': 'torch', 'pins': {'cann': '8.0.RC1'}} | ascend_env_resolve }}
     {{ hostvars[inventory_hostname] | ascend_env_preflight(inventory_hostname) }}   # -> list of problem lines
+    {{ hostvars[inventory_hostname] | ascend_env_stack_request(container) }}       # -> the resolver request
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 try:
+    from ascend_env.inventory import stack_request
     from ascend_env.matrix import MatrixInvalid, load_matrix
     from ascend_env.matrix_cli import format_conflict
     from ascend_env.preflight import check_fleet
@@ -68,6 +70,35 @@ def ascend_env_preflight(hostvars: Any, host: str, overrides: list[str] | None =
     return [str(p) for p in check_fleet({str(host): wanted}, _CACHE[key])]
 
 
+def ascend_env_stack_request(hostvars: Any, container: Any) -> dict[str, Any]:
+    """The resolver request for one container of a host (``ascend_env.inventory.stack_request``: the host's chip
+    and arch, the container's framework, host pins overlaid by the container's). The testinfra suite computes the
+    expected stack with the same function, so what the preflight resolves is what the suite checks."""
+    if _IMPORT_ERROR is not None:
+        raise AnsibleFilterError(f"the ascend_env package is not importable on the controller ({_IMPORT_ERROR}); "
+                                 f"run: pip install -e . in the project folder")
+    if not isinstance(hostvars, Mapping) or not isinstance(container, Mapping):
+        raise AnsibleFilterError("ascend_env_stack_request needs a host's hostvars and one entry of ascend_containers,"
+                                 f" got {type(hostvars).__name__} and {type(container).__name__}")
+    return stack_request(hostvars, container)
+
+
+def ascend_env_smoke_table(names: Any, hostvars: Any) -> list[str]:
+    """The fleet's smoke table: one line per environment in ``names`` from its ``ascend_smoke_report`` fact."""
+    if _IMPORT_ERROR is not None:
+        raise AnsibleFilterError(f"the ascend_env package is not importable on the controller ({_IMPORT_ERROR}); "
+                                 f"run: pip install -e . in the project folder")
+    from ascend_env.smoke.fleet import fleet_table
+
+    rows = []
+    for name in names or []:
+        hv = hostvars.get(name, {})
+        report = hv.get("ascend_smoke_report") if isinstance(hv, Mapping) else None
+        rows.append((str(name), dict(report) if isinstance(report, Mapping) else None))
+    return fleet_table(rows)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"ascend_env_resolve": ascend_env_resolve, "ascend_env_preflight": ascend_env_preflight}
+        return {"ascend_env_resolve": ascend_env_resolve, "ascend_env_preflight": ascend_env_preflight,
+                "ascend_env_stack_request": ascend_env_stack_request, "ascend_env_smoke_table": ascend_env_smoke_table}

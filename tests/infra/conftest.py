@@ -35,6 +35,8 @@ class Env:
     port: int
     stack: dict[str, Any]
     inventory: Path
+    on_host: bool = False   # host mode (ascend_container_enabled: false): the environment is the host itself
+    root: str = ""          # host mode: the host's filesystem root, under which the environment's paths live
     host: Any = None        # testinfra host of the NPU server
     env: Any = None         # testinfra host of the container
 
@@ -50,7 +52,11 @@ class Env:
 
     @property
     def venv(self) -> str:
-        return str(self.hostvars.get("ascend_python_venv") or "/opt/ascend-env/venv")
+        return self.root + "/opt/ascend-env/venv"
+
+    def path(self, p: str) -> str:
+        """Where an environment path is (under the host's root in host mode)."""
+        return self.root + p
 
     def component(self, name: str) -> str | None:
         c = self.stack.get("components", {}).get(name) or {}
@@ -80,9 +86,10 @@ def _envs(config: pytest.Config) -> list[Env]:
         hv = hostvars[t.host]
         env_inv[t.name] = {k: hv[k] for k in ("ansible_ssh_private_key_file", "ansible_ssh_common_args")
                            if k in hv}
-        env_inv[t.name].update(ansible_host=t.address, ansible_port=t.port, ansible_user="root")
+        env_inv[t.name].update(ansible_host=t.address, ansible_port=t.port,
+                               ansible_user=str(hv.get("ansible_user", "root")) if t.on_host else "root")
         stack = expected_stack(hv, t.container)
-        out.append(Env(t.name, t.host, hv, t.container, t.address, t.port, stack, Path(inv)))
+        out.append(Env(t.name, t.host, hv, t.container, t.address, t.port, stack, Path(inv), t.on_host, t.root))
     path = Path(tempfile.mkdtemp(prefix="ascend-env-infra-")) / "ascend_envs.yml"
     path.write_text(yaml.safe_dump({"ascend_envs": {"hosts": env_inv}}))
     import testinfra
@@ -98,6 +105,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "env" not in metafunc.fixturenames:
         return
     envs = _envs(metafunc.config)
+    if metafunc.definition.get_closest_marker("container") is not None:  # facts only a container has
+        envs = [e for e in envs if not e.on_host]
+        if not envs:
+            metafunc.parametrize("env", [pytest.param(None, marks=pytest.mark.skip(
+                reason="no containers: every host is provisioned itself"))], ids=["no-containers"])
+            return
     if not envs:
         metafunc.parametrize("env", [pytest.param(None, marks=pytest.mark.skip(
             reason="pass --ansible-inventory=<the inventory site.yml ran with>"))], ids=["no-inventory"])
@@ -113,3 +126,8 @@ def framework_components(e: Env) -> list[str]:
     """The components the ascend_framework role installs for this stack (those the resolver gave a version)."""
     names = ["torch", "torch_npu"] if e.stack.get("framework") == "torch" else ["mindspore", "mindformers"]
     return [n for n in names if e.component(n)]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "container: a fact only a container has (skipped for hosts provisioned "
+                                       "themselves, ascend_container_enabled: false)")

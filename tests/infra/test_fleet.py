@@ -18,10 +18,12 @@ def inspect(env) -> dict:
 
 
 # --- on the NPU host, through its engine ----------------------------------------------------------------
+@pytest.mark.container
 def test_container_is_running(env):
     assert inspect(env)["State"]["Running"] is True
 
 
+@pytest.mark.container
 def test_container_has_its_npu_devices(env):
     root = str(env.hostvars.get("ascend_host_root") or "/").rstrip("/")
     listing = env.host.run(f"ls {shlex.quote(root + '/dev')}").stdout.split()
@@ -32,6 +34,7 @@ def test_container_has_its_npu_devices(env):
     assert have == want
 
 
+@pytest.mark.container
 def test_container_mounts_the_driver_libraries_read_only(env):
     mounts = {m["Destination"]: m for m in inspect(env)["Mounts"]}
     driver = {d: m for d, m in mounts.items() if d == "/usr/local/Ascend/driver"
@@ -40,22 +43,26 @@ def test_container_mounts_the_driver_libraries_read_only(env):
     assert [d for d, m in driver.items() if m["RW"]] == []
 
 
+@pytest.mark.container
 def test_container_mounts_npu_smi_read_only(env):
     mounts = {m["Destination"]: m for m in inspect(env)["Mounts"]}
     assert mounts["/usr/local/bin/npu-smi"]["RW"] is False
 
 
 # --- inside the container, over its own sshd ------------------------------------------------------------
+@pytest.mark.container
 def test_sshd_listens_on_the_hosts_address_and_the_containers_port(env):
     assert env.env.socket(f"tcp://{env.address}:{env.port}").is_listening
 
 
+@pytest.mark.container
 def test_sshd_is_configured_key_only(env):
     effective = env.env.run("sshd -T").stdout.lower().splitlines()
     password = env.hostvars.get("ascend_ssh_password_login") is True
     assert ("passwordauthentication yes" if password else "passwordauthentication no") in effective
 
 
+@pytest.mark.container
 def test_sshd_refuses_a_password_login_from_the_controller(env):
     if env.hostvars.get("ascend_ssh_password_login") is True:
         pytest.skip("the inventory asks for password login (ascend_ssh_password_login: true)")
@@ -73,15 +80,17 @@ def test_python_is_the_resolved_version(env):
 
 
 def test_cann_toolkit_is_the_resolved_version(env):
-    info = env.env.run("cat /usr/local/Ascend/ascend-toolkit/latest/*-linux/ascend_toolkit_install.info "
-                       "/usr/local/Ascend/cann/*-linux/ascend_toolkit_install.info 2>/dev/null").stdout
+    a = env.path("/usr/local/Ascend")
+    info = env.env.run(f"cat {a}/ascend-toolkit/latest/*-linux/ascend_toolkit_install.info "
+                       f"{a}/cann/*-linux/ascend_toolkit_install.info 2>/dev/null").stdout
     versions = {ln.split("=", 1)[1].strip() for ln in info.splitlines() if ln.startswith("version=")}
     assert versions == {env.component("cann")}
 
 
 def test_cann_kernels_are_installed_for_the_resolved_version(env):
-    info = env.env.run("cat /usr/local/Ascend/ascend-toolkit/latest/opp_kernel/version.info "
-                       "/usr/local/Ascend/cann/opp_kernel/version.info 2>/dev/null").stdout
+    a = env.path("/usr/local/Ascend")
+    info = env.env.run(f"cat {a}/ascend-toolkit/latest/opp_kernel/version.info "
+                       f"{a}/cann/opp_kernel/version.info 2>/dev/null").stdout
     assert f"version_dir={env.component('cann')}" in info.splitlines()
 
 
@@ -93,6 +102,6 @@ def test_framework_component_is_exactly_the_resolved_version(env, component):
 
 
 def test_environment_block_is_in_bashrc(env):
-    bashrc = env.env.file("/root/.bashrc")
+    bashrc = env.env.file(env.path("/root/.bashrc"))
     assert bashrc.contains("# BEGIN ascend-env environment")
     assert bashrc.contains("set_env.sh")

@@ -22,6 +22,9 @@ CONFIG = {
          "address": "127.0.0.12"},
         {"name": "t2", "chip": "300i-duo", "cards": 2, "driver": "25.0.rc1.1", "firmware": "7.7.0.1.231",
          "address": "127.0.0.13", "npu_smi_dir": "usr/local/sbin", "runtime": "isula"},
+        # host mode: site.yml builds the torch stack on the host itself (ascend_container_enabled: false)
+        {"name": "t3", "chip": "910b", "cards": 8, "driver": "25.0.rc1.1", "firmware": "7.7.0.1.231",
+         "address": "127.0.0.14", "containers": False},
     ],
 }
 

@@ -148,3 +148,14 @@ def test_loopback_addresses_are_added_adopted_or_left_alone(monkeypatch):
     assert labmod.add_address("127.0.0.14") == "added"
     assert calls[-1] == ["ip", "addr", "add", "127.0.0.14/32", "dev", "lo", "label", "lo:ascendlab"]
     assert not any(c[:3] == ["ip", "addr", "add"] and "127.0.0.1" in c[3] and c[3] != "127.0.0.14/32" for c in calls)
+
+
+def test_a_host_provisioned_itself_gets_ascend_container_enabled_false():
+    c = build_config({"hosts": [{"name": "h1"}, {"name": "h2", "containers": False}]}, prefix=Path("/tmp/lab-x"))
+    assert [h.containers for h in c.hosts] == [True, False]
+    inv = yaml.safe_load(render_inventory(c, LabPaths(c.prefix, c.cache)))
+    assert "ascend_container_enabled" not in inv["ascend_hosts"]["hosts"]["h1"]
+    assert inv["ascend_hosts"]["hosts"]["h2"]["ascend_container_enabled"] is False
+    assert inv["all"]["vars"] == {"ascend_framework_check_device": "cpu", "ascend_smoke_device": "cpu"}
+    with pytest.raises(LabConfigError, match=r"containers 'no'; use true .* or false"):
+        build_config({"hosts": [{"name": "h1", "containers": "no"}]}, prefix=Path("/tmp/lab-x"))

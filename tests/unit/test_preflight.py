@@ -129,7 +129,7 @@ def test_b_unknown_host_pin_is_reported_once_for_the_host(matrix):
 
 def test_c_wrong_arch_package_in_store(matrix, tmp_path):
     store = make_store(tmp_path, {f"runs/{TOOLKIT_ARM}": b"arm"})
-    line = only(check(host(ascend_offline_store=str(store)), matrix, store))
+    line = only(check(host(ascend_offline=False, ascend_offline_store=str(store)), matrix, store))
     assert line.startswith("npu-a / container llm-pt: ascend_arch 'x86_64': ")
     assert f"the store has {TOOLKIT_ARM} (for aarch64) but this x86_64 host needs {TOOLKIT_X86}" in line
     assert f"Fix: put {TOOLKIT_X86} in {store / 'runs'}/" in line
@@ -138,7 +138,7 @@ def test_c_wrong_arch_package_in_store(matrix, tmp_path):
 def test_c_wrong_arch_wheel_in_store(matrix, tmp_path):
     arm = TORCH_NPU_WHL.replace("x86_64", "aarch64")
     store = make_store(tmp_path, {f"wheels/{arm}": b"arm"})
-    line = only(check(host(ascend_offline_store=str(store)), matrix, store))
+    line = only(check(host(ascend_offline=False, ascend_offline_store=str(store)), matrix, store))
     assert f"ascend_arch 'x86_64': the store has {arm} but no torch_npu 2.5.1 wheel for x86_64" in line
     assert "Fix: put a torch_npu==2.5.1 wheel for x86_64" in line
 
@@ -146,7 +146,7 @@ def test_c_wrong_arch_wheel_in_store(matrix, tmp_path):
 def test_wheel_for_another_python(matrix, tmp_path):
     cp310 = TORCH_NPU_WHL.replace("cp311", "cp310")
     store = make_store(tmp_path, {f"wheels/{cp310}": b"w"})
-    line = only(check(host(ascend_offline_store=str(store)), matrix, store))
+    line = only(check(host(ascend_offline=False, ascend_offline_store=str(store)), matrix, store))
     assert f"pins.python '3.11': the store has {cp310} but none for Python 3.11" in line
     assert "Fix: put a torch_npu==2.5.1 wheel for Python 3.11 in" in line
 
@@ -154,7 +154,7 @@ def test_wheel_for_another_python(matrix, tmp_path):
 def test_d_checksum_mismatch(matrix, tmp_path):
     store = make_store(tmp_path, {f"runs/{TOOLKIT_X86}": b"corrupt"}, manifest={f"runs/{TOOLKIT_X86}": b"original"})
     have, want = hashlib.sha256(b"corrupt").hexdigest(), hashlib.sha256(b"original").hexdigest()
-    line = only(check(host(ascend_offline_store=str(store)), matrix, store))
+    line = only(check(host(ascend_offline=False, ascend_offline_store=str(store)), matrix, store))
     assert line.startswith(f"npu-a: ascend_offline_store '{store / 'runs' / TOOLKIT_X86}': ")
     assert f"checksum mismatch: sha256 {have} but manifest.json says {want}" in line
     assert "Fix: the file is corrupt or was replaced: delete it and re-fetch it" in line
@@ -174,7 +174,7 @@ def test_e_missing_artefact_offline(matrix, tmp_path):
 
 def test_e_missing_artefacts_are_fine_online(matrix, tmp_path):
     store = make_store(tmp_path, {})
-    assert check(host(ascend_offline_store=str(store)), matrix, store) == []
+    assert check(host(ascend_offline=False, ascend_offline_store=str(store)), matrix, store) == []
 
 
 def test_e_offline_without_a_store(matrix):
@@ -185,7 +185,7 @@ def test_e_offline_without_a_store(matrix):
 
 def test_f_chip_kernels_mismatch(matrix, tmp_path):
     store = make_store(tmp_path, {f"runs/{KERNELS_310P}": b"k"})
-    line = only(check(host(ascend_offline_store=str(store)), matrix, store))
+    line = only(check(host(ascend_offline=False, ascend_offline_store=str(store)), matrix, store))
     assert line.startswith("npu-a / container llm-pt: ascend_chip '910b': ")
     assert f"the store has CANN 8.1.RC1 kernels only for another chip ({KERNELS_310P}); " \
            f"this 910b host needs {KERNELS_910B}" in line
@@ -461,3 +461,67 @@ def test_site_yml_stops_in_preflight_for_each_bad_input(case, tmp_path):
     assert "Fix:" in out
     assert plays(r.stdout)[-1] == "Resolve the stack of every host and container", plays(r.stdout)
     assert re.search(r"npu-a\s*:.*changed=0 .*failed=1", r.stdout[r.stdout.index("PLAY RECAP"):])
+
+
+def test_stack_request_filter_is_the_inventory_function():
+    """The preflight play asks the resolver through ascend_env_stack_request: host pins overlaid by container pins."""
+    pytest.importorskip("ansible")
+    f = _filter_module().FilterModule().filters()
+    hv = {**host(), "ascend_host_pins": {"driver": "24.1.rc3", "cann": "8.0.RC1"}}
+    got = f["ascend_env_stack_request"](hv, {"name": "c", "framework": "torch", "pins": {"cann": "8.0.RC2"}})
+    assert got == {"chip": hv["ascend_chip"], "arch": hv["ascend_arch"], "framework": "torch",
+                   "pins": {"driver": "24.1.rc3", "cann": "8.0.RC2"}}
+    with pytest.raises(Exception, match="one entry of ascend_containers"):
+        f["ascend_env_stack_request"](hv, "llm-pt")
+
+
+@pytest.mark.parametrize(("password", "why"), [
+    (None, "ascend_ssh_password_login is true but no root password is set"),
+    ("", "ascend_ssh_password_login is true but no root password is set"),
+    ("s3cr:t", "is 6 characters long"),
+    ("short", "is 5 characters long"),
+    (12345678, "must be a string, got a int"),
+])
+def test_password_login_needs_a_usable_password_and_never_shows_it(password, why, matrix):
+    hv = host(ascend_ssh_password_login=True)
+    if password is not None:
+        hv["ascend_ssh_root_password"] = password
+    got = lines(check(hv, matrix))
+    assert len(got) == 1 and why in got[0] and "ansible-vault encrypt_string" in got[0], got
+    if password:
+        assert str(password) not in got[0]
+
+
+def test_password_login_with_a_good_password_or_off_is_fine(matrix):
+    assert check(host(ascend_ssh_password_login=True, ascend_ssh_root_password="correct horse"), matrix) == []
+    assert check(host(ascend_ssh_password_login=False, ascend_ssh_root_password="x"), matrix) == []
+    got = lines(check(host(ascend_ssh_password_login="yes"), matrix))
+    assert got == ["npu-a: ascend_ssh_password_login 'yes': is a string, not a boolean. Fix: write "
+                   "ascend_ssh_password_login: true or ascend_ssh_password_login: false, without quotes"]
+
+
+def test_a_store_makes_the_host_offline_by_default(matrix, tmp_path):
+    """With ascend_offline_store set and ascend_offline unset, the containers' pip installs from the store only
+    (ascend_python_offline follows), so the preflight checks the store has what the stacks need."""
+    store = make_store(tmp_path, {})
+    got = lines(check(host(ascend_offline_store=str(store)), matrix, store))
+    assert len(got) == 1 and got[0].startswith("npu-a / container llm-pt: ascend_offline true: the offline store")
+    assert "or set ascend_offline: false" in got[0]
+
+
+def test_host_mode_takes_exactly_one_environment(matrix):
+    """ascend_container_enabled: false provisions the host itself: one environment, no port clash between entries."""
+    one = host(container(ssh_port=223), ascend_container_enabled=False)
+    assert check(one, matrix) == []
+    two = host(container(), container(name="llm-b"), ascend_container_enabled=False)
+    got = lines(check(two, matrix))
+    assert got == ["npu-a: ascend_container_enabled false: the host itself holds one environment, but 2 entries of "
+                   "ascend_containers are enabled (llm-pt, llm-b). Fix: keep one (set enabled: false on the others), "
+                   "or set ascend_container_enabled: true to run 2 containers"]
+    assert check(host(container(), container(name="llm-b", enabled=False), ascend_container_enabled=False),
+                 matrix) == []
+    got = lines(check(host(container(enabled=False), ascend_container_enabled=False), matrix))
+    assert len(got) == 1 and "no entry of ascend_containers is enabled" in got[0]
+    got = lines(check(host(ascend_container_enabled="false"), matrix))
+    assert got == ["npu-a: ascend_container_enabled 'false': is a string, not a boolean. Fix: write "
+                   "ascend_container_enabled: true or ascend_container_enabled: false, without quotes"]

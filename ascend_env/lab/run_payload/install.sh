@@ -147,8 +147,11 @@ in_container() {
     # enough: a CI runner or dev machine may itself be a container whose real /etc must not be written.
     [ -f /etc/ascend-env-lab/container ]
 }
-ETC_DIR=""            # where /etc files go: /etc in a container, $ASCEND_LAB_ROOT/etc outside, none otherwise
-if in_container; then ETC_DIR=/etc; elif [ -n "${ASCEND_LAB_ROOT:-}" ]; then ETC_DIR="$ASCEND_LAB_ROOT/etc"; fi
+# where /etc files go: /etc in a container, $ASCEND_LAB_ROOT/etc outside (a session on a lab host has its root in
+# ASCEND_ENV_HOST_ROOT, set by the host's sshd), none otherwise
+ETC_DIR=""
+ASCEND_LAB_ROOT=${ASCEND_LAB_ROOT:-${ASCEND_ENV_HOST_ROOT:-}}
+if in_container; then ETC_DIR=/etc; elif [ -n "$ASCEND_LAB_ROOT" ]; then ETC_DIR="$ASCEND_LAB_ROOT/etc"; fi
 IS_ROOT=n; [ "$(id -u)" -eq 0 ] && IS_ROOT=y
 MACHINE=${ASCEND_LAB_UNAME_M:-$(uname -m)}
 
