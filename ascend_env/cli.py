@@ -1,6 +1,10 @@
 """``ascend-env`` / ``python -m ascend_env``: the command line.
 
 Exit codes, for every subcommand: 0 ok, 1 conflict or invalid stack, 2 usage error.
+
+Subcommand modules are imported only when needed: ``smoke`` runs inside containers whose venv has only the
+framework + numpy (no PyYAML, packaging or Jinja2), so ``python -m ascend_env smoke ...`` builds the smoke parser
+alone, and a subcommand whose dependencies are missing is still listed by ``--help`` (and says what is missing).
 """
 
 from __future__ import annotations
@@ -8,9 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import __version__
-from .matrix_cli import add_matrix_parser, run_matrix
 
 _EPILOG = """\
 examples:
@@ -18,34 +22,68 @@ examples:
   python -m ascend_env matrix show torch_npu
   python -m ascend_env render container --runtime docker --name llm --image ubuntu:22.04 --devices 0-3
   python -m ascend_env lab up && python -m ascend_env lab status
+  python -m ascend_env smoke --framework torch --json
 
 exit codes: 0 ok, 1 conflict or invalid stack, 2 usage error
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = ("matrix", "render", "lab", "doctor", "smoke")
+
+
+def _add_unavailable(sub: Any, name: str, err: ImportError) -> None:
+    p = sub.add_parser(name, help=f"(unavailable here: {err})", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(unavailable=f"`{name}` needs {err.name or err}, which is not installed here: "
+                              "pip install 'ascend-env' with its dependencies (PyYAML, packaging, Jinja2)")
+
+
+def _add_command(sub: Any, name: str) -> None:
+    try:
+        if name == "matrix":
+            from .matrix_cli import add_matrix_parser as add
+        elif name == "render":
+            from .render_cli import add_render_parser as add
+        elif name == "lab":
+            from .lab_cli import add_lab_parser as add
+        elif name == "doctor":
+            from .doctor_cli import add_doctor_parser as add
+        else:
+            from .smoke_cli import add_smoke_parser as add
+    except ImportError as e:
+        _add_unavailable(sub, name, e)
+        return
+    add(sub)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; ``only``: register that one subcommand (``smoke`` in a container: no other imports)."""
     parser = argparse.ArgumentParser(
         prog="ascend-env",
-        description="Version-consistent Huawei Ascend NPU environments: matrix, resolver and renderers.",
+        description="Version-consistent Huawei Ascend NPU environments: matrix, resolver, renderers, lab, doctor "
+                    "and the inference smoke run.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"ascend-env {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{matrix,render,lab,doctor}", required=True)
-    add_matrix_parser(sub)
-    from .lab_cli import add_lab_parser
-    from .render_cli import add_render_parser
-
-    add_render_parser(sub)
-    add_lab_parser(sub)
-    from .doctor_cli import add_doctor_parser
-
-    add_doctor_parser(sub)
+    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}", required=True)
+    for name in COMMANDS if only is None else (only,):
+        _add_command(sub, name)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only="smoke" if argv[:1] == ["smoke"] else None)
     args = parser.parse_args(argv)
+    if getattr(args, "unavailable", None):
+        print(f"error: {args.unavailable}", file=sys.stderr)
+        return 2
+    if args.command == "smoke":
+        from .smoke_cli import run_smoke
+
+        return run_smoke(args)
     if args.command == "matrix":
+        from .matrix_cli import run_matrix
+
         return run_matrix(args)
     if args.command == "doctor":
         from .doctor_cli import run_doctor

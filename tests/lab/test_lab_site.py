@@ -44,22 +44,69 @@ def converged():
     return first
 
 
+ENVS = ("t1-llm-torch", "t2-llm-ms", "t3-llm-torch")   # t1 docker, t2 isula, t3 the host itself
+
+
 def test_site_converges_and_a_second_run_changes_nothing(converged):
     first = recap(converged.stdout)
-    assert set(first) >= {"t1", "t2", "t1-llm-torch", "t2-llm-ms", "localhost"}
+    assert set(first) >= {"t1", "t2", "t3", *ENVS, "localhost"}
     assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in first.values())
-    assert first["t1-llm-torch"]["changed"] > 0
-    second = playbook()
+    assert all(first[e]["changed"] > 0 for e in ENVS)
+    second = playbook("--skip-tags", "smoke")    # the smoke changes nothing; idempotence runs skip it
     assert second.returncode == 0, second.stdout[-4000:]
     rows = recap(second.stdout)
     assert {h: r["changed"] for h, r in rows.items()} == {h: 0 for h in rows}
+
+
+def test_site_ends_with_the_smoke_table_golden_ids_equal_everywhere(converged):
+    """The last play prints one line per environment: both stacks, on the CPU, golden ids equal, status ok."""
+    rows = {}
+    for line in converged.stdout.splitlines():
+        words = line.strip(" -'\"").split()
+        if words and words[0] in ENVS:
+            rows[words[0]] = words
+    assert set(rows) == set(ENVS), converged.stdout[-3000:]
+    assert rows["t1-llm-torch"][1:5] == ["torch/torch-direct", "cpu", "30/30", "equal"]
+    assert rows["t2-llm-ms"][1:5] == ["mindspore/mindspore-direct", "cpu", "30/30", "equal"]
+    assert rows["t3-llm-torch"][1:5] == ["torch/torch-direct", "cpu", "30/30", "equal"]
+    assert all(r[-1] == "ok" for r in rows.values())
+    reports = Path.home() / ".cache/ascend-env/smoke-reports"
+    for env in ENVS:
+        doc = json.loads((reports / f"{env}.json").read_text())
+        assert doc["ok"] and doc["golden"]["match"] and len(doc["output_ids"]) == 30
+
+
+def _in_container(host: str, name: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    hv = yaml.safe_load(INVENTORY.read_text())["ascend_hosts"]["hosts"][host]
+    cli = str(hv.get("ascend_container_cli") or "docker")
+    return subprocess.run([cli, "exec", name, *argv], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, DOCKER_HOST=hv["ascend_docker_host"]))
+
+
+def test_the_smoke_runs_standalone_in_a_provisioned_container(converged):
+    """`python -m ascend_env smoke` in the environment: the CPU path works although torch_npu cannot load there
+    (no CANN libraries in the lab), and without --device the run stops with the diagnosis, not a traceback."""
+    py = "/opt/ascend-env/venv/bin/python"
+    cpu = _in_container("t1", "llm-torch", py, "-m", "ascend_env", "smoke", "--framework", "torch", "--device",
+                        "cpu", "--repeat", "1", "--json")
+    assert cpu.returncode == 0, cpu.stdout[-2000:] + cpu.stderr[-2000:]
+    doc = json.loads(cpu.stdout)
+    assert doc["golden"]["match"] and doc["device"] == "cpu"
+    auto = _in_container("t1", "llm-torch", py, "-m", "ascend_env", "smoke", "--framework", "torch")
+    assert auto.returncode == 1
+    assert "torch_npu 2.13.0 is installed but cannot load" in auto.stderr and "libhccl.so" in auto.stderr
+    assert "--device cpu" in auto.stderr and "Traceback" not in auto.stdout + auto.stderr
+    ms = _in_container("t2", "llm-ms", py, "-m", "ascend_env", "smoke", "--framework", "mindspore", "--device",
+                       "cpu", "--repeat", "1", "--json")
+    assert ms.returncode == 0, ms.stdout[-2000:] + ms.stderr[-2000:]
+    assert json.loads(ms.stdout)["output_ids"] == doc["output_ids"]     # torch and MindSpore agree exactly
 
 
 def test_check_mode_with_diff_runs_end_to_end_on_the_built_fleet(converged):
     cp = playbook("--check", "--diff")
     assert cp.returncode == 0, cp.stdout[-4000:]
     rows = recap(cp.stdout)
-    assert set(rows) >= {"t1", "t2", "t1-llm-torch", "t2-llm-ms"}
+    assert set(rows) >= {"t1", "t2", "t3", *ENVS}
     assert {h: (r["changed"], r["failed"]) for h, r in rows.items()} == {h: (0, 0) for h in rows}
 
 
@@ -71,11 +118,13 @@ def test_the_doctor_finds_the_built_fleet_healthy(converged):
                         env=dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"))
     doc = json.loads(cp.stdout)
     names = [t["name"] for t in doc["targets"]]
-    assert names == ["t1", "t1/llm-torch", "t2", "t2/llm-ms"]
+    assert names == ["t1", "t1/llm-torch", "t2", "t2/llm-ms", "t3"]     # t3 is its own environment
     bad = [(t["name"], c["id"], c["summary"]) for t in doc["targets"] for c in t["checks"] if c["status"] != "ok"]
     assert bad == [] and cp.returncode == 0
     ms = {c["id"]: c for c in doc["targets"][3]["checks"]}
     assert "mindspore 2.7.0" in ms["frameworks.versions"]["summary"]
+    t3 = {c["id"]: c for c in doc["targets"][4]["checks"]}       # the venv under the host's own root
+    assert "torch 2.13.0" in t3["frameworks.versions"]["summary"] and "9.2.0" in t3["cann.toolkit"]["summary"]
 
 
 def infra(inventory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -88,8 +137,9 @@ def test_the_testinfra_suite_passes_on_the_built_fleet(converged):
     cp = infra(INVENTORY)
     assert cp.returncode == 0, cp.stdout[-4000:] + cp.stderr[-2000:]
     passed = int(re.search(r"(\d+) passed", cp.stdout).group(1))
-    # 11 facts per container + one per framework component (torch, torch_npu / mindspore, mindformers)
-    assert passed == 2 * 11 + 4, cp.stdout[-2000:]
+    # 11 facts per container + one per framework component (torch, torch_npu / mindspore, mindformers); the host
+    # provisioned itself (t3) has the 4 facts that are not about a container + torch, torch_npu
+    assert passed == 2 * 11 + 4 + 4 + 2, cp.stdout[-2000:]
     assert "skipped" not in cp.stdout
 
 
@@ -105,3 +155,65 @@ def test_the_testinfra_suite_fails_where_the_fleet_differs_from_the_inventory(co
     failed = sorted(re.findall(r"^FAILED \S+::(\S+)", cp.stdout, re.M))
     assert failed == ["test_container_has_its_npu_devices[t1-llm-torch]",
                       "test_sshd_is_configured_key_only[t1-llm-torch]"], cp.stdout[-3000:]
+
+
+def _password_login(address: str, port: int, password: str) -> str:
+    """Log in as root with a password only (no keys, no agent), with a real SSH client library."""
+    import paramiko
+
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # a loopback lab container; the key is not at issue
+    try:
+        client.connect(address, port=port, username="root", password=password, allow_agent=False,
+                       look_for_keys=False, timeout=20, auth_timeout=20)
+    except paramiko.AuthenticationException as exc:
+        return f"refused: {exc}"
+    try:
+        _, out, _ = client.exec_command("id -un")
+        return out.read().decode().strip()
+    finally:
+        client.close()
+
+
+def test_password_login_from_vault_then_back_to_key_only(converged, tmp_path):
+    """Opt-in password login: the vaulted password works over real SSH, never shows up in -vv output, a re-run
+    changes nothing; switching it off again refuses passwords and removes the password."""
+    pytest.importorskip("paramiko")
+    password = "Lab-vault-pw-4711"
+    vault_pass = tmp_path / "vault-pass"
+    vault_pass.write_text("lab-vault-key\n")
+    vault_pass.chmod(0o600)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    enc = subprocess.run(["ansible-vault", "encrypt_string", "--vault-password-file", str(vault_pass),
+                          "--name", "ascend_ssh_root_password", password], capture_output=True, text=True, env=env,
+                         check=True).stdout
+    inv_dir = tmp_path / "inventory"
+    (inv_dir / "group_vars/ascend_hosts").mkdir(parents=True)
+    (inv_dir / "hosts.yml").write_text(INVENTORY.read_text())
+    (inv_dir / "group_vars/ascend_hosts/vault.yml").write_text(enc)
+    (inv_dir / "group_vars/ascend_hosts/ssh.yml").write_text("ascend_ssh_password_login: true\n")
+    t2 = yaml.safe_load(INVENTORY.read_text())["ascend_hosts"]["hosts"]["t2"]
+    port = int(t2["ascend_containers"][0].get("ssh_port", 223))
+
+    def run(inventory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ansible-playbook", "site.yml", "-i", str(inventory), "--tags", "ssh",
+                               "--limit", "t2,localhost", "-vv", *extra], cwd=REPO, env=dict(env, ANSIBLE_NOCOLOR="1"),
+                              capture_output=True, text=True, timeout=900)
+
+    on = run(inv_dir / "hosts.yml", "--vault-password-file", str(vault_pass))
+    assert on.returncode == 0, on.stdout[-5000:]
+    assert recap(on.stdout)["t2"]["changed"] >= 2          # the drop-in and the password
+    assert password not in on.stdout + on.stderr
+    assert "$6$" not in on.stdout + on.stderr               # nor its hash
+    assert _password_login(t2["ansible_host"], port, password) == "root"
+    assert _password_login(t2["ansible_host"], port, password + "x").startswith("refused")
+    again = run(inv_dir / "hosts.yml", "--vault-password-file", str(vault_pass))
+    assert again.returncode == 0 and recap(again.stdout)["t2"]["changed"] == 0, again.stdout[-3000:]
+
+    off = run(INVENTORY)                                    # the lab's inventory: key-only
+    assert off.returncode == 0, off.stdout[-5000:]
+    assert recap(off.stdout)["t2"]["changed"] >= 2          # the drop-in back, the password removed
+    assert _password_login(t2["ansible_host"], port, password).startswith("refused")
+    shadow = subprocess.run([str(Path(t2["ascend_container_cli"])), "exec", "llm-ms", "getent", "shadow", "root"],
+                            capture_output=True, text=True, env=dict(env, DOCKER_HOST=t2["ascend_docker_host"]))
+    assert shadow.stdout.split(":")[1] == "*", "the password is still set after password login was turned off"

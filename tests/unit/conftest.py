@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from ascend_env.matrix import load_matrix
-
 
 @pytest.fixture(scope="session")
 def matrix():
+    from ascend_env.matrix import load_matrix  # lazily: the smoke tests also run in venvs without PyYAML
+
     return load_matrix()

@@ -1,0 +1,5 @@
+import sys
+
+from ..smoke_cli import main
+
+sys.exit(main())
