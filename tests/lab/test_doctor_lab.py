@@ -77,7 +77,7 @@ def test_healthy_hosts_are_all_ok():
     code, doc = doctor("--inventory", str(PREFIX / "inventory/hosts.yml"))
     bad = [(t["name"], c["id"], c["summary"]) for t in doc["targets"] for c in t["checks"] if c["status"] != "ok"]
     assert code == 0 and bad == []
-    assert [t["name"] for t in doc["targets"]] == ["t1", "t2"]
+    assert [t["name"] for t in doc["targets"]] == ["t1", "t2", "t3"]
 
 
 def test_healthy_container_is_all_ok(healthy):

@@ -41,11 +41,11 @@ def tree_digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def test_status_shows_two_healthy_hosts():
+def test_status_shows_the_healthy_hosts():
     cp = lab("status", "--json")
     rows = json.loads(cp.stdout)
     assert [(r["name"], r["address"], r["healthy"], r["npu_smi_ok"]) for r in rows] == [
-        ("t1", "127.0.0.12", True, True), ("t2", "127.0.0.13", True, True)]
+        ("t1", "127.0.0.12", True, True), ("t2", "127.0.0.13", True, True), ("t3", "127.0.0.14", True, True)]
     assert "8 cards, 8 chips, all OK" in rows[0]["npu_smi_detail"]
     assert "2 cards, 4 chips, all OK" in rows[1]["npu_smi_detail"]
 
