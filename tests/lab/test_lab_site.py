@@ -100,6 +100,10 @@ def test_the_smoke_runs_standalone_in_a_provisioned_container(converged):
                        "cpu", "--repeat", "1", "--json")
     assert ms.returncode == 0, ms.stdout[-2000:] + ms.stderr[-2000:]
     assert json.loads(ms.stdout)["output_ids"] == doc["output_ids"]     # torch and MindSpore agree exactly
+    mf = _in_container("t2", "llm-ms", py, "-m", "ascend_env", "smoke", "--framework", "mindspore", "--runner",
+                       "mindformers", "--device", "cpu", "--repeat", "1", "--json")   # MindFormers 1.6.0's own model
+    assert mf.returncode == 0, mf.stdout[-2000:] + mf.stderr[-2000:]
+    assert json.loads(mf.stdout)["output_ids"] == doc["output_ids"]
 
 
 def test_check_mode_with_diff_runs_end_to_end_on_the_built_fleet(converged):

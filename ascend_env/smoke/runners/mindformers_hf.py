@@ -30,10 +30,10 @@ from .base import Availability, Generation
 from .mindspore_direct import MindSporeDirectRunner
 
 VERIFIED = "1.9"
-NOT_INSTALLED = ("mindformers is not installed. On CPU only mindformers 1.9.0 (with mindspore 2.9.0) installs from "
-                 "PyPI and runs: pip install mindformers==1.9.0 mindspore==2.9.0 (2.0 needs hyper-parallel, 2.1 "
-                 "mindspore 2.11, neither on PyPI); on Ascend use the release `python -m ascend_env matrix resolve "
-                 "--framework mindspore` gives")
+NOT_INSTALLED = ("mindformers is not installed. On CPU, mindformers 1.6.0 (with mindspore 2.7.0) and 1.9.0 (with "
+                 "mindspore 2.9.0) install from PyPI and run: e.g. pip install mindformers==1.9.0 mindspore==2.9.0 "
+                 "(2.0 needs hyper-parallel, 2.1 mindspore 2.11, neither on PyPI); on Ascend use the release "
+                 "`python -m ascend_env matrix resolve --framework mindspore` gives")
 
 HF_TO_MF = (("embed_tokens.weight", "tok_embeddings.embedding_weight"), (".self_attn.q_proj.", ".attention.wq."),
             (".self_attn.k_proj.", ".attention.wk."), (".self_attn.v_proj.", ".attention.wv."),
