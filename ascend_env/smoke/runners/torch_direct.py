@@ -23,6 +23,15 @@ def _to_tensor(torch: Any, t: RawTensor) -> Any:
     return torch.from_numpy(np.array(t.data))
 
 
+def prepare_torch(runner: Runner, device: str) -> str:
+    """Import torch (+ torch_npu when the device needs it) for ``runner``: its module, device, notes, versions."""
+    setup = setup_torch(device)
+    runner.torch, runner.device = setup.torch, setup.device  # type: ignore[attr-defined]
+    runner.notes.extend(setup.notes)
+    runner.versions.update(setup.versions)
+    return setup.device
+
+
 def compute_dtype(torch: Any, device: str, config: dict) -> Any:
     if device == "cpu":
         return torch.float32
@@ -121,11 +130,7 @@ class TorchDirectRunner(Runner):
         return Availability(True, note, versions)
 
     def prepare(self, device: str) -> str:
-        setup = setup_torch(device)
-        self.torch, self.device = setup.torch, setup.device
-        self.notes.extend(setup.notes)
-        self.versions.update(setup.versions)
-        return self.device
+        return prepare_torch(self, device)
 
     def load(self, model: ModelDir) -> None:
         torch = self.torch

@@ -14,10 +14,10 @@ import time
 from typing import Any
 
 from ..checkpoint import ModelDir
-from ..devices import dist_version, installed, setup_torch
+from ..devices import dist_version, installed
 from ..errors import RunnerUnavailable, SmokeFailed
 from .base import Availability, Generation, Runner
-from .torch_direct import compute_dtype
+from .torch_direct import compute_dtype, prepare_torch
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -54,10 +54,7 @@ class TransformersRunner(Runner):
         return Availability(True, note, versions)
 
     def prepare(self, device: str) -> str:
-        setup = setup_torch(device)
-        self.torch, self.device = setup.torch, setup.device
-        self.notes.extend(setup.notes)
-        self.versions.update(setup.versions)
+        prepare_torch(self, device)
         try:
             import transformers
             from transformers import AutoModelForCausalLM, AutoTokenizer
