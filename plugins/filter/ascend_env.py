@@ -27,22 +27,31 @@ else:
 _CACHE: dict[tuple[str, ...], Any] = {}
 
 
-def ascend_env_resolve(request: dict[str, Any], overrides: list[str] | None = None) -> dict[str, Any]:
-    """Resolve one request; returns the stack dict (``ok: true``) or the conflict dict (``ok: false``,
-    ``violations`` and a human ``message``)."""
+def _need() -> None:
     if _IMPORT_ERROR is not None:
         raise AnsibleFilterError(f"the ascend_env package is not importable on the controller ({_IMPORT_ERROR}); "
                                  f"run: pip install -e . in the project folder")
-    if not isinstance(request, dict):
-        raise AnsibleFilterError(f"ascend_env_resolve needs a mapping, got {type(request).__name__}")
-    key = tuple(overrides or ())
+
+
+def _matrix(overrides: list[str] | None) -> Any:
+    """The matrix with these override files, loaded once per run."""
+    key = tuple(str(p) for p in overrides or ())
     if key not in _CACHE:
         try:
             _CACHE[key] = load_matrix(list(key))
         except MatrixInvalid as exc:
             raise AnsibleFilterError(str(exc)) from None
+    return _CACHE[key]
+
+
+def ascend_env_resolve(request: dict[str, Any], overrides: list[str] | None = None) -> dict[str, Any]:
+    """Resolve one request; returns the stack dict (``ok: true``) or the conflict dict (``ok: false``,
+    ``violations`` and a human ``message``)."""
+    _need()
+    if not isinstance(request, dict):
+        raise AnsibleFilterError(f"ascend_env_resolve needs a mapping, got {type(request).__name__}")
     pins = {k: str(v) for k, v in (request.get("pins") or {}).items() if v not in (None, "")}
-    result = resolve(_CACHE[key], Request(chip=request.get("chip"), arch=request.get("arch"),
+    result = resolve(_matrix(overrides), Request(chip=request.get("chip"), arch=request.get("arch"),
                                           framework=request.get("framework"), pins=pins))
     out = result.to_dict()
     if not out["ok"]:
@@ -53,30 +62,20 @@ def ascend_env_resolve(request: dict[str, Any], overrides: list[str] | None = No
 def ascend_env_preflight(hostvars: Any, host: str, overrides: list[str] | None = None) -> list[str]:
     """Check one host's inventory variables (``ascend_env.preflight``); returns one line per problem, [] when fine.
     ``overrides`` defaults to the host's ``ascend_matrix_overrides``."""
-    if _IMPORT_ERROR is not None:
-        raise AnsibleFilterError(f"the ascend_env package is not importable on the controller ({_IMPORT_ERROR}); "
-                                 f"run: pip install -e . in the project folder")
+    _need()
     if not isinstance(hostvars, Mapping):
         raise AnsibleFilterError(f"ascend_env_preflight needs a host's hostvars mapping, got {type(hostvars).__name__}")
     if overrides is None:
         overrides = hostvars.get("ascend_matrix_overrides")
-    key = tuple(str(p) for p in overrides or ())
-    if key not in _CACHE:
-        try:
-            _CACHE[key] = load_matrix(list(key))
-        except MatrixInvalid as exc:
-            raise AnsibleFilterError(str(exc)) from None
     wanted = {k: hostvars[k] for k in list(hostvars.keys()) if str(k).startswith("ascend_")}
-    return [str(p) for p in check_fleet({str(host): wanted}, _CACHE[key])]
+    return [str(p) for p in check_fleet({str(host): wanted}, _matrix(overrides))]
 
 
 def ascend_env_stack_request(hostvars: Any, container: Any) -> dict[str, Any]:
     """The resolver request for one container of a host (``ascend_env.inventory.stack_request``: the host's chip
     and arch, the container's framework, host pins overlaid by the container's). The testinfra suite computes the
     expected stack with the same function, so what the preflight resolves is what the suite checks."""
-    if _IMPORT_ERROR is not None:
-        raise AnsibleFilterError(f"the ascend_env package is not importable on the controller ({_IMPORT_ERROR}); "
-                                 f"run: pip install -e . in the project folder")
+    _need()
     if not isinstance(hostvars, Mapping) or not isinstance(container, Mapping):
         raise AnsibleFilterError("ascend_env_stack_request needs a host's hostvars and one entry of ascend_containers,"
                                  f" got {type(hostvars).__name__} and {type(container).__name__}")
@@ -85,9 +84,7 @@ def ascend_env_stack_request(hostvars: Any, container: Any) -> dict[str, Any]:
 
 def ascend_env_smoke_table(names: Any, hostvars: Any) -> list[str]:
     """The fleet's smoke table: one line per environment in ``names`` from its ``ascend_smoke_report`` fact."""
-    if _IMPORT_ERROR is not None:
-        raise AnsibleFilterError(f"the ascend_env package is not importable on the controller ({_IMPORT_ERROR}); "
-                                 f"run: pip install -e . in the project folder")
+    _need()
     from ascend_env.smoke.fleet import fleet_table
 
     rows = []
