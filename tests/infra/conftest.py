@@ -52,7 +52,11 @@ class Env:
 
     @property
     def venv(self) -> str:
-        return self.root + "/opt/ascend-env/venv"
+        # host mode: site.yml puts the venv under the host's root (ascend_ssh's join sets it); a container's venv
+        # follows the inventory's ascend_python_venv
+        if self.on_host:
+            return self.root + "/opt/ascend-env/venv"
+        return str(self.hostvars.get("ascend_python_venv") or "/opt/ascend-env/venv")
 
     def path(self, p: str) -> str:
         """Where an environment path is (under the host's root in host mode)."""
