@@ -16,7 +16,9 @@ option makeself does not know go to the script, ``--quiet`` is seen by both, ``-
 Safety (the lab never touches a real machine's Ascend paths): outside a lab container
 (``/etc/ascend-env-lab/container``, made by the lab's base image; or ``ASCEND_LAB_IN_CONTAINER=0|1``) the
 packages refuse an install path under ``/usr/local/Ascend`` and write their ``/etc`` records under
-``$ASCEND_LAB_ROOT/etc`` (or not at all); logs go to ``<install-path>/../ascend_lab_logs``.
+``$ASCEND_LAB_ROOT/etc`` (default: ``$ASCEND_ENV_HOST_ROOT``, which a lab host's sshd sets for its sessions, so a
+host provisioned itself keeps its CANN record under its own root), or not at all; logs go to
+``<install-path>/../ascend_lab_logs``.
 Other knobs for tests: ``ASCEND_LAB_UNAME_M`` (detected architecture), ``ASCEND_LAB_REQUIRED_KB`` (free space
 needed).  Pure helpers first, the builders (the only functions with side effects) at the end.
 """
