@@ -33,6 +33,9 @@ Per host:
 ``ascend_npu_count``
     Optional int: how many NPU devices (``/dev/davinci<N>``) the host has; the driver-check role sets it
     from the detected nodes.  When known, ``devices`` are checked against ``0..count-1``.
+``ascend_driver_manage``
+    ``true``/``false`` (default ``false``): install the pinned driver and firmware (role ``ascend_driver``);
+    then ``ascend_host_pins`` must name them and the store must hold their ``.run`` files.
 ``ascend_containers``
     List of mappings, one per container:
 
@@ -45,6 +48,10 @@ Per host:
     ``image``     default ``"ascend-env/base:bookworm"``
     ``enabled``   bool (default true); disabled containers are checked but need no port or artefacts
     ``nnal``      bool (default false): also install the CANN NNAL package
+
+Other ``ascend_*`` host variables are the roles' (``roles/*/meta/argument_specs.yml``) or those in
+:data:`INVENTORY_VARIABLES`; a name close to one of them but not one of them is reported as misspelt (Ansible
+would silently ignore it and use the default).
 
 What a container needs from the store: the ``.run`` installers of its stack (toolkit, kernels, and NNAL
 when ``nnal: true``) in ``runs/``, and the wheels of its framework in ``wheels/`` (``torch==X`` and
@@ -90,6 +97,14 @@ RUNTIMES = ("docker", "isula")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
 _BOOL_WORDS = {"yes", "no", "true", "false", "on", "off", "y", "n", "1", "0"}
+#: Host variables read by the playbooks and preflight that no role's argument_specs declares.
+INVENTORY_VARIABLES = frozenset({
+    "ascend_chip", "ascend_arch", "ascend_host_pins", "ascend_offline", "ascend_offline_store",
+    "ascend_container_runtime", "ascend_container_enabled", "ascend_npu_count", "ascend_containers",
+    "ascend_matrix_overrides", "ascend_ignore_preflight_errors", "ascend_host_root", "ascend_docker_host",
+    "ascend_npu_smi_path", "ascend_lab", "ascend_driver_manage",
+})
+
 _KNOWN_PIN_VERSIONS = ("cann", "mindspore", "mindformers", "torch", "torch_npu")
 _RUN_PARTS = ("toolkit", "kernels", "nnal")
 
@@ -163,7 +178,9 @@ def _check_bool(out: _Out, ctr: str | None, field: str, value: Any, default: boo
         return value
     if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
         out.add(ctr, field, value, "is a string, not a boolean",
-                f"write {field}: true or {field}: false, without quotes")
+                f"write {field}: true or {field}: false, without quotes"
+                + ("" if ctr else f" (on the command line -e {field}=true gives a string: use "
+                                  f"-e '{{\"{field}\": true}}')"))
     else:
         out.add(ctr, field, value, "must be a boolean", f"write {field}: true or {field}: false")
     return default
@@ -532,6 +549,10 @@ def _check_store(out: _Out, ctr: str, stack: Stack, nnal: bool, store: _Store, o
                 f"put the .run installers in {store.root / 'runs'}/ and the wheels in {store.root / 'wheels'}/ "
                 f"(e.g. pip download --only-binary=:all: --dest {store.root / 'wheels'} {reqs}), "
                 f"then refresh manifest.json; or set ascend_offline: false")
+    _verify_sums(out, store, present)
+
+
+def _verify_sums(out: _Out, store: _Store, present: Iterable[str]) -> None:
     for rel in present:
         want = store.sums.get(rel)
         if want is None:
@@ -542,6 +563,37 @@ def _check_store(out: _Out, ctr: str, stack: Stack, nnal: bool, store: _Store, o
                     f"checksum mismatch: sha256 {have} but manifest.json says {want}",
                     "the file is corrupt or was replaced: delete it and re-fetch it (re-download it, or run "
                     "`python -m ascend_env lab store` for the lab store), then refresh manifest.json")
+
+
+# --- driver/firmware installs (ascend_driver_manage) ------------------------------------------------------
+def _check_hdk(out: _Out, host_pins: Mapping[str, str], chip: Chip, arch: Arch, store: _Store | None,
+               m: Matrix) -> None:
+    """The HDK packages the ascend_driver role would install are named by the pins and are in the store."""
+    if not host_pins.get("driver") and not host_pins.get("firmware"):
+        out.add(None, "ascend_host_pins", dict(host_pins), "ascend_driver_manage is true but the pins name no "
+                "driver or firmware to install", "set ascend_host_pins: {driver: <HDK driver>, firmware: "
+                "<firmware>} to the versions to install, or set ascend_driver_manage: false")
+        return
+    versions = [Version.parse(host_pins[k], k) if host_pins.get(k) else None for k in ("driver", "firmware")]
+    names = installer_names(m, None, chip, arch, *versions)
+    if store is None:
+        out.add(None, "ascend_offline_store", None, "ascend_driver_manage is true but no artefact store is set; "
+                "the driver and firmware are installed from it", f"set ascend_offline_store to a folder whose "
+                f"runs/ holds {', '.join(names.values())}")
+        return
+    present = []
+    for part, name in names.items():
+        if name in store.runs:
+            present.append(f"runs/{name}")
+            continue
+        other_arch = next(a for a in Arch if a is not arch)
+        other = installer_names(m, None, chip, other_arch, *versions).get(part)
+        hint = (f" (the store has {other}, for {other_arch.value}; the driver is built per architecture)"
+                if other and other != name and other in store.runs else "")
+        out.add(None, "ascend_host_pins", f"{part}={host_pins[part]}",
+                f"ascend_driver_manage needs {name} in the store, which lacks it{hint}",
+                f"put {name} in {store.root / 'runs'}/ and refresh manifest.json, or pin the {part} that is there")
+    _verify_sums(out, store, present)
 
 
 # --- the host --------------------------------------------------------------------------------------
@@ -559,12 +611,37 @@ def _container_name(out: _Out, index: int, c: Mapping[str, Any]) -> tuple[str, b
     return name, True
 
 
+def known_variables(roles_dir: Path) -> frozenset[str]:
+    """Every variable the roles declare in ``meta/argument_specs.yml``, plus :data:`INVENTORY_VARIABLES`."""
+    import yaml
+
+    names = set(INVENTORY_VARIABLES)
+    for spec in sorted(roles_dir.glob("*/meta/argument_specs.yml")):
+        doc = yaml.safe_load(spec.read_text(encoding="utf-8")) or {}
+        for entry in (doc.get("argument_specs") or {}).values():
+            names.update((entry or {}).get("options") or {})
+    return frozenset(names)
+
+
+def _check_names(out: _Out, hv: Mapping[str, Any], known: frozenset[str]) -> None:
+    for name in sorted(hv):
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.85)
+        if close:
+            out.add(None, name, hv[name], "unknown variable, so Ansible ignores it and the default applies",
+                    f"did you mean {close[0]!r}? Rename it")
+
+
 def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest: Mapping[str, Any] | None,
-               store: Path | None) -> list[Problem]:
-    """Every problem of one host's variables; ``store``/``manifest`` are the offline store and its manifest."""
+               store: Path | None, known: frozenset[str] | None = None) -> list[Problem]:
+    """Every problem of one host's variables; ``store``/``manifest`` are the offline store and its manifest;
+    ``known`` (see :func:`known_variables`): report ``ascend_*`` names close to a known one as misspelt."""
     hv = _plain({k: hostvars[k] for k in list(hostvars) if str(k).startswith("ascend_")})
     m = matrix
     out = _Out(host)
+    if known is not None:
+        _check_names(out, hv, known)
     chip: Chip | None = None
     arch: Arch | None = None
     if hv.get("ascend_chip") in (None, ""):
@@ -676,6 +753,9 @@ def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest:
                     "set nnal: false, or pin a CANN that has NNAL in pins.cann")
         if enabled and root is not None:
             _check_store(out, name, result, nnal, root, offline, m)
+    manage = _check_bool(out, None, "ascend_driver_manage", hv.get("ascend_driver_manage", False), False)
+    if manage and host_pins is not None and chip is not None and arch is not None:
+        _check_hdk(out, host_pins, chip, arch, root, m)
     if not containers_on:
         _check_host_mode(out, containers)
         ports = {}
@@ -704,7 +784,7 @@ def _manifest_for(store: Path | None, cache: dict[Path, tuple[dict[str, Any] | N
 
 
 def check_fleet(hostvars_by_host: Mapping[str, Mapping[str, Any]], matrix: Matrix,
-                store_path: str | Path | None = None) -> list[Problem]:
+                store_path: str | Path | None = None, known: frozenset[str] | None = None) -> list[Problem]:
     """:func:`check_host` for every host.  A host's ``ascend_offline_store`` overrides ``store_path``; each
     store's ``manifest.json`` is read once."""
     cache: dict[Path, tuple[dict[str, Any] | None, str]] = {}
@@ -716,5 +796,5 @@ def check_fleet(hostvars_by_host: Mapping[str, Mapping[str, Any]], matrix: Matri
         if error:
             problems.append(Problem(host, None, "ascend_offline_store", str(store), f"manifest.json is unusable: "
                                     f"{error}", "regenerate it: python -m ascend_env lab store (or fix the JSON)"))
-        problems += check_host(str(host), hv, matrix, manifest, store)
+        problems += check_host(str(host), hv, matrix, manifest, store, known)
     return problems

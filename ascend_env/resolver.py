@@ -569,9 +569,10 @@ def resolve(m: Matrix, request: Request) -> Stack | Conflict:
     return Stack(request, chip, arch, framework, tier, comps, installers, warnings)
 
 
-def installer_names(m: Matrix, cann: Version, chip: Chip | None, arch: Arch | None,
+def installer_names(m: Matrix, cann: Version | None, chip: Chip | None, arch: Arch | None,
                     driver: Version | None = None, firmware: Version | None = None) -> dict[str, str]:
-    """File names of the ``.run`` installers for this stack (components whose inputs are known)."""
+    """File names of the ``.run`` installers for this stack (components whose inputs are known; ``cann=None``: the
+    driver and firmware only)."""
     out: dict[str, str] = {}
     for row in m.installers:
         version = {"driver": driver, "firmware": firmware}.get(row.component, cann)

@@ -60,7 +60,9 @@ def render_inventory(cfg: LabConfig, lp: LabPaths, pubkey: str | None = None) ->
     doc = {
         # for every host and every container the run adds: the lab has no NPU, so frameworks verify on the CPU
         "all": {"vars": {"ascend_framework_check_device": "cpu", "ascend_smoke_device": "cpu"}},
-        "ascend_hosts": {"hosts": hosts, "vars": {"ascend_lab": True}},
+        # the lab's hosts are never rebooted (a driver/firmware install with ascend_driver_manage=true says a reboot
+        # is owed instead)
+        "ascend_hosts": {"hosts": hosts, "vars": {"ascend_lab": True, "ascend_driver_reboot": False}},
     }
     head = ("# Written by `python -m ascend_env lab up`; rewritten on every lab up.\n"
             f"# ansible-playbook site.yml -i {lp.inventory}\n---\n")

@@ -130,6 +130,10 @@ def npu_state(spec: HostSpec, want: Desired) -> dict:
     return state
 
 
+#: ``groupadd HwHiAiUser; useradd -g HwHiAiUser -d /home/HwHiAiUser -m HwHiAiUser -s /bin/bash`` on a Debian host.
+_PASSWD = "root:x:0:0:root:/root:/bin/bash\nHwHiAiUser:x:1000:1000::/home/HwHiAiUser:/bin/bash\n"
+_GROUP = "root:x:0:\nHwHiAiUser:x:1000:\n"
+
 LIB = "libdrvdsmi_host.so"
 BROKEN_SUFFIX = ".lab-fault"
 
@@ -149,6 +153,9 @@ def build_host(spec: HostSpec, hp: HostPaths, cache: Path, want: Desired | None 
     if _write(a / "firmware/version.info", hdk.firmware_version_info(want.firmware)):
         changed.append("firmware/version.info")
     _write(hp.root / "etc/ascend_install.info", hdk.ascend_install_info("/usr/local/Ascend"))
+    # the host's accounts, for the driver installer's run-user check (HwHiAiUser made as ascend-facts §3.4 says)
+    _write(hp.root / "etc/passwd", _PASSWD)
+    _write(hp.root / "etc/group", _GROUP)
     for d in ("driver/lib64/common", "driver/include", "add-ons"):
         (a / d).mkdir(parents=True, exist_ok=True)
     _write(a / "driver/include/dsmi_common_interface.h", "/* ascend-env lab placeholder */\n")

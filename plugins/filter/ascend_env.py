@@ -9,6 +9,7 @@ as ``python -m ascend_env matrix resolve``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -17,7 +18,7 @@ try:
     from ascend_env.inventory import stack_request
     from ascend_env.matrix import MatrixInvalid, load_matrix
     from ascend_env.matrix_cli import format_conflict
-    from ascend_env.preflight import check_fleet
+    from ascend_env.preflight import check_fleet, known_variables
     from ascend_env.resolver import Request, resolve
 except ImportError as exc:  # pragma: no cover - only when the package is missing on the controller
     _IMPORT_ERROR: ImportError | None = exc
@@ -25,12 +26,22 @@ else:
     _IMPORT_ERROR = None
 
 _CACHE: dict[tuple[str, ...], Any] = {}
+_KNOWN: list[frozenset[str]] = []
+#: The project's roles (this file is plugins/filter/ascend_env.py).
+ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
 
 
 def _need() -> None:
     if _IMPORT_ERROR is not None:
         raise AnsibleFilterError(f"the ascend_env package is not importable on the controller ({_IMPORT_ERROR}); "
                                  f"run: pip install -e . in the project folder")
+
+
+def _known() -> frozenset[str]:
+    """The variables the roles declare (read once per run), for the misspelt-variable check."""
+    if not _KNOWN:
+        _KNOWN.append(known_variables(ROLES_DIR))
+    return _KNOWN[0]
 
 
 def _matrix(overrides: list[str] | None) -> Any:
@@ -68,7 +79,7 @@ def ascend_env_preflight(hostvars: Any, host: str, overrides: list[str] | None =
     if overrides is None:
         overrides = hostvars.get("ascend_matrix_overrides")
     wanted = {k: hostvars[k] for k in list(hostvars.keys()) if str(k).startswith("ascend_")}
-    return [str(p) for p in check_fleet({str(host): wanted}, _matrix(overrides))]
+    return [str(p) for p in check_fleet({str(host): wanted}, _matrix(overrides), known=_known())]
 
 
 def ascend_env_stack_request(hostvars: Any, container: Any) -> dict[str, Any]:

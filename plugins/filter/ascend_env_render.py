@@ -4,6 +4,8 @@
     {{ spec | ascend_env_sshd_config }}                        -> sshd drop-in text
     {{ spec | ascend_env_env_block }}                          -> the shell environment block
     {{ facts | ascend_env_doctor(chip, ['devices', 'driver']) }} -> the doctor's checks (list of dicts)
+    {{ request | ascend_env_hdk_plan }}                        -> the driver/firmware installer runs, in order
+    {{ outputs | ascend_env_reboot_needed }}                   -> whether an installer asked for a reboot
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 try:
-    from ascend_env import render
+    from ascend_env import hdk, render
     from ascend_env.doctor.checks import Context, run_checks
     from ascend_env.matrix import load_matrix
     from ascend_env.resolver import layout_for
@@ -94,10 +96,35 @@ def ascend_env_cann_env(cann: str, install_path: str = "/usr/local/Ascend",
     }
 
 
+def ascend_env_hdk_plan(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """Installer runs for one host: ``request`` has chip, arch, installed_driver/firmware, wanted_driver/firmware,
+    upgrade_tool, user, group, for_all, install_path (see ascend_env.hdk.plan)."""
+    _need()
+    r = dict(request)
+    try:
+        names = hdk.package_names(_matrix(), str(r["chip"]), str(r["arch"]), r.get("wanted_driver"),
+                                  r.get("wanted_firmware"))
+        steps = hdk.plan(r.get("installed_driver"), r.get("installed_firmware"), r.get("wanted_driver"),
+                         r.get("wanted_firmware"), names, upgrade_tool=bool(r.get("upgrade_tool")),
+                         user=str(r.get("user", "HwHiAiUser")), group=str(r.get("group", "HwHiAiUser")),
+                         for_all=bool(r.get("for_all", True)),
+                         install_path=str(r.get("install_path", hdk.DEFAULT_INSTALL_PATH)))
+    except (hdk.HdkPlanError, KeyError) as exc:
+        raise AnsibleFilterError(f"driver/firmware plan: {exc}") from None
+    return [s.to_dict() for s in steps]
+
+
+def ascend_env_reboot_needed(outputs: list[str]) -> bool:
+    _need()
+    return hdk.reboot_needed([str(o) for o in outputs])
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"ascend_env_container_argv": ascend_env_container_argv,
                 "ascend_env_sshd_config": ascend_env_sshd_config,
                 "ascend_env_env_block": ascend_env_env_block,
                 "ascend_env_doctor": ascend_env_doctor,
-                "ascend_env_cann_env": ascend_env_cann_env}
+                "ascend_env_cann_env": ascend_env_cann_env,
+                "ascend_env_hdk_plan": ascend_env_hdk_plan,
+                "ascend_env_reboot_needed": ascend_env_reboot_needed}

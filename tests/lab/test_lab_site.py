@@ -221,3 +221,31 @@ def test_password_login_from_vault_then_back_to_key_only(converged, tmp_path):
     shadow = subprocess.run([str(Path(t2["ascend_container_cli"])), "exec", "llm-ms", "getent", "shadow", "root"],
                             capture_output=True, text=True, env=dict(env, DOCKER_HOST=t2["ascend_docker_host"]))
     assert shadow.stdout.split(":")[1] == "*", "the password is still set after password login was turned off"
+
+
+def test_opt_in_driver_upgrade_from_the_store_then_nothing(converged):
+    """ascend_driver_manage: a host left with an older driver is upgraded from the store's HDK .run (overwrite
+    install: --upgrade, the recorded run user kept), npu-smi still works, the reboot is reported as owed (the lab
+    never reboots), the driver check passes, and a second run changes nothing."""
+    host_root = PREFIX / "hosts/t1/root"
+    info = host_root / "usr/local/Ascend/driver/version.info"
+    lab("fault", "t1", "driver-too-old")
+    try:
+        assert info.read_text().startswith("Version=24.1.rc1\n")
+        manage = ("--tags", "driver", "--limit", "t1,localhost", "-e", '{"ascend_driver_manage": true}')
+        first = playbook(*manage)
+        assert first.returncode == 0, first.stdout[-5000:]
+        assert "driver 24.1.RC1 -> 25.0.RC1.1 (overwrite install)" in first.stdout
+        assert "t1 needs a reboot for the new driver/firmware" in first.stdout
+        assert recap(first.stdout)["t1"]["changed"] == 1     # the one installer run
+        assert info.read_text().startswith("Version=25.0.rc1.1\n")
+        install_info = (host_root / "etc/ascend_install.info").read_text()
+        assert "Driver_Install_Path_Param=/usr/local/Ascend\n" in install_info
+        assert "UserName=HwHiAiUser\n" in install_info and "Driver_Install_For_All=yes\n" in install_info
+        smi = ssh("t1", "LD_LIBRARY_PATH=$ASCEND_ENV_HOST_ROOT/usr/local/Ascend/driver/lib64/driver "
+                        "$ASCEND_ENV_HOST_ROOT/usr/local/bin/npu-smi info")
+        assert smi.returncode == 0 and "910B" in smi.stdout, smi.stdout + smi.stderr
+        second = playbook(*manage)
+        assert second.returncode == 0 and recap(second.stdout)["t1"]["changed"] == 0, second.stdout[-3000:]
+    finally:
+        lab("fault", "--clear", "all", "t1")

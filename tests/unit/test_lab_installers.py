@@ -316,3 +316,36 @@ def test_driver_then_firmware(pkgs, lab):
 def test_version_objects_accepted(tmp_path, matrix):
     p = inst.build_cann_package("toolkit", Version.parse("8.0.0", "cann"), "x86-64", tmp_path, matrix=matrix)
     assert p.name == "Ascend-cann-toolkit_8.0.0_linux-x86_64.run"
+
+
+def test_driver_upgrade_on_a_lab_host_keeps_user_npu_smi_and_host_paths(pkgs, lab):
+    """Inside a lab host's root: accounts from its etc/, paths recorded as the host sees them, --upgrade keeps the
+    recorded run user, and the lab's npu-smi library and card state survive the driver being replaced."""
+    root = lab["root"]
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (root / "etc" / "group").write_text("root:x:0:\n")
+    path = root / "usr" / "local" / "Ascend"
+    first = run(pkgs["driver"], "--nox11", "--full", "--quiet", f"--install-path={path}", env=lab["env"])
+    assert first.returncode != 0 and "HwHiAiUser not exists" in first.stderr  # not in the host's etc/passwd
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n"
+                                         "HwHiAiUser:x:1000:1000::/home/HwHiAiUser:/bin/bash\n")
+    (root / "etc" / "group").write_text("root:x:0:\nHwHiAiUser:x:1000:\n")
+    ok = run(pkgs["driver"], "--nox11", "--full", "--install-for-all", "--quiet", f"--install-path={path}",
+             env=lab["env"])
+    assert ok.returncode == 0, ok.stderr
+    assert "takes effect immediately" in ok.stdout
+    info = kv(root / "etc" / "ascend_install.info")
+    assert info["Driver_Install_Path_Param"] == "/usr/local/Ascend" and info["UserName"] == "HwHiAiUser"
+    lib = path / "driver" / "lib64" / "driver"
+    (lib / "libdrvdsmi_host.so").write_bytes(b"\x7fELF lab")
+    (lib / "lab-npu-state.json").write_text('{"chip": "910b"}\n')
+    (lib / "stale.so").write_text("from the old driver\n")
+    up = run(pkgs["driver"], "--nox11", "--upgrade", "--quiet", f"--install-path={path}", env=lab["env"])
+    assert up.returncode == 0, up.stderr
+    assert "base version is" in up.stdout and "Reboot needed" in up.stdout
+    assert "set username and usergroup, HwHiAiUser:HwHiAiUser" in up.stdout
+    assert kv(root / "etc" / "ascend_install.info")["Driver_Install_For_All"] == "yes"
+    assert (lib / "libdrvdsmi_host.so").read_bytes() == b"\x7fELF lab"
+    assert (lib / "lab-npu-state.json").read_text() == '{"chip": "910b"}\n'
+    assert not (lib / "stale.so").exists()

@@ -237,7 +237,8 @@ def test_boolean_given_as_string_in_a_container(matrix, key, value):
 def test_boolean_given_as_string_on_the_host(matrix):
     line = only(check(host(ascend_offline="yes"), matrix))
     assert line == ("npu-a: ascend_offline 'yes': is a string, not a boolean. "
-                    "Fix: write ascend_offline: true or ascend_offline: false, without quotes")
+                    "Fix: write ascend_offline: true or ascend_offline: false, without quotes (on the command line "
+                    "-e ascend_offline=true gives a string: use -e '{\"ascend_offline\": true}')")
 
 
 def test_misspelt_container_key_suggests_the_closest(matrix):
@@ -497,7 +498,9 @@ def test_password_login_with_a_good_password_or_off_is_fine(matrix):
     assert check(host(ascend_ssh_password_login=False, ascend_ssh_root_password="x"), matrix) == []
     got = lines(check(host(ascend_ssh_password_login="yes"), matrix))
     assert got == ["npu-a: ascend_ssh_password_login 'yes': is a string, not a boolean. Fix: write "
-                   "ascend_ssh_password_login: true or ascend_ssh_password_login: false, without quotes"]
+                   "ascend_ssh_password_login: true or ascend_ssh_password_login: false, without quotes (on the "
+                   "command line -e ascend_ssh_password_login=true gives a string: use "
+                   "-e '{\"ascend_ssh_password_login\": true}')"]
 
 
 def test_a_store_makes_the_host_offline_by_default(matrix, tmp_path):
@@ -524,4 +527,84 @@ def test_host_mode_takes_exactly_one_environment(matrix):
     assert len(got) == 1 and "no entry of ascend_containers is enabled" in got[0]
     got = lines(check(host(ascend_container_enabled="false"), matrix))
     assert got == ["npu-a: ascend_container_enabled 'false': is a string, not a boolean. Fix: write "
-                   "ascend_container_enabled: true or ascend_container_enabled: false, without quotes"]
+                   "ascend_container_enabled: true or ascend_container_enabled: false, without quotes (on the "
+                   "command line -e ascend_container_enabled=true gives a string: use "
+                   "-e '{\"ascend_container_enabled\": true}')"]
+
+
+# --- ascend_driver_manage: the HDK packages must be pinned and in the store ---------------------------------
+DRIVER_X86 = "Ascend-hdk-910b-npu-driver_25.0.rc1.1_linux-x86-64.run"
+DRIVER_ARM = "Ascend-hdk-910b-npu-driver_25.0.rc1.1_linux-aarch64.run"
+FIRMWARE = "Ascend-hdk-910b-npu-firmware_7.7.0.1.231.run"
+HDK_PINS = {"driver": "25.0.rc1.1", "firmware": "7.7.0.1.231"}
+
+
+def test_driver_manage_with_both_packages_in_the_store_is_quiet(matrix, tmp_path):
+    store = make_store(tmp_path, {f"runs/{DRIVER_X86}": b"d", f"runs/{FIRMWARE}": b"f"})
+    hv = host(ascend_driver_manage=True, ascend_host_pins=HDK_PINS, ascend_offline=False,
+              ascend_offline_store=str(store))
+    assert check(hv, matrix, store) == []
+
+
+def test_driver_manage_names_the_missing_package_and_the_other_arch(matrix, tmp_path):
+    store = make_store(tmp_path, {f"runs/{DRIVER_ARM}": b"d", f"runs/{FIRMWARE}": b"f"})
+    hv = host(ascend_driver_manage=True, ascend_host_pins=HDK_PINS, ascend_offline=False,
+              ascend_offline_store=str(store))
+    line = only(check(hv, matrix, store))
+    assert line.startswith("npu-a: ascend_host_pins 'driver=25.0.rc1.1': ascend_driver_manage needs "
+                           f"{DRIVER_X86} in the store, which lacks it (the store has {DRIVER_ARM}, for aarch64")
+    assert f"Fix: put {DRIVER_X86} in {store / 'runs'}/" in line
+
+
+def test_driver_manage_checks_the_packages_checksums(matrix, tmp_path):
+    store = make_store(tmp_path, {f"runs/{DRIVER_X86}": b"d", f"runs/{FIRMWARE}": b"corrupt"},
+                       manifest={f"runs/{DRIVER_X86}": b"d", f"runs/{FIRMWARE}": b"f"})
+    hv = host(ascend_driver_manage=True, ascend_host_pins=HDK_PINS, ascend_offline=False,
+              ascend_offline_store=str(store))
+    assert "checksum mismatch" in only(check(hv, matrix, store))
+
+
+@pytest.mark.parametrize(("kw", "needle"), [
+    ({"ascend_host_pins": {}}, "ascend_driver_manage is true but the pins name no driver or firmware"),
+    ({}, "ascend_driver_manage is true but no artefact store is set"),
+    ({"ascend_driver_manage": "yes please"}, "ascend_driver_manage 'yes please'"),
+])
+def test_driver_manage_bad_input(matrix, kw, needle):
+    hv = host(**{"ascend_driver_manage": True, **kw})
+    if "ascend_host_pins" in kw:
+        hv["ascend_containers"][0]["pins"] = {"cann": "8.1.RC1", "torch": "2.5.1", "torch_npu": "2.5.1"}
+    assert any(needle in line for line in lines(check(hv, matrix))), lines(check(hv, matrix))
+
+
+def test_driver_manage_off_needs_nothing(matrix):
+    assert check(host(ascend_driver_manage=False), matrix) == []
+
+
+# --- misspelt host variables -------------------------------------------------------------------------------
+def test_known_variables_come_from_the_roles_argument_specs():
+    from ascend_env.preflight import INVENTORY_VARIABLES, known_variables
+
+    known = known_variables(ROOT / "roles")
+    assert {"ascend_driver_reboot", "ascend_ssh_password_login", "ascend_python_venv"} <= known
+    assert INVENTORY_VARIABLES <= known
+
+
+@pytest.mark.parametrize(("name", "meant"), [
+    ("ascend_driver_mange", "ascend_driver_manage"),
+    ("ascend_ofline_store", "ascend_offline_store"),
+    ("ascend_ssh_pasword_login", "ascend_ssh_password_login"),
+])
+def test_misspelt_variable_is_named_with_the_right_one(matrix, name, meant):
+    from ascend_env.preflight import known_variables
+
+    hv = host(**{name: True})
+    line = only(check_host("npu-a", hv, matrix, None, None, known_variables(ROOT / "roles")))
+    assert line.startswith(f"npu-a: {name} true: unknown variable, so Ansible ignores it")
+    assert f"Fix: did you mean {meant!r}? Rename it" in line
+
+
+def test_a_private_variable_far_from_any_known_name_is_left_alone(matrix):
+    from ascend_env.preflight import known_variables
+
+    hv = host(ascend_site_contact="ops@example.com")
+    assert check_host("npu-a", hv, matrix, None, None, known_variables(ROOT / "roles")) == []

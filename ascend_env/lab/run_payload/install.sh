@@ -551,6 +551,19 @@ hdk_info_set() {  # key value: update one key of ascend_install.info, keep the o
     sed -i "/^$1=/d" "$HDK_INFO"
     echo "$1=$2" >>"$HDK_INFO"
 }
+host_view() {  # a path as the lab host sees it (its root is $ASCEND_LAB_ROOT); unchanged elsewhere
+    if ! in_container && [ -n "$ASCEND_LAB_ROOT" ]; then
+        case "$1" in "${ASCEND_LAB_ROOT%/}"/*) echo "/${1#"${ASCEND_LAB_ROOT%/}"/}"; return ;; esac
+    fi
+    echo "$1"
+}
+account_exists() {  # passwd|group name: in the lab host's own /etc (its root) when it has one, else the system's
+    if [ -n "$ETC_DIR" ] && [ "$ETC_DIR" != /etc ] && [ -f "$ETC_DIR/$1" ]; then
+        grep -q "^$2:" "$ETC_DIR/$1"
+    else
+        getent "$1" "$2" >/dev/null 2>&1
+    fi
+}
 hdk_info_del() { [ -n "$HDK_INFO" ] && [ -f "$HDK_INFO" ] && sed -i "/^$1/d" "$HDK_INFO"; return 0; }
 
 in_ranges() {  # version "[a,b],[c,d]" -> 0 when a <= version <= b for some range (dotted numeric compare)
@@ -576,9 +589,18 @@ do_driver() {
         exit 0
     fi
     check_arch
-    local user=${RUN_USER:-HwHiAiUser} group=${RUN_GROUP:-${RUN_USER:-HwHiAiUser}}
-    id -u "$user" >/dev/null 2>&1 || die "ERR_NO:0x0091; ERR_DES: $user not exists! Please add $user first."  # [S4]
-    getent group "$group" >/dev/null 2>&1 || die "ERR_NO:0x0091; ERR_DES: usergroup $group not exists! Please add $group first."  # [S4]-like
+    # the run user: given > the one the installed driver recorded (an --upgrade keeps it) > HwHiAiUser
+    local user group
+    user=${RUN_USER:-$( [ "$OP" = upgrade ] && [ -n "$HDK_INFO" ] && info_get "$HDK_INFO" UserName)}
+    user=${user:-HwHiAiUser}
+    group=${RUN_GROUP:-$( [ -z "$RUN_USER" ] && [ "$OP" = upgrade ] && [ -n "$HDK_INFO" ] && info_get "$HDK_INFO" UserGroup)}
+    group=${group:-$user}
+    # an --upgrade keeps the recorded --install-for-all
+    if [ "$OP" = upgrade ] && [ "$FOR_ALL" = n ] && [ -n "$HDK_INFO" ] && [ "$(info_get "$HDK_INFO" Driver_Install_For_All)" = yes ]; then
+        FOR_ALL=y
+    fi
+    account_exists passwd "$user" || die "ERR_NO:0x0091; ERR_DES: $user not exists! Please add $user first."  # [S4]
+    account_exists group "$group" || die "ERR_NO:0x0091; ERR_DES: usergroup $group not exists! Please add $group first."  # [S4]-like
     if [ "$OP" = upgrade ] && [ -z "$cur" ]; then
         die "Driver package is not installed on the path $INSTALL_PATH, upgrade is not supported; please use --full."  # lab wording
     fi
@@ -598,9 +620,17 @@ do_driver() {
     fi
     say INFO "driver install type: Direct"
     say INFO "upgradePercentage:10%"
+    # The lab's npu-smi library and its state file stand for the driver's own libdrvdsmi_host.so and for the cards
+    # themselves: carried over, as a real driver install leaves a working npu-smi and the hardware in place.
+    local keep
+    keep=$(mktemp -d)
+    for f in libdrvdsmi_host.so libdrvdsmi_host.so.lab-fault lab_npu_smi_impl.py lab-npu-state.json; do
+        [ -e "$ddir/lib64/driver/$f" ] && cp -p "$ddir/lib64/driver/$f" "$keep/"
+    done
     rm -rf "$ddir"
     mkdir -p "$ddir/lib64/common" "$ddir/lib64/driver" "$ddir/tools" "$ddir/script"
     cp "$HERE/version.info" "$ddir/version.info"
+    cp -pR "$keep/." "$ddir/lib64/driver/"; rm -rf "$keep"
     # ascend-deployer picks --upgrade when driver/**/upgrade-tool exists (task_driver_common.yml): keep one
     cat >"$ddir/tools/upgrade-tool" <<'UT'
 #!/bin/sh
@@ -611,7 +641,7 @@ UT
     hdk_info_set UserName "$user"
     hdk_info_set UserGroup "$group"
     hdk_info_set Driver_Install_Type full
-    hdk_info_set Driver_Install_Path_Param "$INSTALL_PATH"
+    hdk_info_set Driver_Install_Path_Param "$(host_view "$INSTALL_PATH")"
     hdk_info_set Driver_Install_Mode normal
     hdk_info_set Driver_Install_For_All "$( [ "$FOR_ALL" = y ] && echo yes || echo no)"
     say INFO "upgradePercentage:100%"
@@ -653,7 +683,7 @@ do_firmware() {
     mkdir -p "$fdir"
     cp "$HERE/version.info" "$fdir/version.info"
     hdk_info_set Firmware_Install_Type full
-    hdk_info_set Firmware_Install_Path_Param "$INSTALL_PATH"
+    hdk_info_set Firmware_Install_Path_Param "$(host_view "$INSTALL_PATH")"
     say INFO "upgradePercentage: 100%"
     say INFO "Firmware package installed successfully! Reboot now or after driver installation for the installation/upgrade to take effect."
     say INFO "End time: $(NOW_HDK)"

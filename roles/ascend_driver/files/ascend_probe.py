@@ -1,0 +1,1 @@
+../../../ascend_env/probe/host.py
