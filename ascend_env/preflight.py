@@ -48,6 +48,8 @@ Per host:
     ``image``     default ``"ascend-env/base:bookworm"``
     ``enabled``   bool (default true); disabled containers are checked but need no port or artefacts
     ``nnal``      bool (default false): also install the CANN NNAL package
+    ``mounts``    list of ``HOST:CONTAINER[:ro]`` (or ``{host, container, read_only}``): the container's own bind
+                  mounts, e.g. a work folder that outlives the container; writable ones are created on the host
 
 Other ``ascend_*`` host variables are the roles' (``roles/*/meta/argument_specs.yml``) or those in
 :data:`INVENTORY_VARIABLES`; a name close to one of them but not one of them is reported as misspelt (Ansible
@@ -75,7 +77,7 @@ from packaging.version import InvalidVersion
 from packaging.version import Version as PyVersion
 
 from .matrix import Chip, Matrix, nearest_versions
-from .render import RenderError, format_device_list, parse_device_selection
+from .render import Mount, RenderError, format_device_list, parse_device_selection
 from .resolver import PIN_COMPONENTS, Conflict, Request, Stack, installer_names, resolve
 from .versions import COMPONENTS, Arch, Spec, Version, VersionError, parse_spec
 
@@ -91,7 +93,7 @@ __all__ = [
 
 CONTAINER_DEFAULTS: dict[str, Any] = {"devices": "all", "ssh_port": 223, "image": "ascend-env/base:bookworm",
                                       "enabled": True, "nnal": False}
-CONTAINER_KEYS = ("name", "framework", "pins", "devices", "ssh_port", "image", "enabled", "nnal")
+CONTAINER_KEYS = ("name", "framework", "pins", "devices", "ssh_port", "image", "enabled", "nnal", "mounts")
 FRAMEWORKS = ("mindspore", "torch")
 RUNTIMES = ("docker", "isula")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -240,6 +242,24 @@ def _check_port(out: _Out, ctr: str, value: Any) -> int | None:
 def _closest(word: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}? " if close else ""
+
+
+def _check_mounts(out: _Out, ctr: str, value: Any) -> None:
+    if not isinstance(value, list):
+        out.add(ctr, "mounts", value, "must be a list", "write mounts: [/srv/work:/root/work, /data/models:/models:ro]")
+        return
+    seen: dict[str, str] = {}
+    for m in value:
+        try:
+            mount = Mount.coerce(m)
+        except RenderError as exc:
+            out.add(ctr, "mounts", m, str(exc), "write each as HOST_PATH:CONTAINER_PATH[:ro], both absolute, "
+                                                "e.g. /srv/work:/root/work")
+            continue
+        if mount.container in seen:
+            out.add(ctr, "mounts", m, f"{mount.container} is already the target of {seen[mount.container]}",
+                    "give every mount its own container path")
+        seen[mount.container] = str(m)
 
 
 def _check_devices(out: _Out, ctr: str, value: Any, npu_count: int | None) -> None:
@@ -726,6 +746,7 @@ def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest:
             out.add(name, "image", image, "is not a valid image reference",
                     f"write image: <repository>:<tag> (default {CONTAINER_DEFAULTS['image']})")
         _check_devices(out, name, c.get("devices", CONTAINER_DEFAULTS["devices"]), npu_count)
+        _check_mounts(out, name, c.get("mounts", []))
         port = _check_port(out, name, c.get("ssh_port", CONTAINER_DEFAULTS["ssh_port"]))
         if port is not None and enabled:
             ports.setdefault(port, []).append((name, "ssh_port" not in c))

@@ -6,6 +6,7 @@
     {{ facts | ascend_env_doctor(chip, ['devices', 'driver']) }} -> the doctor's checks (list of dicts)
     {{ request | ascend_env_hdk_plan }}                        -> the driver/firmware installer runs, in order
     {{ outputs | ascend_env_reboot_needed }}                   -> whether an installer asked for a reboot
+    {{ item.mounts | ascend_env_user_mounts(host_root) }}      -> a container's own bind mounts
 """
 
 from __future__ import annotations
@@ -119,6 +120,21 @@ def ascend_env_reboot_needed(outputs: list[str]) -> bool:
     return hdk.reboot_needed([str(o) for o in outputs])
 
 
+def ascend_env_user_mounts(mounts: list[Any] | None, host_root: str = "/") -> list[dict[str, Any]]:
+    """A container's ``mounts`` (``HOST:CONTAINER[:ro]`` strings or mappings) as mount dicts, host paths under the
+    host's filesystem root (``/`` on real servers, the lab's host root)."""
+    _need()
+    out = []
+    for value in mounts or []:
+        try:
+            m = render.Mount.coerce(value)
+        except render.RenderError as exc:
+            raise AnsibleFilterError(f"mounts: {exc}") from None
+        host = host_root.rstrip("/") + m.host if host_root.rstrip("/") else m.host
+        out.append({"host": host, "container": m.container, "read_only": m.read_only})
+    return out
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"ascend_env_container_argv": ascend_env_container_argv,
@@ -127,4 +143,5 @@ class FilterModule:
                 "ascend_env_doctor": ascend_env_doctor,
                 "ascend_env_cann_env": ascend_env_cann_env,
                 "ascend_env_hdk_plan": ascend_env_hdk_plan,
-                "ascend_env_reboot_needed": ascend_env_reboot_needed}
+                "ascend_env_reboot_needed": ascend_env_reboot_needed,
+                "ascend_env_user_mounts": ascend_env_user_mounts}

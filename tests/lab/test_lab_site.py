@@ -12,27 +12,19 @@ from pathlib import Path
 
 import pytest
 import yaml
+from labtools import failures, recap, run_playbook
 
 from ascend_env.lab import store
 from ascend_env.lab.config import build_config
 
-from .conftest import CONFIG, PREFIX, REPO, lab
+from .conftest import CONFIG, PREFIX, REPO, lab, ssh
 
 pytestmark = pytest.mark.usefixtures("lab_up")
 INVENTORY = PREFIX / "inventory/hosts.yml"
 
 
 def playbook(*extra: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    return subprocess.run(["ansible-playbook", "site.yml", "-i", str(INVENTORY), *extra], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=3000)
-
-
-def recap(stdout: str) -> dict[str, dict[str, int]]:
-    out = {}
-    for m in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", stdout, re.M):
-        out[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
-    return out
+    return run_playbook(INVENTORY, *extra)
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +100,7 @@ def test_the_smoke_runs_standalone_in_a_provisioned_container(converged):
 
 def test_check_mode_with_diff_runs_end_to_end_on_the_built_fleet(converged):
     cp = playbook("--check", "--diff")
-    assert cp.returncode == 0, cp.stdout[-4000:]
+    assert cp.returncode == 0, failures(cp.stdout)
     rows = recap(cp.stdout)
     assert set(rows) >= {"t1", "t2", "t3", *ENVS}
     assert {h: (r["changed"], r["failed"]) for h, r in rows.items()} == {h: (0, 0) for h in rows}

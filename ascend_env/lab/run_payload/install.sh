@@ -346,6 +346,7 @@ os=linux
 path=$arch_dir
 INFO
     [ "$FOR_ALL" = y ] && echo "Install_For_All=yes" >"$arch_dir/ascend_install.info"
+    lab_pause toolkit-links
     write_set_env
     point_latest
     write_record
@@ -412,6 +413,18 @@ do_toolkit() {
     summary
     log INFO "$PKG_BASENAME install success."
     exit 0
+}
+
+# Fault injection (lab only): while the file /tmp/ascend-lab-pause-<point> exists (in a container; under the lab
+# host's root outside one) the installer stops at <point>, after writing <point>.reached beside it, so that a test can
+# kill it there. toolkit-links: the version's files and install info are written, latest/ and set_env.sh are not.
+lab_pause() {
+    local base=/tmp
+    in_container || base="${ASCEND_LAB_ROOT:-}/tmp"
+    local f="$base/ascend-lab-pause-$1" n=0
+    [ -e "$f" ] || return 0
+    : >"$f.reached"
+    while [ -e "$f" ] && [ "$n" -lt 3000 ]; do sleep 0.2; n=$((n + 1)); done
 }
 
 # ---- kernels (ops) --------------------------------------------------------------------------------------

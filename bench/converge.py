@@ -1,0 +1,221 @@
+"""Benchmark: converge a fresh lab fleet with site.yml, then re-converge; fleet scaling; artefact traffic.
+
+    python3 bench/converge.py                       # 1 and 2 hosts, one torch container each
+    python3 bench/converge.py --hosts 1 2 4 8 --reconverge 2 --tuning
+
+One lab with max(--hosts) simulated hosts (its own prefix and addresses 127.0.0.40+) is brought up once and its
+store filled once (the only traffic from outside the controller: `lab store --wheels`, measured).  For each N the
+first N hosts are reset to "driver installed, nothing else" (containers removed, the hosts' artefact copies
+deleted), then `ansible-playbook site.yml --limit <the N hosts and their environments>` runs from scratch (the
+first converge) and again with --skip-tags smoke (the re-converge, --reconverge times).  Every host gets the same
+torch container so that N is the only variable.
+
+Per-role split: Ansible's own ansible.builtin.junit callback records each task's duration per host; a task's wall
+time is its slowest host, summed per role.  Artefact traffic to hosts: bytes of the hosts' artefact copies
+(<host root>/var/cache/ascend-env/store) after the first converge, and bytes whose (path, size, mtime) changed
+during a re-converge (target 0).
+
+Results: a table on stdout and bench/results/converge.json.  Run as root (the lab needs it); several minutes per N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ascend_env.lab import store  # noqa: E402
+from ascend_env.lab.config import build_config  # noqa: E402
+from ascend_env.lab.inventory import LAB_CONTAINERS  # noqa: E402
+
+TORCH = next(c for c in LAB_CONTAINERS if c["framework"] == "torch")
+HOST_STORE = "var/cache/ascend-env/store"
+
+
+def lab(prefix: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ascend_env", "lab", "--prefix", str(prefix), *args], cwd=REPO,
+                          capture_output=True, text=True, check=True, timeout=7200)
+
+
+def config(n: int) -> dict[str, Any]:
+    return {"hosts": [{"name": f"b{i + 1}", "chip": "910b", "cards": 8, "address": f"127.0.0.{40 + i}"}
+                      for i in range(n)]}
+
+
+def files(root: Path) -> dict[str, tuple[int, int]]:
+    if not root.exists():
+        return {}
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in root.rglob("*") if p.is_file()}
+
+
+def reset_host(prefix: Path, host: str, inv: dict[str, Any]) -> None:
+    """Back to "driver installed, nothing else": containers gone, the host's artefact copy gone."""
+    hv = inv["ascend_hosts"]["hosts"][host]
+    env = dict(os.environ, DOCKER_HOST=hv["ascend_docker_host"])
+    ids = subprocess.run(["docker", "ps", "-aq"], env=env, capture_output=True, text=True, check=True).stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "-f", *ids], env=env, capture_output=True, check=True)
+    shutil.rmtree(Path(hv["ascend_host_root"]) / HOST_STORE, ignore_errors=True)
+
+
+#: Ansible settings tried one at a time against ansible.cfg (forks 20, pipelining, ControlPersist 60s, linear).
+TUNING: dict[str, dict[str, str]] = {
+    "ansible.cfg as shipped": {},
+    "pipelining off": {"ANSIBLE_PIPELINING": "False"},
+    "no ControlPersist": {"ANSIBLE_SSH_ARGS": "-o ControlMaster=no"},
+    "forks 1": {"ANSIBLE_FORKS": "1"},
+    "strategy free": {"ANSIBLE_STRATEGY": "free"},
+}
+
+
+def playbook(inventory: Path, limit: str, junit: Path, *extra: str,
+             settings: dict[str, str] | None = None) -> tuple[float, str]:
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.junit",
+               JUNIT_OUTPUT_DIR=str(junit), JUNIT_HIDE_TASK_ARGUMENTS="true",
+               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", **(settings or {}))
+    t0 = time.monotonic()
+    cp = subprocess.run(["ansible-playbook", "site.yml", "-i", str(inventory), "--limit", limit, *extra], cwd=REPO,
+                        env=env, capture_output=True, text=True, timeout=7200)
+    wall = time.monotonic() - t0
+    if cp.returncode != 0:
+        raise SystemExit(f"site.yml failed (exit {cp.returncode}):\n{cp.stdout[-4000:]}\n{cp.stderr[-2000:]}")
+    return wall, cp.stdout
+
+
+def recap_changed(stdout: str) -> dict[str, int]:
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", stdout, re.M)}
+
+
+def role_split(junit: Path) -> dict[str, float]:
+    """Wall seconds per role: each task's slowest host, summed per role (play-level tasks under '(play)')."""
+    per_task: dict[tuple[str, str], float] = defaultdict(float)
+    for xml in junit.glob("*.xml"):
+        for case in ET.parse(xml).getroot().iter("testcase"):
+            name = re.sub(r"^\[[^\]]*\]\s*", "", case.get("name", ""))
+            key = (case.get("classname", ""), name)
+            per_task[key] = max(per_task[key], float(case.get("time", 0)))
+    roles: dict[str, float] = defaultdict(float)
+    for (_, name), secs in per_task.items():
+        role = name.split(" : ", 1)[0].strip() if " : " in name else "(play)"
+        roles[role] += secs
+    return {k: round(v, 1) for k, v in sorted(roles.items(), key=lambda kv: -kv[1])}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--hosts", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--reconverge", type=int, default=1, help="re-converge runs per N (median reported)")
+    ap.add_argument("--prefix", type=Path, default=REPO / ".lab-bench")
+    ap.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
+    ap.add_argument("--tuning", action="store_true",
+                    help="also time the re-converge of the largest fleet under each setting in TUNING")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root: the lab starts dockerd and sshd")
+    biggest = max(a.hosts)
+    res: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cpus, "
+                                      f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') >> 30} GiB",
+                           "python": platform.python_version(), "runs": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg_file = Path(tmp) / "lab.yml"
+        cfg_file.write_text(yaml.safe_dump(config(biggest)))
+        lab(a.prefix, "down")
+        t0 = time.monotonic()
+        lab(a.prefix, "up", "--config", str(cfg_file))
+        res["lab_up_s"] = round(time.monotonic() - t0, 1)
+        cfg = build_config(config(biggest), prefix=a.prefix)
+        wheels = [w for w in store.stack_wheels(cfg) if "mindspore" not in w and "mindformers" not in w]
+        before = sum(s for s, _ in files(a.prefix / "store").values())
+        t0 = time.monotonic()
+        lab(a.prefix, "store", "--wheels", *wheels)
+        res["store_fill_s"] = round(time.monotonic() - t0, 1)
+        res["store_bytes"] = sum(s for s, _ in files(a.prefix / "store").values())
+        res["store_fetched_bytes"] = res["store_bytes"] - before
+        inv_path = a.prefix / "inventory/hosts.yml"
+        inv = yaml.safe_load(inv_path.read_text())
+        for hv in inv["ascend_hosts"]["hosts"].values():
+            hv["ascend_containers"] = [dict(TORCH)]
+        bench_inv = Path(tmp) / "hosts.yml"
+        bench_inv.write_text(yaml.safe_dump(inv, sort_keys=False))
+        try:
+            for n in sorted(a.hosts):
+                hosts = [f"b{i + 1}" for i in range(n)]
+                for h in hosts:
+                    reset_host(a.prefix, h, inv)
+                limit = ",".join([*hosts, *(f"{h}-*" for h in hosts), "localhost"])
+                first, out = playbook(bench_inv, limit, Path(tmp) / f"j{n}-first")
+                roots = [Path(inv["ascend_hosts"]["hosts"][h]["ascend_host_root"]) / HOST_STORE for h in hosts]
+                snap = [files(r) for r in roots]
+                sent = sum(s for snapshot in snap for s, _ in snapshot.values())
+                again: list[float] = []
+                changed: dict[str, int] = {}
+                for k in range(a.reconverge):
+                    wall, again_out = playbook(bench_inv, limit, Path(tmp) / f"j{n}-again{k}", "--skip-tags", "smoke")
+                    again.append(wall)
+                    changed = recap_changed(again_out)
+                resent = sum(s for r, old in zip(roots, snap, strict=True) for p, (s, m) in files(r).items()
+                             if old.get(p) != (s, m))
+                res["runs"].append({
+                    "hosts": n, "first_s": round(first, 1), "first_changed": sum(recap_changed(out).values()),
+                    "reconverge_s": round(statistics.median(again), 1),
+                    "reconverge_ratio": round(statistics.median(again) / first, 3),
+                    "reconverge_changed": sum(changed.values()), "bytes_to_hosts_first": sent,
+                    "bytes_to_hosts_reconverge": resent,
+                    "roles_first_s": role_split(Path(tmp) / f"j{n}-first"),
+                    "roles_reconverge_s": role_split(Path(tmp) / f"j{n}-again0"),
+                })
+                print(json.dumps(res["runs"][-1]), flush=True)
+            if a.tuning:
+                hosts = [f"b{i + 1}" for i in range(biggest)]
+                limit = ",".join([*hosts, *(f"{h}-*" for h in hosts), "localhost"])
+                res["tuning_reconverge_s"] = {}
+                for label, settings in TUNING.items():
+                    walls = [playbook(bench_inv, limit, Path(tmp) / f"t-{len(res['tuning_reconverge_s'])}-{k}",
+                                      "--skip-tags", "smoke", settings=settings)[0] for k in range(a.reconverge)]
+                    res["tuning_reconverge_s"][label] = round(statistics.median(walls), 1)
+                    print(f"tuning: {label}: {res['tuning_reconverge_s'][label]} s", flush=True)
+        finally:
+            if not a.keep:
+                lab(a.prefix, "down")
+    one = next((r for r in res["runs"] if r["hosts"] == 1), None)
+    for r in res["runs"]:
+        r["first_ratio_to_1"] = round(r["first_s"] / one["first_s"], 2) if one else None
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "converge.json").write_text(json.dumps(res, indent=1) + "\n")
+    print(f"\nmachine: {res['machine']}; lab up {res['lab_up_s']} s; store filled once: "
+          f"{res['store_fetched_bytes'] / 1e6:.0f} MB fetched in {res['store_fill_s']} s")
+    print(f"{'hosts':>5} {'first s':>8} {'x 1 host':>8} {'again s':>8} {'again/first':>11} {'changed':>7} "
+          f"{'MB to hosts':>11} {'re-sent B':>9}")
+    for r in res["runs"]:
+        print(f"{r['hosts']:>5} {r['first_s']:>8} {r['first_ratio_to_1'] or '-':>8} {r['reconverge_s']:>8} "
+              f"{r['reconverge_ratio']:>11} {r['reconverge_changed']:>7} {r['bytes_to_hosts_first'] / 1e6:>11.0f} "
+              f"{r['bytes_to_hosts_reconverge']:>9}")
+    for label, secs in res.get("tuning_reconverge_s", {}).items():
+        print(f"re-converge of {biggest} hosts, {label}: {secs} s")
+    for r in res["runs"]:
+        top = ", ".join(f"{k} {v}" for k, v in list(r["roles_first_s"].items())[:6])
+        print(f"{r['hosts']} host(s), first run by role (s): {top}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""Helpers shared by the suites that drive site.yml against a lab (tests/lab, tests/faults)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def ansible_env() -> dict[str, str]:
+    return dict(os.environ, ANSIBLE_NOCOLOR="1", PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+
+
+def run_playbook(inventory: Path, *extra: str, timeout: float = 3000) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ansible-playbook", "site.yml", "-i", str(inventory), *extra], cwd=REPO,
+                          env=ansible_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def recap(stdout: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP rows: {host: {ok, changed, unreachable, failed, skipped, rescued, ignored}}."""
+    out = {}
+    for m in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", stdout, re.M):
+        out[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+    return out
+
+
+def failures(stdout: str, context: int = 30) -> str:
+    """The lines around each ``fatal:``/``failed:`` in a run's output (what an assertion message should show)."""
+    lines = stdout.splitlines()
+    hits = [i for i, line in enumerate(lines) if line.startswith(("fatal:", "failed:"))]
+    chunks = ["\n".join(lines[max(0, i - 3):i + context]) for i in hits]
+    return "\n...\n".join(chunks) or stdout[-4000:]
