@@ -11,6 +11,25 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def lab_cli(prefix: Path, *args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    """``python -m ascend_env lab --prefix PREFIX ARGS``; raises with its output when it fails and ``check``."""
+    cp = subprocess.run([sys.executable, "-m", "ascend_env", "lab", "--prefix", str(prefix), *args],
+                        capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    if check and cp.returncode != 0:
+        raise AssertionError(f"lab {' '.join(args)} exited {cp.returncode}:\n{cp.stdout}\n{cp.stderr}")
+    return cp
+
+
+def require_root(suite: str) -> None:
+    """Skip a lab suite when not root; with ASCEND_ENV_REQUIRE_LAB=1 (CI) fail instead."""
+    import pytest
+
+    if os.geteuid() != 0:
+        if os.environ.get("ASCEND_ENV_REQUIRE_LAB") == "1":
+            pytest.fail(f"the {suite} must run as root here (ASCEND_ENV_REQUIRE_LAB=1)")
+        pytest.skip("the lab needs root (dockerd, sshd, mknod)")
+
+
 def ansible_env() -> dict[str, str]:
     return dict(os.environ, ANSIBLE_NOCOLOR="1", PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
 

@@ -6,15 +6,13 @@ Skipped when not root; with ASCEND_ENV_REQUIRE_LAB=1 (CI) a skip is a failure.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from labtools import REPO, run_playbook
+from labtools import REPO, lab_cli, require_root, run_playbook
 
 from ascend_env.lab import store
 from ascend_env.lab.config import build_config
@@ -33,11 +31,7 @@ WORK_MOUNT = "/srv/ascend-work:/root/work"
 
 
 def lab(*args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    cp = subprocess.run([sys.executable, "-m", "ascend_env", "lab", "--prefix", str(PREFIX), *args],
-                        capture_output=True, text=True, timeout=timeout, cwd=REPO)
-    if check and cp.returncode != 0:
-        raise AssertionError(f"lab {' '.join(args)} exited {cp.returncode}:\n{cp.stdout}\n{cp.stderr}")
-    return cp
+    return lab_cli(PREFIX, *args, check=check, timeout=timeout)
 
 
 def write_inventory(path: Path, extra_hosts: dict[str, dict[str, Any]] | None = None) -> Path:
@@ -56,10 +50,7 @@ def write_inventory(path: Path, extra_hosts: dict[str, dict[str, Any]] | None = 
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory):
     """The converged fault lab: {"inventory": Path, "hosts": {name: hostvars}}; lab down afterwards."""
-    if os.geteuid() != 0:
-        if os.environ.get("ASCEND_ENV_REQUIRE_LAB") == "1":
-            pytest.fail("the fault suite must run as root here (ASCEND_ENV_REQUIRE_LAB=1)")
-        pytest.skip("the lab needs root (dockerd, sshd, mknod)")
+    require_root("fault suite")
     tmp = tmp_path_factory.mktemp("faults")
     cfg = tmp / "lab.yml"
     cfg.write_text(yaml.safe_dump(CONFIG))

@@ -6,15 +6,12 @@ It is skipped when not root; with ASCEND_ENV_REQUIRE_LAB=1 (set by scripts/test.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from labtools import REPO, lab_cli, require_root
 
-REPO = Path(__file__).resolve().parents[2]
 PREFIX = REPO / ".lab-test"
 CONFIG = {
     "hosts": [
@@ -30,19 +27,12 @@ CONFIG = {
 
 
 def lab(*args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    cp = subprocess.run([sys.executable, "-m", "ascend_env", "lab", "--prefix", str(PREFIX), *args],
-                        capture_output=True, text=True, timeout=timeout, cwd=REPO)
-    if check and cp.returncode != 0:
-        raise AssertionError(f"lab {' '.join(args)} exited {cp.returncode}:\n{cp.stdout}\n{cp.stderr}")
-    return cp
+    return lab_cli(PREFIX, *args, check=check, timeout=timeout)
 
 
 @pytest.fixture(scope="session")
 def lab_up(tmp_path_factory):
-    if os.geteuid() != 0:
-        if os.environ.get("ASCEND_ENV_REQUIRE_LAB") == "1":
-            pytest.fail("the lab suite must run as root here (ASCEND_ENV_REQUIRE_LAB=1)")
-        pytest.skip("the lab needs root (dockerd, sshd, mknod)")
+    require_root("lab suite")
     cfg = tmp_path_factory.mktemp("labcfg") / "lab.yml"
     cfg.write_text(yaml.safe_dump(CONFIG))
     if PREFIX.exists():
