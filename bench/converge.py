@@ -1,7 +1,7 @@
 """Benchmark: converge a fresh lab fleet with site.yml, then re-converge; fleet scaling; artefact traffic.
 
     python3 bench/converge.py                       # 1 and 2 hosts, one torch container each
-    python3 bench/converge.py --hosts 1 2 4 8 --reconverge 2 --tuning
+    python3 bench/converge.py --hosts 1 2 4 8 --tuning 4
 
 One lab with max(--hosts) simulated hosts (its own prefix and addresses 127.0.0.40+) is brought up once and its
 store filled once (the only traffic from outside the controller: `lab store --wheels`, measured).  For each N the
@@ -114,7 +114,8 @@ def role_split(junit: Path) -> dict[str, float]:
             per_task[key] = max(per_task[key], float(case.get("time", 0)))
     roles: dict[str, float] = defaultdict(float)
     for (_, name), secs in per_task.items():
-        role = name.split(" : ", 1)[0].strip() if " : " in name else "(play)"
+        # junit names a task "<play>: <role> : <task>" (or "<play>: <task>" outside roles)
+        role = name.split(" : ", 1)[0].rsplit(": ", 1)[-1].strip() if " : " in name else "(play tasks)"
         roles[role] += secs
     return {k: round(v, 1) for k, v in sorted(roles.items(), key=lambda kv: -kv[1])}
 
@@ -125,8 +126,8 @@ def main() -> int:
     ap.add_argument("--reconverge", type=int, default=1, help="re-converge runs per N (median reported)")
     ap.add_argument("--prefix", type=Path, default=REPO / ".lab-bench")
     ap.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
-    ap.add_argument("--tuning", action="store_true",
-                    help="also time the re-converge of the largest fleet under each setting in TUNING")
+    ap.add_argument("--tuning", type=int, metavar="N", default=0,
+                    help="also time the re-converge of the first N hosts under each setting in TUNING")
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: the lab starts dockerd and sshd")
@@ -184,7 +185,7 @@ def main() -> int:
                 })
                 print(json.dumps(res["runs"][-1]), flush=True)
             if a.tuning:
-                hosts = [f"b{i + 1}" for i in range(biggest)]
+                hosts = [f"b{i + 1}" for i in range(min(a.tuning, biggest))]
                 limit = ",".join([*hosts, *(f"{h}-*" for h in hosts), "localhost"])
                 res["tuning_reconverge_s"] = {}
                 for label, settings in TUNING.items():
@@ -210,7 +211,7 @@ def main() -> int:
               f"{r['reconverge_ratio']:>11} {r['reconverge_changed']:>7} {r['bytes_to_hosts_first'] / 1e6:>11.0f} "
               f"{r['bytes_to_hosts_reconverge']:>9}")
     for label, secs in res.get("tuning_reconverge_s", {}).items():
-        print(f"re-converge of {biggest} hosts, {label}: {secs} s")
+        print(f"re-converge of {min(a.tuning, biggest)} hosts, {label}: {secs} s")
     for r in res["runs"]:
         top = ", ".join(f"{k} {v}" for k, v in list(r["roles_first_s"].items())[:6])
         print(f"{r['hosts']} host(s), first run by role (s): {top}")
