@@ -208,26 +208,23 @@ def test_corrupted_store_artefact_is_refused_by_checksum_before_any_change(fleet
 
 # --- the install path's disk full -------------------------------------------------------------------------
 def test_install_path_out_of_space_is_a_clear_error_and_leaves_nothing_half_written(fleet):
-    """f2's /usr/local/Ascend becomes a 64 MB tmpfs (the driver copied in); CANN must be installed again: the
-    toolkit installer refuses with the path and the space it needs, nothing of the toolkit is written; with the
-    space back, the next run converges."""
+    """f2 loses its CANN, then the lab's disk-full fault makes its /usr/local/Ascend a tmpfs with 50 MiB free (the
+    tree copied in): the toolkit installer refuses with the path and the space it needs, nothing of the toolkit is
+    written; with the fault cleared, the next run converges."""
     root = host_root(fleet, "f2")
     ascend = root / "usr/local/Ascend"
     _remove_cann(root)
-    keep = fleet["tmp"] / "ascend-keep"
-    shutil.rmtree(keep, ignore_errors=True)
-    shutil.copytree(ascend, keep, symlinks=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(ascend)], check=True)
+    lab("fault", "f2", "disk-full")
     try:
-        shutil.copytree(keep, ascend, symlinks=True, dirs_exist_ok=True)
+        before = sorted(p.name for p in ascend.iterdir())
         bad = run_playbook(fleet["inventory"], *limit("f2"), *NO_SMOKE)
         assert bad.returncode != 0
         said = " ".join(bad.stdout.split())                 # the YAML callback folds long lines
         assert f"The space of {ascend} is not enough to install Ascend-cann-toolkit" in said, failures(bad.stdout)
         assert "KB is required, but only" in said and "Fix: free space there" in said
-        assert sorted(p.name for p in ascend.iterdir()) == sorted(p.name for p in keep.iterdir())
+        assert sorted(p.name for p in ascend.iterdir()) == before
     finally:
-        subprocess.run(["umount", str(ascend)], check=True)
+        lab("fault", "f2", "--clear", "disk-full")
     converges(fleet, "f2", idempotent=False)
 
 
