@@ -18,6 +18,7 @@ NEEDED = {
     "ssh-keygen": "openssh-client",
     "ip": "iproute2",
     "cc": "gcc",
+    "pgrep": "procps",   # the fault suite finds the processes it kills mid-install
 }
 _POLICY = Path("/usr/sbin/policy-rc.d")
 
