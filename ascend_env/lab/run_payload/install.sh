@@ -602,13 +602,14 @@ do_driver() {
         exit 0
     fi
     check_arch
-    # the run user: given > the one the installed driver recorded (an --upgrade keeps it) > HwHiAiUser
+    # the run user: given > the one the installed driver recorded > HwHiAiUser.  Lab inference, not a documented
+    # behaviour: ascend-deployer runs --upgrade without --install-username, so an upgrade must keep the recorded
+    # user (and --install-for-all) or every non-HwHiAiUser site would break on upgrade.
     local user group
     user=${RUN_USER:-$( [ "$OP" = upgrade ] && [ -n "$HDK_INFO" ] && info_get "$HDK_INFO" UserName)}
     user=${user:-HwHiAiUser}
     group=${RUN_GROUP:-$( [ -z "$RUN_USER" ] && [ "$OP" = upgrade ] && [ -n "$HDK_INFO" ] && info_get "$HDK_INFO" UserGroup)}
     group=${group:-$user}
-    # an --upgrade keeps the recorded --install-for-all
     if [ "$OP" = upgrade ] && [ "$FOR_ALL" = n ] && [ -n "$HDK_INFO" ] && [ "$(info_get "$HDK_INFO" Driver_Install_For_All)" = yes ]; then
         FOR_ALL=y
     fi
