@@ -18,7 +18,7 @@ import yaml
 
 from ..compat import driver_accepts_firmware, firmware_accepts_driver, parse_bounds, toolkit_accepts_driver
 from ..matrix import Matrix
-from ..probe.npu_smi import NpuSmiParseError, detect_loader_error, parse_info
+from ..probe.npu_smi import NpuSmiParseError, detect_loader_error, parse_info, worst_health
 from ..resolver import Conflict, Request, resolve
 from ..versions import Version, VersionError
 
@@ -188,7 +188,7 @@ def devices_match(f: dict[str, Any], ctx: Context) -> list[Check]:
         pci = f.get("pci", {}).get("devices", [])
         per_card = 2 if detected_chip(f) == "300i-duo" else 1
         if pci and len(pci) != len(table.cards):
-            seen = {c.chips[0].bus_id.lower() for c in table.cards if c.chips}
+            seen = {c.chips[0].bus_id.lower() for c in table.cards if c.chips and c.chips[0].bus_id}
             lost = [d["bdf"] for d in pci if d["bdf"].lower() not in seen]
             out.append(Check("devices.pci", "devices", FAIL,
                              f"{len(pci)} NPU card(s) on the PCI bus but npu-smi shows {len(table.cards)}",
@@ -285,7 +285,15 @@ def npu_smi_runs(f: dict[str, Any], ctx: Context) -> list[Check]:
     table, why = npu_table(f)
     if table is None:
         return [Check("npu_smi.runs", "npu", WARN, why or "npu-smi output not understood")]
-    return [Check("npu_smi.runs", "npu", OK, f"npu-smi {table.version}: {len(table.cards)} card(s)")]
+    out = [Check("npu_smi.runs", "npu", OK, f"npu-smi {table.version or '(version unknown)'}: "
+                 f"{len(table.cards)} card(s)")]
+    if table.warnings:
+        out.append(Check("npu_smi.output", "npu", WARN,
+                         f"{len(table.warnings)} field(s) of the npu-smi table unreadable: read as unknown",
+                         "; ".join(table.warnings[:3]) + ("; ..." if len(table.warnings) > 3 else ""),
+                         "compare with `npu-smi info` by hand; if this release prints a new layout, report it with "
+                         "the output of `npu-smi info` (ascend-env doctor --json has every warning)"))
+    return out
 
 
 @check("npu.health", "npu", "every chip reports Health OK; HBM/memory use; processes holding NPUs")
@@ -293,10 +301,12 @@ def npu_health(f: dict[str, Any], ctx: Context) -> list[Check]:
     table, why = npu_table(f)
     if table is None:
         return _skip("npu.health", "npu", why or "")
-    bad = [(c.npu_id, ch.chip_id, ch.health) for c in table.cards for ch in c.chips if ch.health != "OK"]
+    bad = [(c.npu_id, ch.chip_id, ch.health) for c in table.cards for ch in c.chips
+           if ch.health is not None and ch.health != "OK"]
+    unknown = [(c.npu_id, ch.chip_id) for c in table.cards for ch in c.chips if ch.health is None]
     out = []
     if bad:
-        worst = max(h for *_, h in bad)
+        worst = worst_health([h for *_, h in bad])
         status = WARN if all(h == "Warning" for *_, h in bad) else FAIL
         first = bad[0]
         out.append(Check("npu.health", "npu", status,
@@ -305,12 +315,17 @@ def npu_health(f: dict[str, Any], ctx: Context) -> list[Check]:
                          f"see the alarm: npu-smi info -t health -i {first[0]} -c {first[1]}; then reset the chip "
                          f"(npu-smi set -t reset -i {first[0]} -c {first[1]}) or reboot; persistent Critical: "
                          "hardware"))
+    elif unknown:
+        out.append(Check("npu.health", "npu", WARN, "health unreadable for "
+                         + ", ".join(f"NPU {n} chip {c}" for n, c in unknown),
+                         "the table's Health cell could not be read", "check by hand: npu-smi info -t health -i <id>"))
     else:
         n = sum(len(c.chips) for c in table.cards)
         out.append(Check("npu.health", "npu", OK, f"{n} chip(s) Health OK"))
     full = [(c.npu_id, ch) for c in table.cards for ch in c.chips
             if (ch.hbm_total_mb and ch.hbm_used_mb is not None and ch.hbm_used_mb > 0.9 * ch.hbm_total_mb)
-            or (not ch.hbm_total_mb and ch.memory_total_mb and ch.memory_used_mb > 0.9 * ch.memory_total_mb)]
+            or (not ch.hbm_total_mb and ch.memory_total_mb and ch.memory_used_mb is not None
+                and ch.memory_used_mb > 0.9 * ch.memory_total_mb)]
     if full:
         out.append(Check("npu.memory", "npu", WARN, "NPU memory over 90% used on NPU "
                          + ", ".join(str(n) for n, _ in full), "", "find the holder: npu-smi info (process section)"))

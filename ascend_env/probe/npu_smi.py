@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "HEALTH_ORDER",
@@ -37,6 +38,7 @@ __all__ = [
     "parse_info_m",
     "parse_kv_block",
     "parse_kv_sections",
+    "worst_health",
 ]
 
 # Health values from the npu-smi reference ("OK, Warning, Alarm, Critical or UNKNOWN",
@@ -45,30 +47,34 @@ HEALTH_ORDER: tuple[str, ...] = ("OK", "Warning", "Alarm", "Critical", "UNKNOWN"
 
 
 class NpuSmiParseError(ValueError):
-    """The text is not the npu-smi output the parser expected; the message quotes the offending line."""
+    """The text holds no ``npu-smi`` output at all; the message quotes the first line.
+
+    A table that is only partly readable is *not* an error: :func:`parse_info` returns what it could read, marks
+    each unreadable field unknown (``None``) and says why in :attr:`NpuSmiInfo.warnings`.
+    """
 
 
 @dataclass(frozen=True)
 class ChipRow:
-    chip_id: int
+    chip_id: int | None
     device_id: int | None  # second number of "Chip Device" (310/310P/Duo) or "Chip Phy-ID" (A3); None for "Chip"
-    bus_id: str
+    bus_id: str | None
     aicore: int | None
-    memory_used_mb: int
-    memory_total_mb: int
+    memory_used_mb: int | None
+    memory_total_mb: int | None
     hbm_used_mb: int | None
     hbm_total_mb: int | None
     # Values of the name row printed just above this chip row (Duo/A3 print one per chip).
-    health: str
+    health: str | None  # None: unreadable (a warning says why); npu-smi's own "UNKNOWN" stays a string
     power: float | None
     temp: int | None
 
 
 @dataclass(frozen=True)
 class Card:
-    npu_id: int
-    name: str
-    health: str  # the worst health of the card's rows (HEALTH_ORDER)
+    npu_id: int | None  # None: the id was masked or unreadable
+    name: str | None
+    health: str | None  # the worst health of the card's rows (HEALTH_ORDER); None if none was readable
     power: float | None  # first numeric power of the card's rows (the Duo prints NA, A3's second die "-")
     temp: int | None  # temperature of the card's first row
     hugepages_used: int | None
@@ -78,22 +84,24 @@ class Card:
 
 @dataclass(frozen=True)
 class Process:
-    npu_id: int
-    chip_id: int
-    pid: int
+    npu_id: int | None
+    chip_id: int | None
+    pid: int | None
     name: str
     memory_mb: int | None
 
 
 @dataclass(frozen=True)
 class NpuSmiInfo:
-    tool_version: str
-    version: str
-    chip_header: str  # "Chip", "Chip Device" or "Chip Phy-ID"
+    tool_version: str | None
+    version: str | None
+    chip_header: str | None  # "Chip", "Chip Device" or "Chip Phy-ID"; None when the header rows were not pasted
     has_hbm_column: bool
     cards: tuple[Card, ...]
     processes: tuple[Process, ...]
     idle_npus: tuple[int, ...]  # NPU ids with "No running processes found in NPU N"
+    #: one line per field or row that could not be read ("line 8: Bus-Id 'garbage' unreadable: unknown")
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,15 +112,29 @@ class MappingRow:
     chip_name: str
 
 
-_BORDER = re.compile(r"^\+[-=+]*\+?$")
-_HEADER = re.compile(r"npu-smi\s+(\S+)\s+Version:\s*(\S+)")
-_BUS = re.compile(r"^(?:[0-9A-Fa-f]{4}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f]|NA)$")
-_NAME_METRICS = re.compile(r"^(?P<power>\S+)\s+(?P<temp>\S+)(?:\s+(?P<hp_used>\d+)\s*/\s*(?P<hp_total>\d+))?$")
-_CHIP_METRICS = re.compile(
-    r"^(?P<aicore>\S+)\s+(?P<used>\d+)\s*/\s*(?P<total>\d+)(?:\s+(?P<hbm_used>\d+)\s*/\s*(?P<hbm_total>\d+))?$"
-)
-_IDLE = re.compile(r"^No running processes found in NPU (\d+)$")
+_BORDER = re.compile(r"^\+[-=+ ]*\+?$|^[-=]{10,}$")
+_HEADER = re.compile(r"npu-smi\s+(\S+?)\s+Version\s*:\s*(\S+)", re.I)
+_TOOL_ONLY = re.compile(r"npu-smi\s+v?(\d[\w.]*)", re.I)
+# A PCI address as npu-smi prints it (0000:C1:00.0), without its domain (C1:00.0), or redacted by the person who
+# pasted it (0000:XX:00.0, xxxx:xx:xx.x); "NA" on cards whose address the driver does not report.
+_BUS = re.compile(r"^(?:[0-9A-Fa-fXx*#]{4,8}:)?[0-9A-Fa-fXx*#]{2}:[0-9A-Fa-fXx*#]{2}\.[0-9A-Fa-fXx*#]$|^NA$|^N/A$|^-$")
+_BUS_REAL = re.compile(r"^(?:[0-9A-Fa-f]{4,8}:)?[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]$")
+_IDLE = re.compile(r"No running processes? found in NPU\s*(\S+)", re.I)
+_VALUE = re.compile(r"(\S+?)\s*/\s*(\S+)|(\S+)")
 _LOADER = re.compile(r"error while loading shared libraries: ([^:\s]+): cannot open shared object file")
+_HEALTH = {h.lower(): h for h in HEALTH_ORDER}
+
+# Metric columns, matched on the start of the header word (npu-smi writes "Power(W)", "Temp(C)", ...).
+_NAME_COLUMNS_DEFAULT = ("Power(W)", "Temp(C)", "Hugepages-Usage(page)")
+_CHIP_COLUMNS_DEFAULT = ("AICore(%)", "Memory-Usage(MB)", "HBM-Usage(MB)")
+_FIELD_OF = (("power", "power"), ("temp", "temp"), ("hugepage", "hugepages"), ("aicore", "aicore"),
+             ("memory", "memory"), ("hbm", "hbm"))
+_PAIRED = {"hugepages", "memory", "hbm"}
+
+
+def _field(column: str) -> str | None:
+    low = column.lower()
+    return next((f for prefix, f in _FIELD_OF if low.startswith(prefix)), None)
 
 
 def _fail(reason: str, line: str, lineno: int) -> NpuSmiParseError:
@@ -120,160 +142,351 @@ def _fail(reason: str, line: str, lineno: int) -> NpuSmiParseError:
 
 
 def _cells(line: str) -> list[str]:
-    return [c.strip() for c in line.strip().strip("|").split("|")]
+    body = line.strip()
+    body = body[1:] if body.startswith("|") else body
+    body = body[:-1] if body.endswith("|") else body
+    return [c.strip() for c in body.split("|")]
 
 
-def _opt_float(text: str) -> float | None:
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
     try:
-        return float(text)
+        return float(text.replace(",", ""))
     except ValueError:
-        return None  # "NA" (310P/Duo), "-" (second A3 die)
+        return None
 
 
-def _opt_int(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+def _int(text: str | None) -> int | None:
+    value = _number(text)
+    return int(value) if value is not None and value == int(value) else None
+
+
+class _Reader:
+    """State of one ``npu-smi info`` parse: warnings collect here instead of exceptions."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def warn(self, lineno: int, message: str) -> None:
+        self.warnings.append(f"line {lineno}: {message}")
+
+    def metrics(self, cell: str, columns: tuple[str, ...], lineno: int, row: str) -> dict[str, Any]:
+        """The values of a metric cell, by field name; an unreadable value becomes None with a warning."""
+        tokens: list[tuple[str, ...]] = []
+        for m in _VALUE.finditer(cell):
+            tokens.append((m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3),))
+        out: dict[str, Any] = {}
+        i = 0
+        for column in columns:
+            field = _field(column)
+            if field is None:
+                i += 1  # a column this parser does not know: skip its value
+                continue
+            want_pair = field in _PAIRED
+            tok = tokens[i] if i < len(tokens) else None
+            if tok is None:
+                if field != "hugepages":  # old 310 tables print no hugepages value
+                    self.warn(lineno, f"{row}: no {column} value: unknown")
+                out[field] = (None, None) if want_pair else None
+                continue
+            if want_pair and len(tok) == 1:
+                # "0 /" lost its second half, or the column is missing in this release: do not consume the token
+                # when it could be the next column's single value
+                self.warn(lineno, f"{row}: {column} {tok[0]!r} is not 'used / total': unknown")
+                out[field] = (None, None)
+                continue
+            i += 1
+            if want_pair:
+                used, total = (_int(t) for t in tok)
+                if any(_int(t) is None and t not in ("NA", "-", "N/A") for t in tok):
+                    self.warn(lineno, f"{row}: {column} {' / '.join(tok)!r} unreadable: unknown")
+                out[field] = (used, total)
+            else:
+                text = tok[0] if len(tok) == 1 else "/".join(tok)
+                value = _number(text) if field == "power" else _int(text)
+                if value is None and text not in ("NA", "-", "N/A"):
+                    self.warn(lineno, f"{row}: {column} {text!r} is not a number: unknown")
+                out[field] = value
+        if i < len(tokens):
+            extra = " ".join(" / ".join(t) for t in tokens[i:])
+            self.warn(lineno, f"{row}: values beyond the known columns ignored: {extra!r}")
+        return out
 
 
 @dataclass
 class _NameRow:
-    npu_id: int
-    name: str
-    health: str
+    npu_id: int | None
+    name: str | None
+    health: str | None
     power: float | None
     temp: int | None
     hp_used: int | None
     hp_total: int | None
 
 
-def _parse_name_row(cells: list[str], line: str, lineno: int) -> _NameRow:
+def _parse_name_row(rd: _Reader, cells: list[str], columns: tuple[str, ...], lineno: int) -> _NameRow:
     first = cells[0].split(None, 1)
-    if len(cells) != 3 or len(first) != 2 or not first[0].isdigit():
-        raise _fail("expected an 'NPU  Name | Health | Power Temp Hugepages' row", line, lineno)
-    metrics = _NAME_METRICS.match(cells[2])
-    if not metrics:
-        raise _fail("cannot read Power/Temp/Hugepages", line, lineno)
-    return _NameRow(
-        npu_id=int(first[0]),
-        name=first[1],
-        health=cells[1],
-        power=_opt_float(metrics["power"]),
-        temp=_opt_int(metrics["temp"]),
-        hp_used=_opt_int(metrics["hp_used"] or ""),
-        hp_total=_opt_int(metrics["hp_total"] or ""),
-    )
+    npu_id = _int(first[0]) if first else None
+    if npu_id is None:
+        rd.warn(lineno, f"NPU id {first[0] if first else ''!r} unreadable: unknown")
+    name = first[1].strip() if len(first) == 2 else None
+    if not name:
+        rd.warn(lineno, "card name missing: unknown")
+    raw_health = cells[1] if len(cells) > 1 else ""
+    health = _HEALTH.get(raw_health.lower(), raw_health or None)
+    if health is None:
+        rd.warn(lineno, "Health missing: unknown")
+    elif health not in HEALTH_ORDER:
+        rd.warn(lineno, f"Health {raw_health!r} is not one of {', '.join(HEALTH_ORDER)}: kept as written")
+    metrics = rd.metrics(" ".join(cells[2:]), columns, lineno, f"NPU {npu_id if npu_id is not None else '?'}")
+    hp_used, hp_total = metrics.get("hugepages", (None, None))
+    return _NameRow(npu_id, name, health, metrics.get("power"), metrics.get("temp"), hp_used, hp_total)
 
 
-def _parse_chip_row(cells: list[str], head: _NameRow, line: str, lineno: int) -> ChipRow:
-    ids = cells[0].split()
-    if len(cells) != 3 or not 1 <= len(ids) <= 2 or not all(i.isdigit() for i in ids) or not _BUS.match(cells[1]):
-        raise _fail("expected a 'Chip | Bus-Id | AICore Memory' row", line, lineno)
-    metrics = _CHIP_METRICS.match(cells[2])
-    if not metrics:
-        raise _fail("cannot read AICore/Memory-Usage", line, lineno)
+def _parse_chip_row(rd: _Reader, cells: list[str], head: _NameRow | None, columns: tuple[str, ...],
+                    lineno: int) -> ChipRow:
+    ids = [_int(t) for t in cells[0].split()]
+    if not ids or ids[0] is None:
+        rd.warn(lineno, f"chip id {cells[0]!r} unreadable: unknown")
+    bus = cells[1] if len(cells) > 1 else ""
+    if not _BUS_REAL.match(bus):
+        if bus in ("NA", "N/A", "-"):
+            pass  # npu-smi's own "no value"
+        elif _BUS.match(bus):
+            rd.warn(lineno, f"Bus-Id {bus!r} is redacted: unknown")
+        else:
+            rd.warn(lineno, f"Bus-Id {bus!r} unreadable: unknown")
+        bus_id = None
+    else:
+        bus_id = bus.upper() if bus.count(":") == 2 else "0000:" + bus.upper()
+    where = f"NPU {head.npu_id if head and head.npu_id is not None else '?'} chip {ids[0] if ids else '?'}"
+    metrics = rd.metrics(" ".join(cells[2:]), columns, lineno, where)
+    mem_used, mem_total = metrics.get("memory", (None, None))
+    hbm_used, hbm_total = metrics.get("hbm", (None, None))
     return ChipRow(
-        chip_id=int(ids[0]),
-        device_id=int(ids[1]) if len(ids) == 2 else None,
-        bus_id=cells[1],
-        aicore=_opt_int(metrics["aicore"]),
-        memory_used_mb=int(metrics["used"]),
-        memory_total_mb=int(metrics["total"]),
-        hbm_used_mb=_opt_int(metrics["hbm_used"] or ""),
-        hbm_total_mb=_opt_int(metrics["hbm_total"] or ""),
-        health=head.health,
-        power=head.power,
-        temp=head.temp,
+        chip_id=ids[0] if ids else None,
+        device_id=ids[1] if len(ids) > 1 else None,
+        bus_id=bus_id,
+        aicore=metrics.get("aicore"),
+        memory_used_mb=mem_used,
+        memory_total_mb=mem_total,
+        hbm_used_mb=hbm_used,
+        hbm_total_mb=hbm_total,
+        health=head.health if head else None,
+        power=head.power if head else None,
+        temp=head.temp if head else None,
     )
 
 
-def _parse_process_row(cells: list[str], line: str, lineno: int) -> Process:
+def _is_chip_row(cells: list[str], expecting_chip: bool) -> bool:
+    """Name rows carry a health word in their second cell, chip rows a PCI address (or NA)."""
+    second = cells[1] if len(cells) > 1 else ""
+    if _BUS.match(second):
+        return True
+    if second.lower() in _HEALTH:
+        return False
     ids = cells[0].split()
-    if len(cells) < 4 or len(ids) != 2 or not all(i.isdigit() for i in ids) or not cells[1].isdigit():
-        raise _fail("expected an 'NPU Chip | Process id | Process name | Process memory' row", line, lineno)
-    return Process(int(ids[0]), int(ids[1]), int(cells[1]), cells[2], _opt_int(cells[3]))
+    return expecting_chip and bool(ids) and all(t.isdigit() for t in ids) and len(ids) <= 2
 
 
-def _worst(healths: list[str]) -> str:
+def _parse_process_row(rd: _Reader, cells: list[str], columns: list[str], lineno: int) -> Process | None:
+    """One process row; the columns come from the section's own header (4 or 5 of them by release)."""
+    by_name = {col.lower(): cells[i] for i, col in enumerate(columns) if i < len(cells)}
+    ids = (by_name.get("npu chip") or cells[0]).split()
+    pid_text = by_name.get("process id", cells[1] if len(cells) > 1 else "")
+    name = by_name.get("process name", "")
+    memory = next((v for k, v in by_name.items() if k.startswith("process memory")), "")
+    npu_id = _int(ids[0]) if ids else None
+    chip_id = _int(ids[1]) if len(ids) > 1 else None
+    pid = _int(pid_text)
+    if npu_id is None or pid is None:
+        rd.warn(lineno, f"process row unreadable ({' | '.join(cells)!r}): NPU or pid unknown")
+    return Process(npu_id, chip_id, pid, name, _int(memory))
+
+
+def worst_health(healths: list[str | None]) -> str | None:
+    """The worst of the readable health values (HEALTH_ORDER; a value npu-smi does not document ranks worst)."""
+    known = [h for h in healths if h is not None]
+    if not known:
+        return None
+
     def rank(h: str) -> int:
         return HEALTH_ORDER.index(h) if h in HEALTH_ORDER else len(HEALTH_ORDER)
 
-    return max(healths, key=rank)
+    return max(known, key=rank)
 
 
-def _build_cards(rows: list[tuple[_NameRow, ChipRow]]) -> tuple[Card, ...]:
-    grouped: dict[int, list[tuple[_NameRow, ChipRow]]] = {}
-    for head, chip in rows:
-        grouped.setdefault(head.npu_id, []).append((head, chip))
+def _build_cards(rows: list[tuple[_NameRow, list[ChipRow]]]) -> tuple[Card, ...]:
+    """One card per NPU id (Duo and A3 print a name row per chip); rows with an unknown id stay separate."""
+    grouped: list[tuple[int | None, list[tuple[_NameRow, list[ChipRow]]]]] = []
+    index: dict[int, int] = {}
+    for head, chips in rows:
+        if head.npu_id is not None and head.npu_id in index:
+            grouped[index[head.npu_id]][1].append((head, chips))
+            continue
+        if head.npu_id is not None:
+            index[head.npu_id] = len(grouped)
+        grouped.append((head.npu_id, [(head, chips)]))
     cards = []
-    for npu_id, members in grouped.items():
+    for npu_id, members in grouped:
         heads = [h for h, _ in members]
-        power = next((h.power for h in heads if h.power is not None), None)
         cards.append(
             Card(
                 npu_id=npu_id,
-                name=heads[0].name,
-                health=_worst([h.health for h in heads]),
-                power=power,
+                name=next((h.name for h in heads if h.name), None),
+                health=worst_health([h.health for h in heads]),
+                power=next((h.power for h in heads if h.power is not None), None),
                 temp=heads[0].temp,
                 hugepages_used=heads[0].hp_used,
                 hugepages_total=heads[0].hp_total,
-                chips=tuple(c for _, c in members),
+                chips=tuple(c for _, chips in members for c in chips),
             )
         )
     return tuple(cards)
 
 
+_QUOTE = re.compile(r"^\s*(?:>[ ]?)+")
+
+
+def _table_lines(text: str) -> list[tuple[int, str]]:
+    """The text as pasted, made readable: CRLF, tabs, Markdown quotes and fences, and rows a terminal or a
+    bug tracker wrapped (a row or border continued on the next line) joined again, character for character.
+    Line numbers are the input's."""
+    raw = text.replace("\r\n", "\n").replace("\r", "\n").expandtabs(8).split("\n")
+    lines: list[tuple[int, str]] = []
+    for lineno, line in enumerate(raw, 1):
+        content = _QUOTE.sub("", line, count=1)
+        stripped = content.strip()
+        if stripped.startswith(("```", "~~~")):
+            continue
+        prev = lines[-1][1].strip() if lines else ""
+        row_goes_on = prev.startswith("|") and not prev.endswith("|") and (
+            not stripped.startswith(("|", "+")) or stripped == "|")
+        border_goes_on = prev.startswith("+") and not prev.endswith("+") and stripped and set(stripped) <= set("-=+")
+        if stripped and (row_goes_on or border_goes_on):
+            lines[-1] = (lines[-1][0], lines[-1][1] + content)
+            continue
+        lines.append((lineno, content))
+    return [(n, ln.strip()) for n, ln in lines]
+
+
 def parse_info(text: str) -> NpuSmiInfo:
-    """Parse the ``npu-smi info`` table (device section and optional process section)."""
+    """Parse the ``npu-smi info`` table (device section and optional process section).
+
+    Tolerant of what people paste: a shell prompt or a date before the table, text after it, CRLF, tabs, Markdown
+    quoting, wrapped rows, misaligned borders, a missing space before ``/``, redacted names and bus ids, ``NA``/``-``
+    values, two chips per card, and columns a newer release adds.  Each field it cannot read becomes ``None``
+    (unknown) with a line in :attr:`NpuSmiInfo.warnings`; only text holding no npu-smi table at all raises
+    :class:`NpuSmiParseError`.
+    """
+    rd = _Reader()
     tool_version = version = chip_header = None
     has_hbm = False
+    name_cols: tuple[str, ...] = _NAME_COLUMNS_DEFAULT
+    chip_cols: tuple[str, ...] = _CHIP_COLUMNS_DEFAULT
+    proc_cols: list[str] = ["NPU Chip", "Process id", "Process name", "Process memory(MB)"]
     section = "start"  # start -> devices -> processes
-    pending: _NameRow | None = None
-    rows: list[tuple[_NameRow, ChipRow]] = []
+    pending: tuple[_NameRow, list[ChipRow]] | None = None
+    rows: list[tuple[_NameRow, list[ChipRow]]] = []
     processes: list[Process] = []
     idle: list[int] = []
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
+    stray: list[tuple[int, str]] = []  # non-table lines; only those inside the table are reported
+    first_table = last_table = None
+    lines = _table_lines(text)
+    for lineno, line in lines:
         if not line or _BORDER.match(line):
             continue
         if not line.startswith("|"):
-            raise _fail("not an npu-smi table line", raw, lineno)
+            header = _HEADER.search(line)
+            if header and tool_version is None:  # a header row whose borders were lost in the paste
+                tool_version, version = header.group(1), header.group(2)
+                first_table = first_table or lineno
+                last_table = lineno
+            else:
+                stray.append((lineno, line))
+            continue
+        first_table = first_table or lineno
+        last_table = lineno
         cells = _cells(line)
         header = _HEADER.search(line)
-        if header and len(cells) == 1:
+        if header and len([c for c in cells if c]) <= 2:
             tool_version, version = header.group(1), header.group(2)
             continue
+        if len(cells) == 1 and cells[0].lower().startswith("npu-smi"):
+            tool = _TOOL_ONLY.search(cells[0])
+            if tool:
+                tool_version = tool.group(1)
+            continue
         first = " ".join(cells[0].split())
-        if first == "NPU Name":
+        if first.startswith("NPU") and "Name" in first:
             section = "devices"
+            if len(cells) >= 3 and cells[2]:
+                name_cols = tuple(cells[2].split())
             continue
-        if first.startswith("Chip") and len(cells) == 3 and "Bus-Id" in cells[1]:
+        if first.startswith("Chip") and len(cells) >= 2 and "bus" in cells[1].lower():
             chip_header = first
-            has_hbm = "HBM-Usage" in cells[2]
+            section = "devices"
+            if len(cells) >= 3 and cells[2]:
+                chip_cols = tuple(cells[2].split())
+            has_hbm = any(_field(c) == "hbm" for c in chip_cols)
             continue
-        if first == "NPU Chip" and len(cells) >= 2 and cells[1].startswith("Process id"):
+        if first.startswith("NPU") and len(cells) >= 2 and cells[1].lower().startswith("process"):
             if pending is not None:
-                raise _fail("card row without its chip row before the process section", raw, lineno)
-            section = "processes"
-            continue
-        if section == "devices":
-            if pending is None:
-                pending = _parse_name_row(cells, line, lineno)
-            else:
-                rows.append((pending, _parse_chip_row(cells, pending, line, lineno)))
+                rows.append(pending)
                 pending = None
-        elif section == "processes":
-            idle_match = _IDLE.match(cells[0]) if len(cells) == 1 else None
+            section = "processes"
+            proc_cols = [" ".join(c.split()) for c in cells]
+            continue
+        idle_match = _IDLE.search(line)
+        if section == "processes" or idle_match:
             if idle_match:
-                idle.append(int(idle_match.group(1)))
+                npu = _int(idle_match.group(1))
+                if npu is None:
+                    rd.warn(lineno, f"idle NPU id {idle_match.group(1)!r} unreadable")
+                else:
+                    idle.append(npu)
+            elif len(cells) >= 2:
+                proc = _parse_process_row(rd, cells, proc_cols, lineno)
+                if proc is not None:
+                    processes.append(proc)
             else:
-                processes.append(_parse_process_row(cells, line, lineno))
-        else:
-            raise _fail("table row before the 'NPU  Name' column header", raw, lineno)
+                rd.warn(lineno, f"not a process row, skipped: {line!r}")
+            continue
+        if section == "start":
+            section = "devices"  # the column headers were not pasted: read rows with the default columns
+            rd.warn(lineno, "no 'NPU Name' / 'Chip Bus-Id' header rows: columns assumed in npu-smi's usual order")
+        if len(cells) < 2:
+            rd.warn(lineno, f"not a device row, skipped: {line!r}")
+            continue
+        if _is_chip_row(cells, expecting_chip=pending is not None):
+            head = pending[0] if pending else (rows[-1][0] if rows else None)
+            chip = _parse_chip_row(rd, cells, head, chip_cols, lineno)
+            if pending is not None:
+                pending[1].append(chip)
+            elif rows:
+                rows[-1][1].append(chip)  # a second chip row under one name row
+            else:
+                rd.warn(lineno, "chip row before any card row: its card is unknown")
+                rows.append((_NameRow(None, None, None, None, None, None, None), [chip]))
+            continue
+        if pending is not None:
+            if not pending[1]:
+                rd.warn(lineno, f"card {pending[0].npu_id} ({pending[0].name}) has no chip row")
+            rows.append(pending)
+        pending = (_parse_name_row(rd, cells, name_cols, lineno), [])
     if pending is not None:
-        raise NpuSmiParseError(f"card {pending.npu_id} ({pending.name}) has no chip row")
-    if chip_header is None or tool_version is None or version is None:
-        first_line = next((ln for ln in text.splitlines() if ln.strip()), "")
-        raise NpuSmiParseError(f"not an npu-smi info table (no header/column rows); first line: {first_line.strip()!r}")
+        if not pending[1]:
+            rd.warn(lines[-1][0] if lines else 0, f"card {pending[0].npu_id} ({pending[0].name}) has no chip row")
+        rows.append(pending)
+    if first_table is None or (tool_version is None and chip_header is None and not rows):
+        first_line = next((ln for _, ln in lines if ln.strip()), "")
+        raise NpuSmiParseError(f"not an npu-smi info table (no header/column rows); first line: {first_line!r}")
+    for lineno, line in stray:
+        if first_table < lineno < (last_table or 0):
+            rd.warn(lineno, f"not a table line, skipped: {line!r}")
+    if tool_version is None:
+        rd.warn(first_table, "no 'npu-smi <version>  Version: <version>' header: versions unknown")
     return NpuSmiInfo(
         tool_version=tool_version,
         version=version,
@@ -282,6 +495,7 @@ def parse_info(text: str) -> NpuSmiInfo:
         cards=_build_cards(rows),
         processes=tuple(processes),
         idle_npus=tuple(idle),
+        warnings=tuple(rd.warnings),
     )
 
 

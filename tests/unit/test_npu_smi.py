@@ -128,11 +128,22 @@ def test_not_a_table_quotes_line(text: str, quoted: str) -> None:
     assert repr(quoted) in str(err.value)
 
 
-def test_bad_row_is_quoted() -> None:
+def test_unreadable_field_is_unknown_with_a_warning_not_a_failure() -> None:
     good = load("910b1_24.1.0_first_card.txt")
     bad = good.replace("| 0                         | 0000:C1:00.0  |", "| 0                         | garbage       |")
-    with pytest.raises(NpuSmiParseError, match=r"line 8: '\| 0 +\| garbage"):
-        parse_info(bad)
+    bad = bad.replace("93.1        36", "9x.1        36")
+    info = parse_info(bad)
+    (card,) = info.cards
+    assert card.name == "910B1" and card.power is None and card.temp == 36
+    (chip,) = card.chips
+    assert chip.bus_id is None and chip.hbm_total_mb == 65536  # the rest of the row is still read
+    assert any("line 8" in w and "Bus-Id 'garbage' unreadable" in w for w in info.warnings)
+    assert any("line 7" in w and "Power(W) '9x.1' is not a number" in w for w in info.warnings)
+    assert len(info.warnings) == 2
+    assert parse_info(good).warnings == ()
+
+
+def test_kv_and_mapping_errors_name_the_line() -> None:
     with pytest.raises(NpuSmiParseError, match="Error parameter of -t"):
         parse_kv_block("Error parameter of -t\n")
     with pytest.raises(NpuSmiParseError, match="not 'npu-smi info -m'"):
