@@ -6,4 +6,4 @@ Modules, one job each: :mod:`~ascend_env.versions` (the version type), :mod:`~as
 sshd and shell-environment templates) and :mod:`~ascend_env.cli`.
 """
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: set up, lint (ruff, ansible-lint production profile, syntax check), run the tests.
+# The test command: set up, lint (ruff, ansible-lint production profile, syntax check, changelog fragments,
+# ansible-test sanity on the built collection), run the tests.
 # As root it also installs the lab's Debian packages (docker.io, makeself, debootstrap, openssh, gcc) so the
 # lab suite (tests/lab: real dockerd + sshd) runs; on CI (CI=true) a skipped lab suite is a failure.
 set -euo pipefail
@@ -11,5 +12,9 @@ if [ "${CI:-}" = true ]; then export ASCEND_ENV_REQUIRE_LAB=1; fi
 echo "== ruff"; ruff check .
 echo "== matrix data"; python -m ascend_env matrix check
 echo "== ansible syntax"; ansible-playbook --syntax-check site.yml
-echo "== ansible-lint (production profile)"; ansible-lint --offline -q site.yml playbooks/ inventory/
+echo "== ansible-lint (production profile): the collection, the checkout's site.yml and the example inventory"
+ansible-lint --offline -q
+echo "== changelog fragments"; antsibull-changelog lint
+echo "== ansible-test sanity on the built collection"; bash scripts/sanity.sh >/tmp/ascend-env-sanity.log 2>&1 \
+  || { tail -60 /tmp/ascend-env-sanity.log; exit 1; }; grep -c '^Running sanity test' /tmp/ascend-env-sanity.log
 echo "== pytest"; python -m pytest "$@"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.ascend.env.plugins.plugin_utils.package import package_problem
 
 try:
     from ascend_env.inventory import stack_request
@@ -33,8 +34,7 @@ ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
 
 def _need() -> None:
     if _IMPORT_ERROR is not None:
-        raise AnsibleFilterError(f"the ascend_env package is not importable on the controller ({_IMPORT_ERROR}); "
-                                 f"run: pip install -e . in the project folder")
+        raise AnsibleFilterError(package_problem() or str(_IMPORT_ERROR))
 
 
 def _known() -> frozenset[str]:
@@ -62,8 +62,8 @@ def ascend_env_resolve(request: dict[str, Any], overrides: list[str] | None = No
     if not isinstance(request, dict):
         raise AnsibleFilterError(f"ascend_env_resolve needs a mapping, got {type(request).__name__}")
     pins = {k: str(v) for k, v in (request.get("pins") or {}).items() if v not in (None, "")}
-    result = resolve(_matrix(overrides), Request(chip=request.get("chip"), arch=request.get("arch"),
-                                          framework=request.get("framework"), pins=pins))
+    req = Request(chip=request.get("chip"), arch=request.get("arch"), framework=request.get("framework"), pins=pins)
+    result = resolve(_matrix(overrides), req)
     out = result.to_dict()
     if not out["ok"]:
         out["message"] = format_conflict(result)  # type: ignore[arg-type]
@@ -106,7 +106,15 @@ def ascend_env_smoke_table(names: Any, hostvars: Any) -> list[str]:
     return fleet_table(rows)
 
 
+def ascend_env_package_check(value: Any = None) -> str:
+    """'' when the controller's ascend_env package is importable and of this collection's version; else the problem
+    and its fix (the preflight stops with it before anything changes).  ``value`` is ignored (a filter needs one)."""
+    del value
+    return package_problem() or ""
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"ascend_env_resolve": ascend_env_resolve, "ascend_env_preflight": ascend_env_preflight,
-                "ascend_env_stack_request": ascend_env_stack_request, "ascend_env_smoke_table": ascend_env_smoke_table}
+                "ascend_env_stack_request": ascend_env_stack_request, "ascend_env_smoke_table": ascend_env_smoke_table,
+                "ascend_env_package_check": ascend_env_package_check}

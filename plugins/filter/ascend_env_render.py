@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.ascend.env.plugins.plugin_utils.package import package_problem
 
 try:
     from ascend_env import hdk, render
@@ -31,8 +32,7 @@ _MATRIX: list[Any] = []
 
 def _need() -> None:
     if _IMPORT_ERROR is not None:
-        raise AnsibleFilterError(f"the ascend_env package is not importable on the controller ({_IMPORT_ERROR}); "
-                                 "run: pip install -e . in the project folder")
+        raise AnsibleFilterError(package_problem() or str(_IMPORT_ERROR))
 
 
 def ascend_env_container_argv(spec: dict[str, Any], available: list[int] | None = None) -> dict[str, Any]:

@@ -82,7 +82,7 @@ def guarded(fn):
 
 def _run(argv, env=None, timeout=20):
     try:
-        cp = subprocess.run(argv, capture_output=True, env=env, timeout=timeout, text=True)
+        cp = subprocess.run(argv, capture_output=True, env=env, timeout=timeout, text=True, check=False)
     except FileNotFoundError:
         return {"rc": None, "stdout": "", "stderr": "", "error": f"not found: {argv[0]}"}
     except PermissionError:
@@ -239,7 +239,7 @@ def probe_cann(root, arch, env):
             versions = sorted(v for v in os.listdir(base) if os.path.exists(os.path.join(base, v, "version.info")))
             nnal = {"base": base, "versions": versions}
             break
-    return {"toolkit": tk, "others": [h for _, h, _ in found[1:]], "kernels": kernels, "kernel_socs": socs,
+    return {"toolkit": tk, "others": [entry[1] for entry in found[1:]], "kernels": kernels, "kernel_socs": socs,
             "nnal": nnal}
 
 
@@ -374,4 +374,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -46,3 +46,4 @@ def lab_up(tmp_path_factory):
 def ssh(host: str, command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ssh", "-F", str(PREFIX / "ssh/config"), host, command], capture_output=True, text=True,
                           timeout=120)
+

@@ -4,7 +4,6 @@ naming the host, the container, the bad value and the fix; and site.yml stopping
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -328,11 +327,9 @@ def test_fleet_reports_an_unreadable_manifest(matrix, tmp_path):
 
 
 def _filter_module() -> Any:
-    spec = importlib.util.spec_from_file_location("ascend_env_filters", ROOT / "plugins/filter/ascend_env.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from conftest import collection_plugin
+
+    return collection_plugin("filter.ascend_env")
 
 
 def test_filter_returns_problem_lines():

@@ -1,1 +1,1 @@
-../../../ascend_env/probe/host.py
+../../../plugins/module_utils/ascend_probe.py

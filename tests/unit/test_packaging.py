@@ -1,0 +1,106 @@
+"""One release, two artefacts: the wheel's and the collection's version, the Ansible gate in every place that
+states it, FQCN names for every role and filter the playbooks use, one probe file, and the check that names a
+controller whose wheel and collection disagree."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import collection_plugin
+
+import ascend_env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_wheel_and_the_collection_have_one_version():
+    galaxy = yaml.safe_load((ROOT / "galaxy.yml").read_text())
+    assert galaxy["version"] == ascend_env.__version__
+    assert (galaxy["namespace"], galaxy["name"]) == ("ascend", "env")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["hatch"]["version"]["path"] == "ascend_env/__init__.py"
+    changelog = yaml.safe_load((ROOT / "changelogs/changelog.yaml").read_text())
+    assert ascend_env.__version__ in changelog["releases"]
+
+
+def test_the_ansible_gate_is_the_same_everywhere():
+    runtime = yaml.safe_load((ROOT / "meta/runtime.yml").read_text())["requires_ansible"]
+    low, high = re.fullmatch(r">=([\d.]+),<([\d.]+)", runtime).groups()
+    preflight = yaml.safe_load((ROOT / "playbooks/preflight.yml").read_text())[0]["vars"]
+    assert (preflight["ascend_ansible_min_version"], preflight["ascend_ansible_max_version"]) == (low, high)
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["ansible"]
+    core = next(d for d in extra if d.startswith("ansible-core"))
+    assert core == f"ansible-core>={low.rsplit('.0', 1)[0]},<{high.rsplit('.0', 1)[0]}"
+
+
+def _ansible_text() -> str:
+    files = [*ROOT.glob("playbooks/*.yml"), *ROOT.glob("roles/*/tasks/*.yml"), ROOT / "site.yml"]
+    return "\n".join(p.read_text() for p in files)
+
+
+def test_playbooks_and_roles_name_roles_and_filters_by_fqcn():
+    text = _ansible_text()
+    assert not re.findall(r"role: (?!ascend\.env\.)\S+", text)
+    assert not re.findall(r"name: ascend_(?:driver|python|cann|ssh)\s*$", text, re.M)
+    used = set(re.findall(r"\|\s*ascend\.env\.(ascend_env_\w+)", text))
+    short = set(re.findall(r"\|\s*(ascend_env_\w+)", text))
+    assert short == set(), f"filters used without FQCN: {short}"
+    defined = set(collection_plugin("filter.ascend_env").FilterModule().filters())
+    defined |= set(collection_plugin("filter.ascend_env_render").FilterModule().filters())
+    assert used and used <= defined
+    assert (ROOT / "site.yml").read_text().count("import_playbook: ascend.env.site") == 1
+
+
+def test_there_is_one_probe_file():
+    canonical = ROOT / "plugins/module_utils/ascend_probe.py"
+    assert canonical.is_file() and not canonical.is_symlink()
+    for link in (ROOT / "ascend_env/probe/host.py", ROOT / "roles/ascend_driver/files/ascend_probe.py",
+                 ROOT / "roles/ascend_driver_check/files/ascend_probe.py"):
+        assert link.is_symlink() and link.resolve() == canonical
+
+
+@pytest.fixture()
+def package_module(monkeypatch, tmp_path):
+    mod = collection_plugin("plugin_utils.package")
+    monkeypatch.setattr(mod, "COLLECTION_ROOT", tmp_path)
+    return mod
+
+
+def test_package_check_names_both_versions_and_the_fix(package_module, tmp_path):
+    (tmp_path / "MANIFEST.json").write_text(json.dumps({"collection_info": {"version": "0.9.0"}}))
+    problem = package_module.package_problem()
+    assert problem.startswith("the collection ascend.env is version 0.9.0 but the ascend_env Python package on the "
+                              f"controller is version {ascend_env.__version__}")
+    assert "pip install 'ascend-env==0.9.0'" in problem
+    assert f"ansible-galaxy collection install ascend-env-{ascend_env.__version__}.tar.gz --force" in problem
+
+
+def test_package_check_passes_on_one_version_and_reads_a_checkout(package_module, tmp_path):
+    (tmp_path / "galaxy.yml").write_text(f"namespace: ascend\nversion: '{ascend_env.__version__}'\n")
+    assert package_module.collection_version() == ascend_env.__version__
+    assert package_module.package_problem() is None
+    (tmp_path / "MANIFEST.json").write_text(json.dumps({"collection_info": {"version": ascend_env.__version__}}))
+    assert package_module.package_problem() is None
+
+
+def test_package_check_without_the_package(package_module, tmp_path, monkeypatch):
+    import builtins
+
+    (tmp_path / "MANIFEST.json").write_text(json.dumps({"collection_info": {"version": "1.2.3"}}))
+    real = builtins.__import__
+
+    def no_ascend_env(name, *args, **kwargs):
+        if name == "ascend_env":
+            raise ImportError("No module named 'ascend_env'")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ascend_env)
+    problem = package_module.package_problem()
+    assert problem.startswith("the ascend_env Python package is not importable on the controller")
+    assert "pip install 'ascend-env==1.2.3'" in problem and "ascend_env-1.2.3-py3-none-any.whl" in problem
