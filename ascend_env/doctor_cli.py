@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .doctor.checks import FAIL, GROUPS, OK, SKIP, WARN, Check, Context, list_checks, run_checks
+from .doctor.network import fleet_checks
 from .doctor.transport import SshTarget, TransportError
 
 _EPILOG = """\
@@ -203,6 +204,9 @@ def run_doctor(args: argparse.Namespace) -> int:
     if targets:
         with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
             results = list(pool.map(lambda t: one(*t), targets))
+        if len(results) > 1 and (not only or "network" in only):   # what only the whole fleet shows
+            extra = fleet_checks([(n, f) for n, f, _ in results])
+            results = [(n, f, c + extra.get(n, [])) for n, f, c in results]
     else:
         results = [one(args.container or "", None, {})]
     if args.report:

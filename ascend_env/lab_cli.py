@@ -20,6 +20,8 @@ examples:
   python -m ascend_env lab status
   ssh -F .lab/ssh/config h1 npu-smi info           # (npu-smi path: see docs/lab.md)
   python -m ascend_env lab fault h1 chip-unhealthy --device 3 --health Critical
+  python -m ascend_env lab fault h1 link-down --device 2
+  python -m ascend_env lab fault h1 duplicate-ip --device 0 --ip 10.0.3.11
   python -m ascend_env lab fault h1 --clear all
   ansible-playbook site.yml -i .lab/inventory/hosts.yml
   python -m ascend_env lab down
@@ -51,6 +53,7 @@ def add_lab_parser(sub: Any) -> None:
     fl.add_argument("--health", help="Warning, Alarm or Critical (chip-unhealthy)")
     fl.add_argument("--version", help="driver/firmware version to put in place (driver-too-old, fw-mismatch)")
     fl.add_argument("--free-mb", type=int, help="MiB left free on the install path (disk-full)")
+    fl.add_argument("--ip", help="the address to give the device (duplicate-ip; default: the next device's)")
     fl.add_argument("--clear", metavar="KIND|all", help="clear a fault kind, or all faults, on the host")
     fl.add_argument("--list", action="store_true", help="list the fault kinds")
     sh = lsub.add_parser("ssh", help="run a command on a simulated host over its real sshd")
@@ -157,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
         fault = None
         if args.kind:
             fault = make_fault(spec, args.kind, device=args.device, health=args.health, version=args.version,
-                               free_mb=args.free_mb)
+                               free_mb=args.free_mb, ip=args.ip)
         elif not args.clear:
             print("error: name a fault kind (see `lab fault --list`) or --clear KIND|all", file=sys.stderr)
             return 2

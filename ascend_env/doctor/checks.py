@@ -23,7 +23,7 @@ from ..resolver import Conflict, Request, resolve
 from ..versions import Version, VersionError
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
-GROUPS = ("devices", "driver", "npu", "cann", "python", "frameworks", "system", "expect")
+GROUPS = ("devices", "driver", "npu", "network", "cann", "python", "frameworks", "system", "expect")
 DRIVER_LIBDIR = "/usr/local/Ascend/driver/lib64/driver"
 #: chip -> the kernels' soc directory name under opp/built-in/op_impl/ai_core/tbe/kernel
 SOC_DIR = {"910b": "ascend910b", "310p": "ascend310p", "300i-duo": "ascend310p"}
@@ -281,6 +281,10 @@ def npu_smi_runs(f: dict[str, Any], ctx: Context) -> list[Check]:
         msg = text.strip().splitlines()[-1] if text.strip() else (first.get("error") or "no output")
         fix = ("add --device=/dev/davinci_manager (and devmm_svm, hisi_hdc) to the container" if in_container(f)
                else "the driver is not reachable: if the driver/firmware were just upgraded, reboot")
+        if "-8020" in text or "device is used" in text:
+            # "dcmi model initialized failed, because the device is used. ret is -8020" (Ascend/cann-container-image#46)
+            fix = ("another container or process holds the NPU: find it with `npu-smi info` on the host (process "
+                   "section) and stop it, or give this container other devices")
         return [Check("npu_smi.runs", "npu", FAIL, f"npu-smi info failed: {msg}", "", fix)]
     table, why = npu_table(f)
     if table is None:

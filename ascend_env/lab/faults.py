@@ -6,6 +6,7 @@ and running the rebuild restores exactly the healthy tree.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,13 @@ KINDS: dict[str, str] = {
                        "LD_LIBRARY_PATH set",
     "disk-full": "the install path /usr/local/Ascend is a nearly full filesystem (tmpfs with --free-mb left, "
                  "default 50)",
+    "link-down": "the RoCE port of device <N> has no carrier: hccn_tool -link -g says DOWN, -net_health -g "
+                 "Fault (910B)",
+    "no-device-ip": "device <N> has no address: hccn.conf loses address_N/netmask_N/gateway_N, hccn_tool -ip -g "
+                    "fails (910B)",
+    "duplicate-ip": "device <N> gets --ip (default: the address of device N+1 on the same host) in hccn.conf (910B)",
 }
+NET_KINDS = ("link-down", "no-device-ip", "duplicate-ip")
 HEALTH = ("OK", "Warning", "Alarm", "Critical")
 
 
@@ -41,12 +48,15 @@ class Fault:
 
 
 def make_fault(spec: HostSpec, kind: str, *, device: int | None = None, health: str | None = None,
-               version: str | None = None, free_mb: int | None = None) -> Fault:
+               version: str | None = None, free_mb: int | None = None, ip: str | None = None) -> Fault:
     """Validate a fault request against the host; the error names the bad value and the allowed ones."""
     if kind not in KINDS:
         raise LabConfigError(f"unknown fault {kind!r}; choose one of: {', '.join(KINDS)}")
     params: dict[str, Any] = {}
-    if kind in ("missing-device", "card-lost", "chip-unhealthy"):
+    if kind in NET_KINDS and spec.chip != "910b":
+        raise LabConfigError(f"{kind} on {spec.name}: only 910B hosts have NPU RoCE ports (hccn_tool); {spec.name} "
+                             f"is a {spec.chip}")
+    if kind in ("missing-device", "card-lost", "chip-unhealthy", *NET_KINDS):
         per_card = CHIP_LIMITS[spec.chip][0]
         limit = spec.cards * per_card if kind != "card-lost" else spec.cards
         what = "card (npu-smi NPU id)" if kind == "card-lost" else "device (davinci number)"
@@ -67,6 +77,14 @@ def make_fault(spec: HostSpec, kind: str, *, device: int | None = None, health: 
         except ValueError as e:
             raise LabConfigError(f"--version for {kind}: {e}") from None
         params["version"] = v
+    if kind == "duplicate-ip" and ip is not None:
+        try:
+            ipaddress.IPv4Address(ip)
+        except ValueError:
+            raise LabConfigError(f"--ip {ip!r} for duplicate-ip: give an IPv4 address, e.g. 10.0.12.11") from None
+        params["ip"] = ip
+    elif ip is not None:
+        raise LabConfigError(f"--ip is for duplicate-ip, not {kind}")
     if kind == "disk-full":
         mb = 50 if free_mb is None else free_mb
         if not 1 <= mb <= 4096:
@@ -90,6 +108,9 @@ class Desired:
     health: dict[int, str]          # davinci (device) number -> health
     lib_broken: bool
     disk_free_mb: int | None
+    links_down: frozenset[int] = frozenset()
+    no_ip: frozenset[int] = frozenset()
+    ip_override: tuple[tuple[int, str | None], ...] = ()   # (device, address or None = the next device's)
 
 
 def desired(spec: HostSpec, faults: list[Fault]) -> Desired:
@@ -99,6 +120,9 @@ def desired(spec: HostSpec, faults: list[Fault]) -> Desired:
     health: dict[int, str] = {}
     lib_broken = False
     free: int | None = None
+    down: set[int] = set()
+    no_ip: set[int] = set()
+    dup: list[tuple[int, str | None]] = []
     per_card = CHIP_LIMITS[spec.chip][0]
     for f in faults:
         if f.kind == "missing-device":
@@ -117,4 +141,11 @@ def desired(spec: HostSpec, faults: list[Fault]) -> Desired:
             lib_broken = True
         elif f.kind == "disk-full":
             free = f.params["free_mb"]
-    return Desired(driver, firmware, frozenset(missing), frozenset(lost), health, lib_broken, free)
+        elif f.kind == "link-down":
+            down.add(f.params["device"])
+        elif f.kind == "no-device-ip":
+            no_ip.add(f.params["device"])
+        elif f.kind == "duplicate-ip":
+            dup.append((f.params["device"], f.params.get("ip")))
+    return Desired(driver, firmware, frozenset(missing), frozenset(lost), health, lib_broken, free,
+                   frozenset(down), frozenset(no_ip), tuple(dup))

@@ -143,6 +143,46 @@ ISULA_SHIM = Path(__file__).parent / "isula/isula.py"
 ISULA_PATH = "usr/bin/isula"
 
 
+HCCN_TOOL = Path(__file__).parent / "hccn_tool.sh"
+
+
+def device_addresses(spec: HostSpec) -> dict[int, dict[str, str]]:
+    """The 910B host's NPU port settings, unique in the lab: 10.<b>.<c>.<11+N>/24 for host 127.0.<b>.<c>, gateway
+    and detection address .1 (one subnet per server, as every real Atlas A2 sample has; docs/lab.md)."""
+    b, c = spec.address.split(".")[2:4]
+    return {n: {"address": f"10.{b}.{c}.{11 + n}", "netmask": "255.255.255.0", "netdetect": f"10.{b}.{c}.1",
+                "gateway": f"10.{b}.{c}.1", "send_arp_status": "1"} for n in range(device_count(spec))}
+
+
+def hccn_conf(spec: HostSpec, want: Desired) -> str:
+    """/etc/hccn.conf as hccn_tool keeps it (key_N=value, N the device's physical id), faults applied."""
+    ports = device_addresses(spec)
+    for dev, ip in want.ip_override:
+        ports[dev]["address"] = ip or ports[(dev + 1) % len(ports)]["address"]
+    lines = []
+    for n, port in ports.items():
+        for key in ("address", "netmask", "netdetect", "gateway", "send_arp_status"):
+            if n in want.no_ip and key in ("address", "netmask", "gateway"):
+                continue
+            lines.append(f"{key}_{n}={port[key]}")
+    return "\n".join(lines) + "\n"
+
+
+def build_network(spec: HostSpec, hp: HostPaths, want: Desired) -> list[str]:
+    """hccn_tool, /etc/hccn.conf and the lab's carrier state on a 910B host (310P/Duo cards have no RoCE port)."""
+    if spec.chip != "910b":
+        return []
+    changed = []
+    if _write(hp.ascend / "driver/tools/hccn_tool", HCCN_TOOL.read_text(), 0o755):
+        changed.append("driver/tools/hccn_tool")
+    if _write(hp.root / "etc/hccn.conf", hccn_conf(spec, want)):
+        changed.append("etc/hccn.conf")
+    links = "".join(f"link_{n}=DOWN\n" for n in sorted(want.links_down))
+    if _write(hp.driver_lib / "lab-hccn-state", links or "# every link UP\n"):
+        changed.append("NPU links")
+    return changed
+
+
 def build_host(spec: HostSpec, hp: HostPaths, cache: Path, want: Desired | None = None) -> list[str]:
     """Create or refresh the host tree to match spec + faults; returns what changed (empty on a no-op)."""
     want = want or desired(spec, [])
@@ -190,4 +230,5 @@ def build_host(spec: HostSpec, hp: HostPaths, cache: Path, want: Desired | None 
     make_pci(spec, hp, state)
     if sorted(p.name for p in hp.dev.glob("*")) != before:
         changed.append("device nodes")
+    changed += build_network(spec, hp, want)
     return changed

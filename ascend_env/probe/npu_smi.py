@@ -235,7 +235,10 @@ def _parse_name_row(rd: _Reader, cells: list[str], columns: tuple[str, ...], lin
         rd.warn(lineno, "card name missing: unknown")
     raw_health = cells[1] if len(cells) > 1 else ""
     health = _HEALTH.get(raw_health.lower(), raw_health or None)
-    if health is None:
+    if raw_health.upper() == "0K":  # a table typed by hand or read by OCR: digit zero for the letter O
+        health = "OK"
+        rd.warn(lineno, "Health '0K' (a zero) read as OK")
+    elif health is None:
         rd.warn(lineno, "Health missing: unknown")
     elif health not in HEALTH_ORDER:
         rd.warn(lineno, f"Health {raw_health!r} is not one of {', '.join(HEALTH_ORDER)}: kept as written")
@@ -500,7 +503,8 @@ def parse_info(text: str) -> NpuSmiInfo:
 
 
 def parse_info_m(text: str) -> tuple[MappingRow, ...]:
-    """Parse ``npu-smi info -m`` (``NPU ID  Chip ID  Chip Logic ID  Chip Name``)."""
+    """Parse ``npu-smi info -m`` (``NPU ID  Chip ID  Chip Logic ID  Chip Name``).  Lines before the header (a prompt,
+    the command) are skipped, rows may be tab-indented, a chip name may hold spaces (``Ascend 910A``)."""
     result: list[MappingRow] = []
     seen_header = False
     for lineno, raw in enumerate(text.splitlines(), 1):
@@ -508,9 +512,7 @@ def parse_info_m(text: str) -> tuple[MappingRow, ...]:
         if not line:
             continue
         if not seen_header:
-            if not (line.startswith("NPU ID") and "Chip Logic ID" in line):
-                raise _fail("not 'npu-smi info -m' output (missing the 'NPU ID ... Chip Name' header)", raw, lineno)
-            seen_header = True
+            seen_header = line.startswith("NPU ID") and "Chip Logic ID" in line
             continue
         parts = line.split(None, 3)
         if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit():
@@ -520,15 +522,22 @@ def parse_info_m(text: str) -> tuple[MappingRow, ...]:
             raise _fail("Chip Logic ID must be a number or '-'", raw, lineno)
         result.append(MappingRow(int(parts[0]), int(parts[1]), None if logic == "-" else int(logic), parts[3]))
     if not seen_header:
-        raise NpuSmiParseError("empty 'npu-smi info -m' output")
+        first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        raise NpuSmiParseError("not 'npu-smi info -m' output (missing the 'NPU ID ... Chip Name' header); first line: "
+                               f"{first!r}")
     return tuple(result)
 
 
 def parse_kv_sections(text: str) -> tuple[dict[str, str], ...]:
-    """Split a ``key : value`` block into its blank-line separated sections (chip, MCU, ...)."""
+    """Split a ``key : value`` block into its blank-line separated sections (chip, MCU, ...).
+
+    Lines without a colon (a prompt, the command, "Error parameter of -i") are skipped; a line with an empty key
+    (``: node type=...``, how ``-t health`` continues its Error Information) continues the previous key's value,
+    even across a blank line.  Text with no ``key : value`` line at all raises, quoting its first line."""
     sections: list[dict[str, str]] = []
     current: dict[str, str] = {}
-    for lineno, raw in enumerate(text.splitlines(), 1):
+    last: tuple[dict[str, str], str] | None = None
+    for raw in text.splitlines():
         line = raw.strip()
         if not line:
             if current:
@@ -536,13 +545,21 @@ def parse_kv_sections(text: str) -> tuple[dict[str, str], ...]:
                 current = {}
             continue
         key, sep, value = line.partition(":")
-        if not sep or not key.strip():
-            raise _fail("expected 'key : value'", raw, lineno)
-        current.setdefault(key.strip(), value.strip())
+        if not sep:
+            continue
+        if not key.strip():
+            if last is not None:
+                owner, k = last
+                owner[k] = f"{owner[k]}\n{value.strip()}" if owner[k] else value.strip()
+            continue
+        if key.strip() not in current:
+            current[key.strip()] = value.strip()
+            last = (current, key.strip())
     if current:
         sections.append(current)
     if not sections:
-        raise NpuSmiParseError("empty key/value output")
+        first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        raise NpuSmiParseError(f"no 'key : value' line in this output; first line: {first!r}")
     return tuple(sections)
 
 

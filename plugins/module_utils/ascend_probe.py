@@ -191,6 +191,45 @@ def probe_npu_smi(root, lib_dir):
     return out
 
 
+# --- NPU network (RoCE ports) -----------------------------------------------------------------------------
+
+#: hccn_tool queries per device, by fact key: ``hccn_tool -i N <option> -g`` (formats: ascend_env/probe/hccn.py)
+HCCN_QUERIES = (("ip", "-ip"), ("link", "-link"), ("net_health", "-net_health"), ("gateway", "-gateway"),
+                ("netdetect", "-netdetect"))
+HCCN_TOOL = "usr/local/Ascend/driver/tools/hccn_tool"
+
+
+def find_hccn_tool(root):
+    p = _path(root, HCCN_TOOL)
+    if os.path.exists(p):
+        return p
+    if root in ("", "/"):
+        for d in os.environ.get("PATH", "").split(os.pathsep):
+            p = os.path.join(d, "hccn_tool")
+            if d and os.path.exists(p):
+                return p
+    return None
+
+
+@guarded
+def probe_network(root, devices):
+    """Every device's RoCE port as hccn_tool reports it (the queries run concurrently: they wait on the driver),
+    and /etc/hccn.conf, where hccn_tool keeps what was set."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    conf_path = _path(root, "etc/hccn.conf")
+    out = {"tool": find_hccn_tool(root), "conf_path": conf_path,
+           "conf": _read(conf_path) if os.path.exists(conf_path) else None, "devices": {}}
+    if out["tool"] is None or not devices:
+        return out
+    jobs = [(d, key, option) for d in devices for key, option in HCCN_QUERIES]
+    with ThreadPoolExecutor(max_workers=min(16, len(jobs))) as pool:
+        runs = list(pool.map(lambda j: _run([out["tool"], "-i", str(j[0]), j[2], "-g"], timeout=15), jobs))
+    for index, job in enumerate(jobs):
+        out["devices"].setdefault(str(job[0]), {})[job[1]] = runs[index]
+    return out
+
+
 # --- CANN --------------------------------------------------------------------------------------------------
 
 def _toolkit_candidates(root, arch, env):
@@ -341,14 +380,16 @@ def collect(root="/", python=None, imports=True, env=None):
     system = probe_system(root)
     arch = system.get("arch") or platform.machine()
     driver = probe_driver(root)
+    devices = probe_devices(root)
     facts = {
         "facts_version": FACTS_VERSION,
         "system": system,
         "env": {k: env.get(k) for k in ENV_KEYS},
-        "devices": probe_devices(root),
+        "devices": devices,
         "pci": probe_pci(root),
         "driver": driver,
         "npu_smi": probe_npu_smi(root, driver.get("lib_dir") or _path(root, DRIVER_LIB)),
+        "network": probe_network(root, devices.get("davinci") or []),
         "cann": probe_cann(root, arch, env),
         "python": probe_python(python or default_python(root, env), imports=imports),
         "disk": probe_disk(root),

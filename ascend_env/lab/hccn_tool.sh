@@ -1,0 +1,98 @@
+#!/bin/sh
+# ascend-env lab: fake of /usr/local/Ascend/driver/tools/hccn_tool (NOT Huawei code).  Sources of every output line
+# and what is modelled: docs/lab.md ("hccn_tool") and ascend_env/probe/hccn.py.
+# Like the real tool it keeps the configured addresses in /etc/hccn.conf (address_N, netmask_N, netdetect_N,
+# gateway_N, send_arp_status_N), which it rewrites on every successful set.  The port's carrier (link UP/DOWN) is
+# the lab's: lib64/driver/lab-hccn-state (link_N=DOWN for the link-down fault).
+# Queries fork nothing (shell builtins only): the probe asks 5 questions of every device.
+case "$0" in */*) here=${0%/*};; *) here=.;; esac
+root=${here%/usr/local/Ascend/driver/tools}
+[ "$root" = "$here" ] && root=""
+conf="$root/etc/hccn.conf"
+state="$root/usr/local/Ascend/driver/lib64/driver/lab-hccn-state"
+count=0
+for node in "$root"/dev/davinci[0-9]*; do [ -e "$node" ] && count=$((count + 1)); done
+
+usage() { echo "Usage: hccn_tool -i <device_id> {-ip|-link|-net_health|-gateway|-netdetect} -g"; \
+          echo "       hccn_tool -i <device_id> -ip -s address <ip> netmask <mask>"; \
+          echo "       hccn_tool -i <device_id> -netdetect -s address <ip>"; \
+          echo "       hccn_tool -i <device_id> -gateway -s gateway <ip>"; exit 1; }
+get() {  # get KEY DEVICE: the last KEY_DEVICE=value of hccn.conf
+  _v=""
+  [ -f "$conf" ] || return 0
+  while IFS='=' read -r _k _val; do [ "$_k" = "$1_$2" ] && _v=$_val; done < "$conf"
+  echo "$_v"
+}
+put() {  # put KEY DEVICE VALUE: replace or append KEY_DEVICE=VALUE in hccn.conf
+  mkdir -p "$(dirname "$conf")"; touch "$conf"
+  grep -v "^$1_$2=" "$conf" > "$conf.tmp" || true
+  echo "$1_$2=$3" >> "$conf.tmp"; mv "$conf.tmp" "$conf"
+}
+is_ipv4() {
+  echo "$1" | grep -Eq '^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$' || return 1
+  for o in $(echo "$1" | tr . ' '); do [ "$o" -le 255 ] || return 1; done
+}
+net_of() {  # net_of IP MASK -> network address
+  set -- $(echo "$1" | tr . ' ') $(echo "$2" | tr . ' ')
+  echo "$(($1 & $5)).$(($2 & $6)).$(($3 & $7)).$(($4 & $8))"
+}
+
+[ "$1" = "-i" ] && [ -n "$2" ] || usage
+dev=$2; what=$3; op=$4
+case "$dev" in *[!0-9]*|"") echo "The device is not exist!"; exit 1;; esac
+[ "$dev" -lt "$count" ] || { echo "The device is not exist!"; exit 1; }
+address="" netmask="" detect="" gw="" link=UP
+if [ -f "$conf" ]; then
+  while IFS='=' read -r _k _val; do
+    case "$_k" in
+      "address_$dev") address=$_val;; "netmask_$dev") netmask=$_val;;
+      "netdetect_$dev") detect=$_val;; "gateway_$dev") gw=$_val;;
+    esac
+  done < "$conf"
+fi
+if [ -f "$state" ]; then
+  while IFS='=' read -r _k _val; do [ "$_k" = "link_$dev" ] && link=$_val; done < "$state"
+fi
+
+case "$what $op" in
+  "-ip -g")
+    if [ -z "$address" ]; then echo "Get ipconf failed, because no ip was preset there!"; exit 1; fi
+    echo "ipaddr:$address"; echo "netmask:$netmask";;
+  "-link -g")
+    echo "link status: $link";;
+  "-net_health -g")
+    if [ -z "$address" ]; then h=Init
+    elif [ "$link" != UP ]; then h=Fault
+    elif [ -z "$detect" ]; then h="Detect ip set"
+    else h=Success; fi
+    echo "net health status: $h";;
+  "-gateway -g")
+    [ -n "$gw" ] || { echo "Get gateway failed, because no gateway was preset there!"; exit 1; }
+    echo "default gateway:$gw, Iface:eth$dev";;
+  "-netdetect -g")
+    [ -n "$detect" ] || { echo "Get netdetect failed, because no netdetect was preset there!"; exit 1; }
+    echo "netdetect address: $detect";;
+  "-ip -s")
+    [ "$5" = address ] && [ "$7" = netmask ] || usage
+    [ "$(id -u)" = 0 ] || { echo "permission denied: only root user is allowed"; exit 1; }
+    is_ipv4 "$6" && is_ipv4 "$8" || { echo "The ip address you configured is invalid!"; exit 1; }
+    i=0
+    while [ "$i" -lt "$count" ]; do
+      if [ "$i" != "$dev" ] && [ "$(get address "$i")" = "$6" ]; then
+        echo "The ip address configured is conflicted!"; exit 1
+      fi
+      i=$((i + 1))
+    done
+    put address "$dev" "$6"; put netmask "$dev" "$8";;
+  "-netdetect -s")
+    [ "$5" = address ] && is_ipv4 "$6" || { echo "The IP address is invalid! addr: $6"; exit 1; }
+    put netdetect "$dev" "$6";;
+  "-gateway -s")
+    [ "$5" = gateway ] && is_ipv4 "$6" || { echo "The IP address is invalid! addr: $6"; exit 1; }
+    [ -n "$address" ] || { echo "Unable to configure gateway, because ip is not configured!"; exit 1; }
+    if [ "$(net_of "$6" "$netmask")" != "$(net_of "$address" "$netmask")" ]; then
+      echo "The segment of configured gateway doesn't match that of the configured ip address!"; exit 1
+    fi
+    put gateway "$dev" "$6";;
+  *) usage;;
+esac
