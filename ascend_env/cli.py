@@ -10,6 +10,7 @@ alone, and a subcommand whose dependencies are missing is still listed by ``--he
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -23,12 +24,17 @@ examples:
   python -m ascend_env render container --runtime docker --name llm --image ubuntu:22.04 --devices 0-3
   python -m ascend_env lab up && python -m ascend_env lab status
   python -m ascend_env smoke --framework torch --json
+  python -m ascend_env ranktable --inventory inventory/hosts.yml --devices 0-7 --out hccl.json
 
 exit codes: 0 ok, 1 conflict or invalid stack, 2 usage error
 """
 
 
-COMMANDS = ("matrix", "render", "lab", "doctor", "smoke")
+#: subcommand -> its module (``add_<name>_parser`` and ``run_<name>`` in it); imported only when used
+COMMANDS = {"matrix": "matrix_cli", "render": "render_cli", "lab": "lab_cli", "doctor": "doctor_cli",
+            "smoke": "smoke_cli", "ranktable": "ranktable_cli", "collective": "collective_cli"}
+#: subcommands that run inside an environment whose venv has only the framework and numpy: nothing else imported
+LEAN = ("smoke", "collective")
 
 
 def _add_unavailable(sub: Any, name: str, err: ImportError) -> None:
@@ -38,18 +44,13 @@ def _add_unavailable(sub: Any, name: str, err: ImportError) -> None:
                               "pip install 'ascend-env' with its dependencies (PyYAML, packaging, Jinja2)")
 
 
+def _module(name: str) -> Any:
+    return importlib.import_module(f".{COMMANDS[name]}", __package__)
+
+
 def _add_command(sub: Any, name: str) -> None:
     try:
-        if name == "matrix":
-            from .matrix_cli import add_matrix_parser as add
-        elif name == "render":
-            from .render_cli import add_render_parser as add
-        elif name == "lab":
-            from .lab_cli import add_lab_parser as add
-        elif name == "doctor":
-            from .doctor_cli import add_doctor_parser as add
-        else:
-            from .smoke_cli import add_smoke_parser as add
+        add = getattr(_module(name), f"add_{name}_parser")
     except ImportError as e:
         _add_unavailable(sub, name, e)
         return
@@ -72,31 +73,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(only="smoke" if argv[:1] == ["smoke"] else None)
+    parser = build_parser(only=argv[0] if argv[:1] and argv[0] in LEAN else None)
     args = parser.parse_args(argv)
     if getattr(args, "unavailable", None):
         print(f"error: {args.unavailable}", file=sys.stderr)
         return 2
-    if args.command == "smoke":
-        from .smoke_cli import run_smoke
-
-        return run_smoke(args)
-    if args.command == "matrix":
-        from .matrix_cli import run_matrix
-
-        return run_matrix(args)
-    if args.command == "doctor":
-        from .doctor_cli import run_doctor
-
-        return run_doctor(args)
-    if args.command == "lab":
-        from .lab_cli import run_lab
-
-        return run_lab(args)
-    if args.command == "render":
-        from .render_cli import run_render
-
-        return run_render(args)
+    if args.command in COMMANDS:
+        return int(getattr(_module(args.command), f"run_{args.command}")(args))
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first
     return 2
 

@@ -129,7 +129,7 @@ def write_report(directory: Path, name: str, facts: dict[str, Any], checks: list
     return path
 
 
-def _inventory_targets(path: str, limit: str | None) -> list[tuple[SshTarget, dict[str, Any]]]:
+def inventory_targets(path: str, limit: str | None) -> list[tuple[SshTarget, dict[str, Any]]]:
     from .inventory import InventoryError, read_inventory
 
     try:
@@ -169,7 +169,7 @@ def run_doctor(args: argparse.Namespace) -> int:
         only = [x.strip() for x in args.only.split(",")] if args.only else None
         targets: list[tuple[str, Any, dict[str, Any]]] = []
         if args.inventory:
-            for t, hv in _inventory_targets(args.inventory, args.limit):
+            for t, hv in inventory_targets(args.inventory, args.limit):
                 targets.append((t.name, t, hv))
                 # a host provisioned itself (ascend_container_enabled: false) is its own environment: no containers
                 if args.containers and hv.get("ascend_container_enabled", True) is not False:

@@ -40,6 +40,7 @@ DATA_FILES: dict[str, tuple[str, ...]] = {
     "mindspore.yaml": ("mindspore", "mindformers"),
     "torch.yaml": ("torch", "torch_npu"),
     "installers.yaml": ("installers", "layouts"),
+    "hccl.yaml": ("rank_tables",),
 }
 #: (file, section) -> the section's name in a Matrix and in override files
 _SECTION_NAMES = {
@@ -53,6 +54,7 @@ _SECTION_NAMES = {
     ("torch.yaml", "torch_npu"): "torch_npu",
     ("installers.yaml", "installers"): "installers",
     ("installers.yaml", "layouts"): "layouts",
+    ("hccl.yaml", "rank_tables"): "rank_tables",
 }
 SECTIONS = tuple(_SECTION_NAMES.values())
 
@@ -185,6 +187,17 @@ class LayoutRow:
     meta: RowMeta
 
 
+@dataclass(frozen=True)
+class RankTableRow:
+    """The HCCL rank table format (RANK_TABLE_FILE) a chip's cluster takes, for the CANN releases in ``cann``
+    (empty: every release)."""
+
+    chips: tuple[str, ...]
+    cann: tuple[Spec, ...]
+    format: str
+    meta: RowMeta
+
+
 @dataclass
 class Matrix:
     chips: list[Chip] = field(default_factory=list)
@@ -197,6 +210,7 @@ class Matrix:
     torch_npu: list[TorchNpuRow] = field(default_factory=list)
     installers: list[InstallerRow] = field(default_factory=list)
     layouts: list[LayoutRow] = field(default_factory=list)
+    rank_tables: list[RankTableRow] = field(default_factory=list)
     override_files: list[str] = field(default_factory=list)
 
     # -- lookups (pure) -------------------------------------------------------------------------
@@ -498,6 +512,21 @@ def check_matrix(overrides: Iterable[str | os.PathLike[str]] = (),
                                        latest_link=r.text("latest_link"), install_info=r.text("install_info"),
                                        set_env=r.text("set_env"), meta=meta))
 
+    for where, row, ov in raw["rank_tables"]:
+        r = reader(where, row, ov, ("chips", "format"), ("cann",))
+        meta = r.meta()
+        fmt = str(r.raw.get("format", ""))
+        if fmt not in ("1.0", "1.2"):
+            r.fail(f"format {fmt!r} must be \"1.0\" or \"1.2\" (the rank table's version field)")
+        chips = r.raw.get("chips")
+        if not isinstance(chips, list) or not chips:
+            r.fail(f"chips must be a list of chip ids, got {chips!r}")
+            chips = []
+        cann = r.specs("cann", "cann") if "cann" in r.raw else ()
+        if r.ok:
+            m.rank_tables.append(RankTableRow(chips=tuple(str(c).lower() for c in chips), cann=cann, format=fmt,
+                                              meta=meta))
+
     problems += _cross_checks(m)
     return m, problems
 
@@ -561,6 +590,12 @@ def _cross_checks(m: Matrix) -> list[Problem]:
                 problems.append(Problem(r.meta.where, f"chip {c!r} is not in chips.yaml; known: {known}"))
     for r in m.cann_python:
         refers(r.meta.where, r.cann, releases, "CANN", "add it to cann_releases.yaml")
+    for r in m.rank_tables:
+        refers(r.meta.where, r.cann, releases, "CANN", "add it to cann_releases.yaml")
+        for c in r.chips:
+            if c not in chip_ids:
+                problems.append(Problem(r.meta.where, f"chip {c!r} is not in chips.yaml; known: "
+                                                      f"{', '.join(sorted(chip_ids))}"))
     for r in m.mindspore:
         refers(r.meta.where, r.cann, releases, "CANN", "add it to cann_releases.yaml")
     for r in m.mindformers:

@@ -84,7 +84,7 @@ def add_matrix_parser(sub: Any) -> None:
 
 
 _SHOW_SECTIONS = ("chips", "releases", "cann_hdk", "cann_python", "mindspore", "mindformers", "torch",
-                  "torch_npu", "installers", "layouts")
+                  "torch_npu", "installers", "layouts", "rank_tables")
 
 
 def run_matrix(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -233,6 +233,8 @@ def coverage_rows(m: Matrix) -> list[tuple[str, str, str, str, str]]:
         ("installer names", "installers.yaml", str(len(m.installers)),
          ", ".join(sorted({r.component for r in m.installers})), srcs(m.installers)),
         ("toolkit layouts", "installers.yaml", str(len(m.layouts)), f"{len(m.layouts)} layouts", srcs(m.layouts)),
+        ("HCCL rank table format", "hccl.yaml", str(len(m.rank_tables)),
+         ", ".join(f"{'/'.join(r.chips)}: {r.format}" for r in m.rank_tables), srcs(m.rank_tables)),
     ]
 
 

@@ -21,12 +21,18 @@ _SKIP_DIRS = {"__pycache__"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
 
 
-def package_files(root: Path = PACKAGE) -> list[Path]:
-    """Every file of the package, sorted, without caches."""
+def package_files(root: Path = PACKAGE) -> list[tuple[str, Path]]:
+    """Every file of the package as (name inside the package, path), sorted, without caches.  The templates are
+    ``_templates/`` as an installed wheel has them, also when packing from a checkout (where they are the top-level
+    ``templates/``): the zip is the same bytes whichever of the two the controller runs."""
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
-        out += [Path(dirpath) / f for f in filenames if not f.endswith(_SKIP_SUFFIXES)]
+        out += [(Path(dirpath, f).relative_to(root).as_posix(), Path(dirpath) / f) for f in filenames
+                if not f.endswith(_SKIP_SUFFIXES)]
+    checkout_templates = root.parent / "templates"
+    if not (root / "_templates").is_dir() and checkout_templates.is_dir():
+        out += [(f"_templates/{p.name}", p) for p in checkout_templates.iterdir() if p.is_file()]
     return sorted(out)
 
 
@@ -34,8 +40,8 @@ def build_zip_bytes(root: Path = PACKAGE) -> bytes:
     """The zip's content: ``ascend_env/...`` entries with fixed metadata."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for path in package_files(root):
-            info = zipfile.ZipInfo(f"{root.name}/{path.relative_to(root).as_posix()}", date_time=_EPOCH)
+        for name, path in package_files(root):
+            info = zipfile.ZipInfo(f"{root.name}/{name}", date_time=_EPOCH)
             executable = os.access(path, os.X_OK) and path.suffix != ".py"
             info.external_attr = (0o100755 if executable else 0o100644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED

@@ -774,6 +774,7 @@ def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest:
                     "set nnal: false, or pin a CANN that has NNAL in pins.cann")
         if enabled and root is not None:
             _check_store(out, name, result, nnal, root, offline, m)
+    _check_ranktable(out, hv, chip, npu_count, m)
     manage = _check_bool(out, None, "ascend_driver_manage", hv.get("ascend_driver_manage", False), False)
     if manage and host_pins is not None and chip is not None and arch is not None:
         _check_hdk(out, host_pins, chip, arch, root, m)
@@ -790,6 +791,40 @@ def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest:
                                              f"on this host; both {users[0][0]} and {other} would listen on it",
                     f"give {other} its own ssh_port (e.g. ssh_port: {free})")
     return out.items
+
+
+def _check_ranktable(out: _Out, hv: Mapping[str, Any], chip: Chip | None, npu_count: int | None, m: Matrix) -> None:
+    """ascend_ranktable_enabled (the host's environments take part in the fleet's HCCL rank table) and its settings."""
+    from .ranktable import parse_devices
+
+    if not _check_bool(out, None, "ascend_ranktable_enabled", hv.get("ascend_ranktable_enabled", False), False):
+        return
+    roce = sorted({c for r in m.rank_tables for c in r.chips})
+    if chip is not None and chip.id not in roce:
+        out.add(None, "ascend_ranktable_enabled", True,
+                f"a {chip.id} host has no NPU RoCE ports to join an HCCL cluster",
+                f"leave ascend_ranktable_enabled unset on this host (chips with a rank table format: "
+                f"{', '.join(roce)})")
+    try:
+        devices = parse_devices(hv.get("ascend_ranktable_devices") or None)
+    except ValueError as exc:
+        out.add(None, "ascend_ranktable_devices", hv.get("ascend_ranktable_devices"), str(exc).split(": ", 1)[1],
+                "write the devices as 0-7 or 0,1,4-5 (empty: all of the host's NPUs)")
+        devices = None
+    if devices and npu_count is not None and max(devices) >= npu_count:
+        out.add(None, "ascend_ranktable_devices", hv.get("ascend_ranktable_devices"),
+                f"device {max(devices)} is not on this host (it has {npu_count})", f"use devices 0-{npu_count - 1}")
+    fmt = hv.get("ascend_ranktable_format", "auto")
+    if fmt not in ("auto", "1.0", "1.2"):
+        out.add(None, "ascend_ranktable_format", fmt, "unknown rank table format", 'use auto, "1.0" or "1.2"')
+    path = hv.get("ascend_ranktable_path", "/etc/ascend-env/hccl.json")
+    if not isinstance(path, str) or not path.startswith("/"):
+        out.add(None, "ascend_ranktable_path", path, "must be an absolute path inside the environment",
+                "e.g. ascend_ranktable_path: /etc/ascend-env/hccl.json")
+    port = hv.get("ascend_ranktable_collective_port", 29500)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= 65535:
+        out.add(None, "ascend_ranktable_collective_port", port, "must be a port number 1024-65535",
+                "e.g. ascend_ranktable_collective_port: 29500 (free on the first host of the table)")
 
 
 def _manifest_for(store: Path | None, cache: dict[Path, tuple[dict[str, Any] | None, str]]

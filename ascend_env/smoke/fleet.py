@@ -38,3 +38,27 @@ def fleet_table(reports: Sequence[tuple[str, Mapping[str, Any] | None]]) -> list
     widths = [max(len(r[i]) for r in rows) for i in range(len(_HEAD))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
     return [*lines[:1], "  ".join("-" * w for w in widths), *lines[1:]]
+
+
+def collective_line(reports: Sequence[tuple[str, Mapping[str, Any] | None]]) -> str | None:
+    """The fleet table's line for the cross-host all_reduce (``python -m ascend_env collective`` in every member
+    environment): world size, backend, whether every rank got the right sum, the slowest init and all_reduce."""
+    runs = [(name, rep) for name, rep in reports if rep]
+    if not runs:
+        return None
+    ranks = [r for _, rep in runs for r in rep.get("ranks") or []]
+    world = max((int(rep.get("world_size") or 0) for _, rep in runs), default=0)
+    ok = bool(ranks) and all(r.get("ok") for r in ranks) and len(ranks) == world
+    slow_init = max((r.get("init_s") or 0 for r in ranks), default=0)
+    slow_ar = max((r.get("all_reduce_s") or 0 for r in ranks), default=0)
+    backend = runs[0][1].get("backend", "-")
+    if ok:
+        result = (f"sum {runs[0][1].get('expected')} correct on {len(ranks)}/{world} ranks, init {slow_init:.2f} s, "
+                  f"all_reduce {slow_ar * 1000:.1f} ms (slowest rank)")
+    else:
+        bad = [f"{name} rank {r.get('rank')}: " + (r.get("error") or f"sum {r.get('got')}")
+               for name, rep in runs for r in rep.get("ranks") or [] if not r.get("ok")]
+        missing = world - len(ranks)
+        result = "FAILED: " + "; ".join(bad + ([f"{missing} rank(s) did not report"] if missing > 0 else []))
+    return (f"collective all_reduce across {', '.join(n for n, _ in runs)}: world {world}, backend {backend}, "
+            f"{result}")

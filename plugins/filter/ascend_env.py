@@ -96,14 +96,51 @@ def ascend_env_stack_request(hostvars: Any, container: Any) -> dict[str, Any]:
 def ascend_env_smoke_table(names: Any, hostvars: Any) -> list[str]:
     """The fleet's smoke table: one line per environment in ``names`` from its ``ascend_smoke_report`` fact."""
     _need()
-    from ascend_env.smoke.fleet import fleet_table
+    from ascend_env.smoke.fleet import collective_line, fleet_table
 
-    rows = []
+    rows, collective = [], []
     for name in names or []:
         hv = hostvars.get(name, {})
         report = hv.get("ascend_smoke_report") if isinstance(hv, Mapping) else None
         rows.append((str(name), dict(report) if isinstance(report, Mapping) else None))
-    return fleet_table(rows)
+        coll = hv.get("ascend_smoke_collective_report") if isinstance(hv, Mapping) else None
+        if isinstance(coll, Mapping):
+            collective.append((str(name), dict(coll)))
+    line = collective_line(collective)
+    return fleet_table(rows) + ([line] if line else [])
+
+
+def ascend_env_ranktable(hostvars: Any, members: Any, devices: Any = None, fmt: str = "auto") -> dict[str, Any]:
+    """The fleet's HCCL rank table from the member hosts' probe facts (``ascend_ranktable_facts``: the network and
+    devices sections): ``{ok, format, text, ranks, problems}``; ``text`` is the file (indent 4, every value a
+    string), ``problems`` one line each (host, NPU, what, fix)."""
+    _need()
+    from ascend_env.probe.hccn import from_facts
+    from ascend_env.ranktable import Server, build, format_for, parse_devices, render
+
+    names = [str(n) for n in members or []]
+    try:
+        wanted = parse_devices(str(devices) if devices not in (None, "") else None)
+        chips = sorted({str(hostvars[n].get("ascend_chip") or "").lower() for n in names})
+        version = format_for(_matrix(None), chips)[0] if fmt in (None, "", "auto") else str(fmt)
+    except (ValueError, KeyError) as exc:
+        return {"ok": False, "format": None, "text": "", "ranks": 0, "problems": [str(exc)]}
+    servers, problems = [], []
+    for n in names:
+        hv = hostvars[n]
+        facts = hv.get("ascend_ranktable_facts") or {}
+        net = facts.get("network") or {}
+        if not net.get("tool"):
+            problems.append(f"{n}: hccn_tool not found on the host. Fix: reinstall the NPU driver (--full)")
+            continue
+        servers.append(Server(name=n, server_id=str(hv.get("ansible_host") or n), ports=from_facts(net),
+                              devices=tuple((facts.get("devices") or {}).get("davinci") or ())))
+    table, issues = build(servers, wanted, version) if not problems else (None, [])
+    problems += [str(p) for p in issues]
+    if table is None:
+        return {"ok": False, "format": version, "text": "", "ranks": 0, "problems": problems}
+    return {"ok": True, "format": version, "text": render(table), "problems": [],
+            "ranks": sum(len(s["device"]) for s in table["server_list"]), "servers": len(table["server_list"])}
 
 
 def ascend_env_package_check(value: Any = None) -> str:
@@ -117,4 +154,4 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"ascend_env_resolve": ascend_env_resolve, "ascend_env_preflight": ascend_env_preflight,
                 "ascend_env_stack_request": ascend_env_stack_request, "ascend_env_smoke_table": ascend_env_smoke_table,
-                "ascend_env_package_check": ascend_env_package_check}
+                "ascend_env_package_check": ascend_env_package_check, "ascend_env_ranktable": ascend_env_ranktable}

@@ -152,3 +152,14 @@ def test_an_ansible_older_than_requires_ansible_stops_before_anything_changes(re
     assert "does not support Ansible version" in cp.stderr      # Ansible's own warning from meta/runtime.yml
     rows = recap(cp.stdout)
     assert set(rows) == {"localhost"} and rows["localhost"]["failed"] == 1
+
+
+def test_the_environment_zip_is_the_same_from_the_wheel_and_from_the_checkout(release, tmp_path):
+    """The smoke role copies `python -m ascend_env.pack`'s zip into every environment: a controller running the
+    wheel and one running this checkout must build the same bytes, or a re-run would copy it again."""
+    venv_python = release["where"] / "installed/venv/bin/python"
+    from_wheel = run(release["env"], [str(venv_python), "-m", "ascend_env.pack", str(tmp_path / "a.zip")], tmp_path)
+    from ascend_env.pack import write_zip
+
+    _, _, digest = write_zip(tmp_path / "b.zip")
+    assert json.loads(from_wheel.stdout)["sha256"] == digest
