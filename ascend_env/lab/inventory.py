@@ -29,6 +29,9 @@ def machine_arch() -> Arch:
 def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths, pubkey: str | None = None) -> dict[str, Any]:
     hp = lp.host(spec.name)
     engine: dict[str, Any] = {"ascend_container_runtime": spec.runtime}
+    if spec.chip == "910b" and sum(h.chip == "910b" for h in cfg.hosts) >= 2:
+        # two or more 910B hosts make a multi-node job: the fleet's rank table, and the cross-host all_reduce
+        engine["ascend_ranktable_enabled"] = True
     if not spec.containers:  # host mode: the environment is built in the host's own filesystem view
         engine["ascend_container_enabled"] = False
     if spec.runtime == "isula":  # the shim lives in the host's filesystem view, like iSulad's /usr/bin/isula

@@ -12,6 +12,9 @@ import pytest
 import yaml
 from labtools import REPO, lab_cli, require_root
 
+from ascend_env.lab import store
+from ascend_env.lab.config import build_config
+
 PREFIX = REPO / ".lab-test"
 CONFIG = {
     "hosts": [
@@ -47,3 +50,22 @@ def ssh(host: str, command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ssh", "-F", str(PREFIX / "ssh/config"), host, command], capture_output=True, text=True,
                           timeout=120)
 
+
+
+INVENTORY = PREFIX / "inventory/hosts.yml"
+
+
+@pytest.fixture(scope="session")
+def converged(lab_up, release, tmp_path_factory):
+    """The first run is the released artefacts' run, as a user makes it: the wheel in a fresh venv, the collection
+    in a fresh collections folder, ``ansible-playbook ascend.env.site`` from a directory holding only the
+    inventory.  Every later run (idempotence, check mode, ...) is the checkout's site.yml: the same playbook."""
+    wheels = store.stack_wheels(build_config(CONFIG, prefix=PREFIX))
+    lab("store", "--wheels", *wheels, timeout=3600)
+    site_dir = tmp_path_factory.mktemp("site")
+    (site_dir / "hosts.yml").write_text(INVENTORY.read_text())
+    assert sorted(p.name for p in site_dir.iterdir()) == ["hosts.yml"]
+    first = subprocess.run(["ansible-playbook", "ascend.env.site", "-i", "hosts.yml"], cwd=site_dir,
+                           env=release["env"], capture_output=True, text=True, timeout=3000)
+    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
+    return first

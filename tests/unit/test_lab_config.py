@@ -96,6 +96,15 @@ def test_inventory_addresses_each_host_like_a_real_machine():
     assert h1["ascend_host_root"] == "/srv/lab-test/hosts/h1/root"
     assert inv["ascend_hosts"]["hosts"]["h2"]["ascend_npu_smi_path"] == "/usr/local/sbin/npu-smi"
     assert "StrictHostKeyChecking=yes" in h1["ansible_ssh_common_args"]
+    assert "ascend_ranktable_enabled" not in h1          # one 910B host: no multi-node job
+
+
+def test_two_910b_hosts_take_part_in_a_rank_table():
+    c = build_config({"hosts": [{"name": "t1", "chip": "910b"}, {"name": "t2", "chip": "300i-duo"},
+                                {"name": "t3", "chip": "910b", "containers": False}]}, prefix=PREFIX)
+    hosts = yaml.safe_load(render_inventory(c, LabPaths(c.prefix, c.cache)))["ascend_hosts"]["hosts"]
+    assert {n: h.get("ascend_ranktable_enabled", False) for n, h in hosts.items()} == {"t1": True, "t2": False,
+                                                                                         "t3": True}
 
 
 def test_sshd_is_key_only_on_the_hosts_own_address():
