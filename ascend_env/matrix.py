@@ -94,6 +94,9 @@ class RowMeta:
     where: str
     note: str = ""
     preferred: bool = True
+    #: the source (a later version of the same page) that changed this row's pairing: the row is "documented
+    #: earlier", accepted when pinned, never preferred
+    superseded_by: str = ""
 
     @property
     def local(self) -> bool:
@@ -332,7 +335,7 @@ class _RowReader:
             self.fail(f"a row must be a mapping, got {raw!r}")
             self.raw = {}
             return
-        allowed = set(required) | set(optional) | {"source", "note", "preferred"}
+        allowed = set(required) | set(optional) | {"source", "note", "preferred", "superseded_by"}
         for key in raw:
             if key not in allowed:
                 self.fail(f"unknown field {key!r}; allowed: {', '.join(sorted(allowed))}")
@@ -360,7 +363,18 @@ class _RowReader:
             self.fail(f"preferred must be true or false, got {preferred!r}")
             preferred = True
         note = self.raw.get("note", "")
-        return RowMeta(source=str(source or ""), where=self.where, note=str(note or ""), preferred=preferred)
+        superseded = self.raw.get("superseded_by", "")
+        if superseded:
+            if not isinstance(superseded, str) or not _SOURCE_RE.match(superseded):
+                self.fail(f"superseded_by {superseded!r} must cite the later page like a source: 'owner/repo: path "
+                          "(ref)' or a URL")
+            elif superseded == source:
+                self.fail("superseded_by names the row's own source; cite the later version of the page")
+            if self.raw.get("preferred") is True:
+                self.fail("a row with superseded_by cannot be preferred: true (a later page changed it)")
+            preferred = False
+        return RowMeta(source=str(source or ""), where=self.where, note=str(note or ""), preferred=preferred,
+                       superseded_by=str(superseded or ""))
 
     def version(self, key: str, component: str) -> Version | None:
         if key not in self.raw:
@@ -561,7 +575,7 @@ def _cross_checks(m: Matrix) -> list[Problem]:
     dup("cann_python", m.cann_python, lambda r: (tuple(map(str, r.cann)), r.meta.source))
     dup("mindspore", m.mindspore, lambda r: (r.version, r.meta.source))
     dup("mindformers", m.mindformers, lambda r: (r.version, tuple(map(str, r.mindspore)), r.meta.source))
-    dup("torch", m.torch, lambda r: r.version)
+    dup("torch", m.torch, lambda r: (r.version, r.meta.source))
     dup("torch_npu", m.torch_npu, lambda r: (r.version, tuple(map(str, r.cann)), r.meta.source))
     dup("installers", m.installers, lambda r: (r.component, str(r.versions)))
 

@@ -260,7 +260,7 @@ def _python_constraints(ctx: _Ctx, a: dict[str, Any]) -> list[Constraint]:
                                   "; ".join(sorted({r.meta.source for r in rows_py}))))
     if "torch" in a:
         torch = a["torch"][0]
-        rows_t = [r for r in ctx.m.torch if r.version == torch and r.python]
+        rows_t = [r for r in ctx.rows("torch") if r.version == torch and r.python]
         if rows_t:
             out.append(Constraint("python", tuple(s for r in rows_t for s in r.python), f"torch {torch}",
                                   "; ".join(sorted({r.meta.source for r in rows_t}))))
@@ -311,6 +311,19 @@ def _recommended(rows: Sequence[Any], part: str) -> Version | None:
     return max(vs) if vs else None
 
 
+EARLIER = "documented earlier"
+
+
+def _earlier(rows: Sequence[Any]) -> Any | None:
+    """The row to name when every row justifying a choice was changed by a later version of its page."""
+    return rows[0] if rows and all(r.meta.superseded_by for r in rows) else None
+
+
+def _earlier_note(what: str, row: Any) -> str:
+    return (f"{what} is documented earlier: {row.meta.source} states it, and a later version of the page "
+            f"({row.meta.superseded_by}) changed it; accepted because you pinned it")
+
+
 def _evaluate(ctx: _Ctx, a: dict[str, Any]) -> tuple[dict[str, Component], list[str]] | None:
     """Complete one assignment, or None if a constraint fails."""
     cann = a["cann"][0]
@@ -331,6 +344,10 @@ def _evaluate(ctx: _Ctx, a: dict[str, Any]) -> tuple[dict[str, Component], list[
             comp.notes.append(f"the matrix has no {part} pairing for CANN {cann}{chip}; "
                               f"the on-disk compatible_version rules still apply")
         comps[part] = comp
+        if pinned_v is not None and rows:
+            row = _earlier([r for r in rows if any(sp.contains(pinned_v) for sp in getattr(r, part))])
+            if row is not None:
+                warnings.append(_earlier_note(f"{part} {pinned_v} with CANN {cann}", row))
     py_cs = _python_constraints(ctx, a)
     py = choose_python(py_cs)
     if py is None:
@@ -352,6 +369,15 @@ def _evaluate(ctx: _Ctx, a: dict[str, Any]) -> tuple[dict[str, Component], list[
         comp.notes += sorted({r.meta.note for r in rows if r.meta.note})
         if name == "torch":
             comp.sources = [r.meta.source for r in ctx.m.torch if r.version == v]
+            by_py = [r for r in ctx.m.torch if r.version == v and r.python and any(sp.contains(py) for sp in r.python)]
+            row = _earlier(by_py)
+            if row is not None:
+                warnings.append(_earlier_note(f"Python {py} with torch {v}", row))
+        row = _earlier(rows)
+        if row is not None and v is not None:
+            partner = (f"MindSpore {a['mindspore'][0]}" if name == "mindformers" else
+                       f"torch {a['torch'][0]}, CANN {cann}" if name == "torch_npu" else f"CANN {cann}")
+            warnings.append(_earlier_note(f"{name} {v} with {partner}", row))
         if name == "mindformers" and v is None:
             comp.notes.append("no MindFormers release in the matrix pairs with this MindSpore"
                               if ctx.pins.get("mindformers") != "none" else "not requested")
@@ -365,7 +391,8 @@ def _search(m: Matrix, chip: Chip | None, framework: str | None, pins: dict[str,
         for a in _assignments(ctx):
             result = _evaluate(ctx, a)
             if result is not None:
-                return result[0], result[1], "preferred" if preferred_only else "accepted"
+                earlier = any(f" is {EARLIER}: " in w for w in result[1])
+                return result[0], result[1], "preferred" if preferred_only else EARLIER if earlier else "accepted"
     return None
 
 
@@ -558,7 +585,10 @@ def resolve(m: Matrix, request: Request) -> Stack | Conflict:
     if found is None:
         return Conflict(request, _explain(m, chip, framework, pins))
     comps, warnings, tier = found
-    if tier == "accepted":
+    if tier == EARLIER:
+        warnings.append("this stack follows an earlier version of a compatibility page (the newest version pairs "
+                        "differently); unpin to get the newest page's stack")
+    elif tier == "accepted":
         warnings.append("no stack exists with preferred rows only; this one uses a row marked preferred: false "
                         "(a secondary source); see the components' sources")
     order = ["driver", "firmware", "cann", "python", "mindspore", "mindformers", "torch", "torch_npu"]

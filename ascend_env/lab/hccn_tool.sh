@@ -1,9 +1,10 @@
 #!/bin/sh
 # ascend-env lab: fake of /usr/local/Ascend/driver/tools/hccn_tool (NOT Huawei code).  Sources of every output line
 # and what is modelled: docs/lab.md ("hccn_tool") and ascend_env/probe/hccn.py.
-# Like the real tool it keeps the configured addresses in /etc/hccn.conf (address_N, netmask_N, netdetect_N,
-# gateway_N, send_arp_status_N), which it rewrites on every successful set.  The port's carrier (link UP/DOWN) is
-# the lab's: lib64/driver/lab-hccn-state (link_N=DOWN for the link-down fault).
+# The ports' live settings are the device's (the lab keeps them in lib64/driver/lab-hccn-state, beside the lab's
+# npu-smi state, so a container that mounts the driver sees them too); like the real tool, every successful set
+# is also written to /etc/hccn.conf (address_N, netmask_N, netdetect_N, gateway_N, send_arp_status_N), where the
+# driver finds them at boot.  The carrier (link_N=DOWN for the link-down fault) is only in the lab state.
 # Queries fork nothing (shell builtins only): the probe asks 5 questions of every device.
 case "$0" in */*) here=${0%/*};; *) here=.;; esac
 root=${here%/usr/local/Ascend/driver/tools}
@@ -17,16 +18,18 @@ usage() { echo "Usage: hccn_tool -i <device_id> {-ip|-link|-net_health|-gateway|
           echo "       hccn_tool -i <device_id> -ip -s address <ip> netmask <mask>"; \
           echo "       hccn_tool -i <device_id> -netdetect -s address <ip>"; \
           echo "       hccn_tool -i <device_id> -gateway -s gateway <ip>"; exit 1; }
-get() {  # get KEY DEVICE: the last KEY_DEVICE=value of hccn.conf
+get() {  # get KEY DEVICE: the device's live KEY_DEVICE value
   _v=""
-  [ -f "$conf" ] || return 0
-  while IFS='=' read -r _k _val; do [ "$_k" = "$1_$2" ] && _v=$_val; done < "$conf"
+  [ -f "$state" ] || return 0
+  while IFS='=' read -r _k _val; do [ "$_k" = "$1_$2" ] && _v=$_val; done < "$state"
   echo "$_v"
 }
-put() {  # put KEY DEVICE VALUE: replace or append KEY_DEVICE=VALUE in hccn.conf
-  mkdir -p "$(dirname "$conf")"; touch "$conf"
-  grep -v "^$1_$2=" "$conf" > "$conf.tmp" || true
-  echo "$1_$2=$3" >> "$conf.tmp"; mv "$conf.tmp" "$conf"
+put() {  # put KEY DEVICE VALUE: the device's live value, and hccn.conf (what the driver restores at boot)
+  for _f in "$state" "$conf"; do
+    mkdir -p "$(dirname "$_f")"; touch "$_f"
+    grep -v "^$1_$2=" "$_f" > "$_f.tmp" || true
+    echo "$1_$2=$3" >> "$_f.tmp"; mv "$_f.tmp" "$_f"
+  done
 }
 is_ipv4() {
   echo "$1" | grep -Eq '^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$' || return 1
@@ -42,16 +45,13 @@ dev=$2; what=$3; op=$4
 case "$dev" in *[!0-9]*|"") echo "The device is not exist!"; exit 1;; esac
 [ "$dev" -lt "$count" ] || { echo "The device is not exist!"; exit 1; }
 address="" netmask="" detect="" gw="" link=UP
-if [ -f "$conf" ]; then
+if [ -f "$state" ]; then
   while IFS='=' read -r _k _val; do
     case "$_k" in
       "address_$dev") address=$_val;; "netmask_$dev") netmask=$_val;;
-      "netdetect_$dev") detect=$_val;; "gateway_$dev") gw=$_val;;
+      "netdetect_$dev") detect=$_val;; "gateway_$dev") gw=$_val;; "link_$dev") link=$_val;;
     esac
-  done < "$conf"
-fi
-if [ -f "$state" ]; then
-  while IFS='=' read -r _k _val; do [ "$_k" = "link_$dev" ] && link=$_val; done < "$state"
+  done < "$state"
 fi
 
 case "$what $op" in

@@ -175,11 +175,12 @@ def build_network(spec: HostSpec, hp: HostPaths, want: Desired) -> list[str]:
     changed = []
     if _write(hp.ascend / "driver/tools/hccn_tool", HCCN_TOOL.read_text(), 0o755):
         changed.append("driver/tools/hccn_tool")
-    if _write(hp.root / "etc/hccn.conf", hccn_conf(spec, want)):
+    conf = hccn_conf(spec, want)
+    if _write(hp.root / "etc/hccn.conf", conf):
         changed.append("etc/hccn.conf")
     links = "".join(f"link_{n}=DOWN\n" for n in sorted(want.links_down))
-    if _write(hp.driver_lib / "lab-hccn-state", links or "# every link UP\n"):
-        changed.append("NPU links")
+    if _write(hp.driver_lib / "lab-hccn-state", conf + links):   # the devices' live settings and carriers
+        changed.append("NPU ports")
     return changed
 
 
