@@ -33,8 +33,6 @@ exit codes: 0 ok, 1 conflict or invalid stack, 2 usage error
 #: subcommand -> its module (``add_<name>_parser`` and ``run_<name>`` in it); imported only when used
 COMMANDS = {"matrix": "matrix_cli", "render": "render_cli", "lab": "lab_cli", "doctor": "doctor_cli",
             "smoke": "smoke_cli", "ranktable": "ranktable_cli", "collective": "collective_cli"}
-#: subcommands that run inside an environment whose venv has only the framework and numpy: nothing else imported
-LEAN = ("smoke", "collective")
 
 
 def _add_unavailable(sub: Any, name: str, err: ImportError) -> None:
@@ -73,7 +71,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(only=argv[0] if argv[:1] and argv[0] in LEAN else None)
+    # only the invoked subcommand's module is imported (the doctor must start fast; smoke and collective run in
+    # environments that have only the framework); --help and unknown commands get the full parser
+    parser = build_parser(only=argv[0] if argv[:1] and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if getattr(args, "unavailable", None):
         print(f"error: {args.unavailable}", file=sys.stderr)

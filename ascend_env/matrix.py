@@ -9,17 +9,18 @@ same validation.  The schema is documented in ``docs/matrix.md``.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .versions import Spec, Version, VersionError, parse_spec
+from .yamlload import YamlError, safe_load
 
 __all__ = [
     "DATA_FILES",
@@ -260,7 +261,7 @@ def _norm_chip(text: str) -> str:
 
 # --- loading -----------------------------------------------------------------------------------
 def _data_dir() -> Path:
-    return Path(str(resources.files("ascend_env") / "data"))
+    return Path(__file__).resolve().parent / "data"
 
 
 def override_paths(explicit: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
@@ -278,8 +279,8 @@ def _read_yaml(path: Path, where: str, problems: list[Problem]) -> dict[str, Any
         problems.append(Problem(where, f"cannot read the file: {exc.strerror}; check the path"))
         return None
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        doc = safe_load(text)
+    except YamlError as exc:
         problems.append(Problem(where, f"not valid YAML: {exc}"))
         return None
     if doc is None:
@@ -636,10 +637,57 @@ def nearest_versions(target: Version, pool: Iterable[Version], n: int = 2) -> li
     return below + above
 
 
+#: where a validated matrix is kept between runs ($ASCEND_ENV_CACHE, else $XDG_CACHE_HOME/ascend-env, else
+#: ~/.cache/ascend-env); "off" disables it
+CACHE_ENV = "ASCEND_ENV_CACHE"
+
+
+def _cache_file(paths: Sequence[Path]) -> Path | None:
+    """The cache entry for exactly these data and override files (their bytes, the package's version and the code
+    that builds and holds the rows are the key: any change to one of them is a new entry)."""
+    where = os.environ.get(CACHE_ENV)
+    if where == "off":
+        return None
+    base = Path(where) if where else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ascend-env"
+    from . import __version__
+
+    h = hashlib.sha256(f"{__version__}\0{sys.version_info[:2]}".encode())
+    for p in (Path(__file__), Path(__file__).with_name("versions.py"), *paths):
+        try:
+            h.update(str(p).encode() + b"\0" + p.read_bytes() + b"\0")
+        except OSError:
+            return None
+    return base / f"matrix-{h.hexdigest()[:32]}.pickle"
+
+
 def load_matrix(overrides: Iterable[str | os.PathLike[str]] = (),
                 data_dir: str | os.PathLike[str] | None = None) -> Matrix:
-    """Load the packaged matrix plus overrides; raise :class:`MatrixInvalid` on any problem."""
+    """Load the packaged matrix plus overrides; raise :class:`MatrixInvalid` on any problem.
+
+    A matrix that validated is kept (pickled) in the user's cache keyed by the bytes of every data and override
+    file, so a run after the first skips parsing and validation (the doctor and the filters load it each run);
+    an invalid matrix is never cached."""
+    data = Path(data_dir) if data_dir else _data_dir()
+    paths = [data / f for f in DATA_FILES] + override_paths(overrides)
+    cache = _cache_file(paths)
+    if cache is not None and cache.is_file():
+        try:
+            with cache.open("rb") as f:
+                cached = pickle.load(f)
+            if isinstance(cached, Matrix):
+                return cached
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+            pass  # a broken or stale entry: load from the data and write it again
     m, problems = check_matrix(overrides, data_dir)
     if problems:
         raise MatrixInvalid(problems)
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+            with tmp.open("wb") as f:
+                pickle.dump(m, f, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(cache)
+        except OSError:
+            pass  # a read-only home: no cache, same result
     return m

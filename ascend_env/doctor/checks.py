@@ -11,16 +11,15 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
-
-import yaml
 
 from ..compat import driver_accepts_firmware, firmware_accepts_driver, parse_bounds, toolkit_accepts_driver
 from ..matrix import Matrix
 from ..probe.npu_smi import NpuSmiParseError, detect_loader_error, parse_info, worst_health
 from ..resolver import Conflict, Request, resolve
 from ..versions import Version, VersionError
+from ..yamlload import safe_load
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 GROUPS = ("devices", "driver", "npu", "network", "cann", "python", "frameworks", "system", "expect")
@@ -521,10 +520,10 @@ def _strip_local(v: str) -> str:
 @cache
 def framework_errors() -> list[dict[str, Any]]:
     try:
-        text = resources.files("ascend_env.probe").joinpath("framework_errors.yaml").read_text(encoding="utf-8")
+        text = (Path(__file__).resolve().parents[1] / "probe/framework_errors.yaml").read_text(encoding="utf-8")
     except (FileNotFoundError, OSError):
         return []
-    return list(yaml.safe_load(text) or [])
+    return list(safe_load(text) or [])
 
 
 def explain_error(text: str, framework: str) -> dict[str, Any] | None:
@@ -571,6 +570,22 @@ def framework_import(f: dict[str, Any], ctx: Context) -> list[Check]:
 # --- system ------------------------------------------------------------------------------------------------
 
 GiB = 1 << 30
+
+
+@check("system.timing", "system", "where the doctor's seconds went: the probe, and each framework import on its own")
+def system_timing(f: dict[str, Any], ctx: Context) -> list[Check]:
+    imports = ((f.get("python") or {}).get("imports") or {})
+    parts = [f"probe {f.get('elapsed_ms', '?')} ms"]
+    parts += [f"import {name} {r['elapsed_ms'] / 1000:.2f} s" for name, r in imports.items()
+              if isinstance(r, dict) and isinstance(r.get("elapsed_ms"), int)]
+    if f.get("elapsed_ms") is None:
+        return []
+    slow = [n for n, r in imports.items() if isinstance(r, dict) and (r.get("elapsed_ms") or 0) > 10_000]
+    if slow:
+        return [Check("system.timing", "system", WARN, "; ".join(parts),
+                      f"importing {', '.join(slow)} took over 10 s (a cold disk, or a framework initialising devices)",
+                      "run the doctor again (a warm cache is faster), or skip the imports: doctor --no-imports")]
+    return [Check("system.timing", "system", OK, "; ".join(parts))]
 
 
 @check("system.disk", "system", "free space on the install path (/usr/local/Ascend) and /dev/shm size")

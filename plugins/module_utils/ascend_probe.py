@@ -311,9 +311,11 @@ def probe_python(python, imports=True, timeout=120):
     if imports:
         for name, code in IMPORTS.items():
             if name in out["packages"]:
+                t0 = time.monotonic()
                 res = _run([python, "-c", code], timeout=timeout)
                 out["imports"][name] = {"rc": res.get("rc"), "stdout": res["stdout"][-2000:],
-                                        "stderr": res["stderr"][-4000:], "error": res.get("error")}
+                                        "stderr": res["stderr"][-4000:], "error": res.get("error"),
+                                        "elapsed_ms": int((time.monotonic() - t0) * 1000)}
     return out
 
 
@@ -375,26 +377,34 @@ def default_python(root, env):
 
 
 def collect(root="/", python=None, imports=True, env=None):
+    """Every probe; the three that wait on other programs (npu-smi, hccn_tool, the environment's Python and its
+    framework imports) run at the same time, the file reads meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
     env = dict(os.environ if env is None else env)
     t0 = time.monotonic()
     system = probe_system(root)
     arch = system.get("arch") or platform.machine()
     driver = probe_driver(root)
     devices = probe_devices(root)
-    facts = {
-        "facts_version": FACTS_VERSION,
-        "system": system,
-        "env": {k: env.get(k) for k in ENV_KEYS},
-        "devices": devices,
-        "pci": probe_pci(root),
-        "driver": driver,
-        "npu_smi": probe_npu_smi(root, driver.get("lib_dir") or _path(root, DRIVER_LIB)),
-        "network": probe_network(root, devices.get("davinci") or []),
-        "cann": probe_cann(root, arch, env),
-        "python": probe_python(python or default_python(root, env), imports=imports),
-        "disk": probe_disk(root),
-        "sshd": probe_sshd(root),
-    }
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        npu_smi = pool.submit(probe_npu_smi, root, driver.get("lib_dir") or _path(root, DRIVER_LIB))
+        network = pool.submit(probe_network, root, devices.get("davinci") or [])
+        python_facts = pool.submit(probe_python, python or default_python(root, env), imports)
+        facts = {
+            "facts_version": FACTS_VERSION,
+            "system": system,
+            "env": {k: env.get(k) for k in ENV_KEYS},
+            "devices": devices,
+            "pci": probe_pci(root),
+            "driver": driver,
+            "cann": probe_cann(root, arch, env),
+            "disk": probe_disk(root),
+            "sshd": probe_sshd(root),
+        }
+        facts["npu_smi"] = npu_smi.result()
+        facts["network"] = network.result()
+        facts["python"] = python_facts.result()
     facts["elapsed_ms"] = int((time.monotonic() - t0) * 1000)
     return facts
 
