@@ -76,6 +76,10 @@ def run_rank(p: Plan, r: RankPlan, timeout_s: float = 120.0, elements: int = 1 <
     """One rank: join the group, all_reduce ``rank + 1``, check the sum.  Imports torch (and torch_npu for hccl)."""
     import datetime
 
+    if p.backend == "gloo":
+        # the CPU path: torch would otherwise load torch_npu as a device backend, which fails without CANN's
+        # libraries (libhccl.so), as the smoke's --device cpu does
+        os.environ.setdefault("TORCH_DEVICE_BACKEND_AUTOLOAD", "0")
     import torch
     import torch.distributed as dist
 

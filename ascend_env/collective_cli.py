@@ -38,13 +38,16 @@ def add_collective_parser(sub: Any) -> None:
 
 
 def _auto_backend() -> str:
-    try:
-        import torch
-        import torch_npu  # noqa: F401
+    """hccl when torch_npu loads and sees NPUs, else gloo; asked in a child Python, so that a torch_npu that
+    cannot load (no CANN libraries) leaves this process's torch untouched."""
+    import subprocess
 
-        return "hccl" if torch.npu.is_available() and torch.npu.device_count() > 0 else "gloo"
-    except Exception:
+    probe = "import torch, torch_npu; print(int(torch.npu.is_available() and torch.npu.device_count() > 0))"
+    try:
+        cp = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired):
         return "gloo"
+    return "hccl" if cp.returncode == 0 and cp.stdout.strip().endswith("1") else "gloo"
 
 
 def run_collective(args: argparse.Namespace) -> int:
