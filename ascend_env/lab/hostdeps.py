@@ -19,6 +19,8 @@ NEEDED = {
     "ip": "iproute2",
     "cc": "gcc",
     "pgrep": "procps",   # the fault suite finds the processes it kills mid-install
+    "rsync": "rsync",    # the artefact fan-out (hosts pull from peers over SSH)
+    "rrsync": "rsync",   # ... restricted to reading the store folder
 }
 _POLICY = Path("/usr/sbin/policy-rc.d")
 

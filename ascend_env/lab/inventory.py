@@ -52,6 +52,8 @@ def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths, pubkey: 
         **engine,
         "ascend_npu_smi_path": "/" + spec.npu_smi_dir + "/npu-smi",
         "ascend_offline_store": str(lp.store),
+        # the lab's sshd reads this authorized_keys (the fan-out authorizes its read-only key there)
+        "ascend_artifacts_authorized_keys": str(lp.ssh / "authorized_keys"),
         "ascend_containers": [dict(LAB_CONTAINERS[index % len(LAB_CONTAINERS)])],
         # Containers let in the lab's own key (on real fleets: the controller's public key).
         "ascend_ssh_authorized_keys": [pubkey] if pubkey else [],
