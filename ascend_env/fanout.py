@@ -44,6 +44,7 @@ class State:
     alive: set[str] = field(default_factory=set)
     bad: set[tuple[str, str]] = field(default_factory=set)
     sent: dict[str, int] = field(default_factory=dict)      # file -> times the controller sent it
+    failed: set[tuple[str, str]] = field(default_factory=set)   # (src, dst) transfers that failed: not planned again
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> State:
@@ -52,12 +53,14 @@ class State:
                    has={h: set(v) for h, v in (d.get("has") or {}).items()},
                    alive=set(d.get("alive") or (d.get("need") or {}).keys()),
                    bad={(h, f) for h, f in d.get("bad") or []},
-                   sent={k: int(v) for k, v in (d.get("sent") or {}).items()})
+                   sent={k: int(v) for k, v in (d.get("sent") or {}).items()},
+                   failed={(a, b) for a, b in d.get("failed") or []})
 
     def to_dict(self) -> dict[str, Any]:
         return {"sizes": self.sizes, "need": {h: sorted(v) for h, v in self.need.items()},
                 "has": {h: sorted(v) for h, v in self.has.items()}, "alive": sorted(self.alive),
-                "bad": sorted([list(x) for x in self.bad]), "sent": self.sent}
+                "bad": sorted([list(x) for x in self.bad]), "sent": self.sent,
+                "failed": sorted([list(x) for x in self.failed])}
 
     def missing(self, host: str) -> set[str]:
         return self.need.get(host, set()) - self.has.get(host, set())
@@ -84,6 +87,8 @@ def next_wave(state: State) -> list[Transfer]:
         want = state.missing(dst)
         best, best_files = None, set()
         for src in sorted(state.alive - busy_src - {dst}):
+            if (src, dst) in state.failed:
+                continue
             give = {f for f in want if f in state.has.get(src, set()) and (src, f) not in state.bad}
             if _bytes(state, give) > _bytes(state, best_files) or (give and best is None):
                 best, best_files = src, give
@@ -91,12 +96,16 @@ def next_wave(state: State) -> list[Transfer]:
             busy_src.add(best)
             busy_dst.add(dst)
             out.append(Transfer(best, dst, tuple(sorted(best_files)), _bytes(state, best_files)))
-    # the controller: files no live host holds (verified) and that are not on their way this wave
+    # the controller: files no live host holds (verified) and that are not on their way this wave, and files whose
+    # every holder already failed to deliver them to this destination
     coming = {(t.dst, f) for t in out for f in t.files}
     planned: set[str] = set()
     for dst in dsts:
-        files = sorted(f for f in state.missing(dst) if not state.holders(f) and f not in planned
-                       and (dst, f) not in coming)
+        if (CONTROLLER, dst) in state.failed:
+            continue
+        files = sorted(f for f in state.missing(dst) if (dst, f) not in coming
+                       and ((not state.holders(f) and f not in planned)
+                            or (state.holders(f) and all((h, dst) in state.failed for h in state.holders(f)))))
         if files:
             planned.update(files)
             out.append(Transfer(CONTROLLER, dst, tuple(files), _bytes(state, files)))
@@ -111,7 +120,7 @@ def apply(state: State, wave: list[Transfer], failed: Iterable[tuple[str, str]] 
     failed = set(failed)
     new = State(dict(state.sizes), {h: set(v) for h, v in state.need.items()},
                 {h: set(v) for h, v in state.has.items()}, set(state.alive) - set(dead), set(state.bad),
-                dict(state.sent))
+                dict(state.sent), set(state.failed) | failed)
     for host, path in bad_sources:
         new.bad.add((host, path))
         new.has.get(host, set()).discard(path)

@@ -46,6 +46,7 @@ class HostSpec:
     npu_smi_dir: str = "usr/local/bin"   # some hosts have npu-smi in /usr/local/sbin (ascend-facts §4.2)
     runtime: str = "docker"              # container CLI: docker, or isula (the lab's isula shim over docker)
     containers: bool = True              # false: site.yml provisions the host itself (ascend_container_enabled)
+    group: str = "ascend_hosts"          # the inventory group (another: a spare host site.yml leaves alone)
 
 
 @dataclass(frozen=True)
@@ -106,10 +107,10 @@ def _host(i: int, raw: Any, where: str) -> HostSpec:
     if not isinstance(raw, dict):
         raise LabConfigError(f"{where}: expected a mapping like {{name: h1, chip: 910b}}, got {raw!r}")
     unknown = set(raw) - {"name", "chip", "cards", "driver", "firmware", "address", "npu_smi_dir", "runtime",
-                          "containers"}
+                          "containers", "group"}
     if unknown:
         raise LabConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: name, chip, cards, driver, "
-                             "firmware, address, npu_smi_dir, runtime, containers")
+                             "firmware, address, npu_smi_dir, runtime, containers, group")
     name = str(raw.get("name", f"h{i + 1}"))
     if not _NAME.match(name):
         raise LabConfigError(f"{where}: host name {name!r} is not usable; use lower-case letters, digits and '-', "
@@ -147,7 +148,11 @@ def _host(i: int, raw: Any, where: str) -> HostSpec:
     if not isinstance(containers, bool):
         raise LabConfigError(f"{where}: containers {containers!r}; use true (environments in containers) or false "
                              "(site.yml provisions the host itself)")
-    return HostSpec(name, address, chip, cards, driver, firmware, npu_smi_dir, runtime, containers)
+    group = str(raw.get("group", "ascend_hosts"))
+    if not re.match(r"^[a-z][a-z0-9_]{0,31}$", group):
+        raise LabConfigError(f"{where}: group {group!r}; use lower-case letters, digits and '_' (an inventory group "
+                             "name, e.g. ascend_spare)")
+    return HostSpec(name, address, chip, cards, driver, firmware, npu_smi_dir, runtime, containers, group)
 
 
 def build_config(raw: dict[str, Any] | None = None, *, prefix: Path | None = None, cache: Path | None = None,

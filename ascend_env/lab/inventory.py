@@ -29,7 +29,7 @@ def machine_arch() -> Arch:
 def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths, pubkey: str | None = None) -> dict[str, Any]:
     hp = lp.host(spec.name)
     engine: dict[str, Any] = {"ascend_container_runtime": spec.runtime}
-    if spec.chip == "910b" and sum(h.chip == "910b" for h in cfg.hosts) >= 2:
+    if spec.chip == "910b" and sum(h.chip == "910b" and h.group == spec.group for h in cfg.hosts) >= 2:
         # two or more 910B hosts make a multi-node job: the fleet's rank table, and the cross-host all_reduce
         engine["ascend_ranktable_enabled"] = True
     if not spec.containers:  # host mode: the environment is built in the host's own filesystem view
@@ -52,8 +52,6 @@ def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths, pubkey: 
         **engine,
         "ascend_npu_smi_path": "/" + spec.npu_smi_dir + "/npu-smi",
         "ascend_offline_store": str(lp.store),
-        # the lab's sshd reads this authorized_keys (the fan-out authorizes its read-only key there)
-        "ascend_artifacts_authorized_keys": str(lp.ssh / "authorized_keys"),
         "ascend_containers": [dict(LAB_CONTAINERS[index % len(LAB_CONTAINERS)])],
         # Containers let in the lab's own key (on real fleets: the controller's public key).
         "ascend_ssh_authorized_keys": [pubkey] if pubkey else [],
@@ -61,7 +59,8 @@ def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths, pubkey: 
 
 
 def render_inventory(cfg: LabConfig, lp: LabPaths, pubkey: str | None = None) -> str:
-    hosts = {spec.name: host_vars(spec, i, cfg, lp, pubkey) for i, spec in enumerate(cfg.hosts)}
+    hosts = {spec.name: host_vars(spec, i, cfg, lp, pubkey) for i, spec in enumerate(cfg.hosts)
+             if spec.group == "ascend_hosts"}
     doc = {
         # for every host and every container the run adds: the lab has no NPU, so frameworks verify on the CPU
         "all": {"vars": {"ascend_framework_check_device": "cpu", "ascend_smoke_device": "cpu"}},
@@ -69,6 +68,12 @@ def render_inventory(cfg: LabConfig, lp: LabPaths, pubkey: str | None = None) ->
         # is owed instead)
         "ascend_hosts": {"hosts": hosts, "vars": {"ascend_lab": True, "ascend_driver_reboot": False}},
     }
+    # spare hosts (lab config `group:`): reachable like the others, but not in ascend_hosts, so site.yml leaves them
+    # alone until a test puts them in an inventory of its own
+    for i, spec in enumerate(cfg.hosts):
+        if spec.group != "ascend_hosts":
+            doc.setdefault(spec.group, {"hosts": {}, "vars": {"ascend_lab": True, "ascend_driver_reboot": False}})
+            doc[spec.group]["hosts"][spec.name] = host_vars(spec, i, cfg, lp, pubkey)
     head = ("# Written by `python -m ascend_env lab up`; rewritten on every lab up.\n"
             f"# ansible-playbook site.yml -i {lp.inventory}\n---\n")
     return head + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)

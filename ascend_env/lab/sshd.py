@@ -35,7 +35,8 @@ def sshd_config_text(spec: HostSpec, hp: HostPaths, lp: LabPaths, port: int) -> 
         f"ListenAddress {spec.address}:{port}",
         f"HostKey {hp.sshd_dir / 'ssh_host_ed25519_key'}",
         f"PidFile {hp.sshd_pid}",
-        f"AuthorizedKeysFile {lp.ssh / 'authorized_keys'}",
+        # the lab's key (every host), then the host's own root account's file (what site.yml may add keys to)
+        f"AuthorizedKeysFile {lp.ssh / 'authorized_keys'} {hp.root / 'root/.ssh/authorized_keys'}",
         "PermitRootLogin prohibit-password",
         "PasswordAuthentication no",
         "KbdInteractiveAuthentication no",

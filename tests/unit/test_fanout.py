@@ -103,3 +103,14 @@ def test_hosts_that_have_everything_are_left_alone():
     state = fleet(3)
     state.has = {h: set(BUNDLE) for h in state.alive}
     assert next_wave(state) == [] and plan(state) == []
+
+
+def test_a_failed_transfer_is_not_planned_again():
+    state = apply(fleet(2), next_wave(fleet(2)))                          # h01 holds everything
+    wave = next_wave(state)
+    assert [(t.src, t.dst) for t in wave] == [("h01", "h02")]
+    state = apply(state, wave, failed=[("h01", "h02")])                  # the pull failed (the peer is alive)
+    retry = next_wave(state)
+    assert [(t.src, t.dst) for t in retry] == [(CONTROLLER, "h02")]      # another source: the controller
+    state = apply(state, retry, failed=[(CONTROLLER, "h02")])
+    assert next_wave(state) == []                                         # nothing left to try: the role reports it
