@@ -1,6 +1,7 @@
-"""The fault suite's own lab: two torch hosts (f1 with a container, f2 provisioned itself), converged once.
+"""The fault suite's own lab: two torch hosts (f1 with a container, f2 provisioned itself), converged once, and four
+spare hosts (f3-f6, group ascend_spare) for the artefact fan-out's tests.
 
-Its prefix (.lab-faults) and addresses (127.0.0.30-31) are not the lab suite's, so both can run in one session.
+Its prefix (.lab-faults) and addresses (127.0.0.30-35) are not the lab suite's, so both can run in one session.
 Skipped when not root; with ASCEND_ENV_REQUIRE_LAB=1 (CI) a skip is a failure.
 """
 
@@ -23,6 +24,9 @@ CONFIG: dict[str, Any] = {
     "hosts": [
         {"name": "f1", "chip": "910b", "cards": 2, "address": "127.0.0.30"},
         {"name": "f2", "chip": "910b", "cards": 2, "address": "127.0.0.31", "containers": False},
+        # four fresh hosts site.yml leaves alone (group ascend_spare): the artefact fan-out's tests take them
+        *({"name": f"f{n}", "chip": "910b", "cards": 2, "address": f"127.0.0.{29 + n}", "group": "ascend_spare"}
+          for n in range(3, 7)),
     ],
 }
 TORCH = next(c for c in LAB_CONTAINERS if c["framework"] == "torch")
