@@ -60,9 +60,12 @@ def test_playbooks_and_roles_name_roles_and_filters_by_fqcn():
 def test_there_is_one_probe_file():
     canonical = ROOT / "plugins/module_utils/ascend_probe.py"
     assert canonical.is_file() and not canonical.is_symlink()
-    for link in (ROOT / "ascend_env/probe/host.py", ROOT / "roles/ascend_driver/files/ascend_probe.py",
-                 ROOT / "roles/ascend_driver_check/files/ascend_probe.py"):
-        assert link.is_symlink() and link.resolve() == canonical
+    link = ROOT / "ascend_env/probe/host.py"
+    assert link.is_symlink() and link.resolve() == canonical
+    # the roles read hosts through the module ascend.env.ascend_state, which imports the same file as module_utils
+    module = (ROOT / "plugins/modules/ascend_state.py").read_text()
+    assert "from ansible_collections.ascend.env.plugins.module_utils.ascend_probe import collect" in module
+    assert not list(ROOT.glob("roles/*/files/ascend_probe.py"))
 
 
 @pytest.fixture()

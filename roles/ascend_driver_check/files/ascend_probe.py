@@ -1,1 +1,0 @@
-../../../plugins/module_utils/ascend_probe.py
