@@ -19,6 +19,7 @@ import yaml
 from labtools import ansible_env, recap, run_playbook
 
 from ascend_env.lab.inventory import LAB_CONTAINERS
+from ascend_env.lab.layout import HostPaths
 
 from .conftest import PREFIX, lab
 
@@ -94,7 +95,7 @@ def test_the_controller_sends_the_bundle_once_and_every_host_verifies(spares):
 
 def _sshd_down(host: str) -> None:
     """The host dies: its sshd and every session it serves (a crash, a pulled cable)."""
-    pid = int((PREFIX / f"hosts/{host}/sshd/sshd.pid").read_text())
+    pid = int(HostPaths(PREFIX / "hosts" / host).sshd_pid.read_text())
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     for p in [pid, *map(int, children)]:
         with contextlib.suppress(ProcessLookupError):
