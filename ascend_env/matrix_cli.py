@@ -1,4 +1,4 @@
-"""``ascend-env matrix show|resolve|check``: the matrix and the resolver on the command line.
+"""``ascend-env matrix show|resolve|check|audit``: the matrix and the resolver on the command line.
 
 Exit codes: 0 ok, 1 conflict / invalid stack / invalid data, 2 usage error.
 """
@@ -43,10 +43,19 @@ examples:
 """
 
 
+_AUDIT_EXAMPLES = """\
+examples:
+  python -m ascend_env matrix audit                 # per row: the page versions read and those stating it
+  python -m ascend_env matrix audit --strict        # CI: exit 1 on a row without a (known) page version, a pairing
+                                                    # the pages state that no row encodes, ...
+  python -m ascend_env matrix audit --json | jq '.unencoded'
+"""
+
+
 def add_matrix_parser(sub: Any) -> None:
     p = sub.add_parser("matrix", help="show, resolve and check the compatibility matrix",
                        description="The sourced compatibility matrix and the stack resolver.")
-    msub = p.add_subparsers(dest="matrix_cmd", metavar="{show,resolve,check}", required=True)
+    msub = p.add_subparsers(dest="matrix_cmd", metavar="{show,resolve,check,audit}", required=True)
 
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("--overrides", action="append", default=[], metavar="FILE",
@@ -81,6 +90,16 @@ def add_matrix_parser(sub: Any) -> None:
                         epilog=_CHECK_EXAMPLES, formatter_class=fmt)
     pins(q)
     common(q)
+    q = msub.add_parser("audit", help="check every row against every version of the page it cites",
+                        description="Check the matrix against page_history.yaml (every version read of the pages the "
+                                    "rows cite): per row, the page versions it was checked against and which of them "
+                                    "state it; rows whose source names no page version or an unknown one; pairings "
+                                    "the pages state that no row encodes.", epilog=_AUDIT_EXAMPLES, formatter_class=fmt)
+    q.add_argument("--strict", action="store_true",
+                   help="exit 1 on any problem: a missing or unknown source ref, a ref whose page version does not "
+                        "state the row, an unencoded pairing (what CI runs)")
+    q.add_argument("--history", metavar="FILE", help="page history file (default: the packaged page_history.yaml)")
+    common(q)
 
 
 _SHOW_SECTIONS = ("chips", "releases", "cann_hdk", "cann_python", "mindspore", "mindformers", "torch",
@@ -88,6 +107,8 @@ _SHOW_SECTIONS = ("chips", "releases", "cann_hdk", "cann_python", "mindspore", "
 
 
 def run_matrix(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    if args.matrix_cmd == "audit":
+        return _audit(args, out, err)
     if args.matrix_cmd == "check" and not _has_request(args):
         m, problems = check_matrix(args.overrides)
         return _print_check(m, problems, args.json, out)
@@ -204,8 +225,9 @@ def format_conflict(c: Conflict) -> str:
     return "\n".join(lines)
 
 
-def coverage_rows(m: Matrix) -> list[tuple[str, str, str, str, str]]:
-    """(concern, file, rows, versions covered, sources) for the README table."""
+def coverage_rows(m: Matrix, read: dict[str, str] | None = None) -> list[tuple[str, ...]]:
+    """(concern, file, rows, versions covered, sources[, page versions read]) for the README table.  ``read``
+    (concern -> text, from :func:`ascend_env.matrix_history.versions_read`) adds the last column."""
 
     def span(vs: Sequence[Any]) -> str:
         vs = sorted(set(vs))
@@ -214,7 +236,7 @@ def coverage_rows(m: Matrix) -> list[tuple[str, str, str, str, str]]:
     def srcs(rows: Sequence[Any]) -> str:
         return str(len({r.meta.source for r in rows}))
 
-    return [
+    rows = [
         ("chips", "chips.yaml", str(len(m.chips)), ", ".join(c.id for c in m.chips), srcs(m.chips)),
         ("CANN releases", "cann_releases.yaml", str(len(m.releases)), span([r.version for r in m.releases]),
          srcs(m.releases)),
@@ -236,22 +258,39 @@ def coverage_rows(m: Matrix) -> list[tuple[str, str, str, str, str]]:
         ("HCCL rank table format", "hccl.yaml", str(len(m.rank_tables)),
          ", ".join(f"{'/'.join(r.chips)}: {r.format}" for r in m.rank_tables), srcs(m.rank_tables)),
     ]
+    if read is None:
+        return rows
+    keys = (None, None, "cann_hdk", "cann_python", "mindspore", "mindformers", "torch", "torch_npu", None, None, None)
+    return [(*r, read.get(k, "-") if k else "-") for r, k in zip(rows, keys, strict=True)]
 
 
-def coverage_markdown(m: Matrix) -> str:
-    table = _table(("concern", "file", "rows", "covers", "sources"), coverage_rows(m), markdown=True)
-    return f"{table}\n\nTotal: {m.row_count()} rows from {len(m.sources())} distinct sources."
+_COVERAGE_HEADERS = ("concern", "file", "rows", "covers", "sources")
+_READ_HEADER = "page versions read"
+
+
+def coverage_markdown(m: Matrix, read: dict[str, str] | None = None) -> str:
+    headers = (*_COVERAGE_HEADERS, _READ_HEADER) if read is not None else _COVERAGE_HEADERS
+    table = _table(headers, coverage_rows(m, read), markdown=True)
+    text = f"{table}\n\nTotal: {m.row_count()} rows from {len(m.sources())} distinct sources."
+    if read is not None:
+        text += (f"\n\n{_READ_HEADER}: every version of the pages the rows cite (and of related pages) read for the "
+                 f"matrix, per concern (intermediate commits counted too); `python -m ascend_env matrix audit` checks "
+                 f"each row against them (docs/matrix.md, \"Page history\").")
+    return text
 
 
 def _show(m: Matrix, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.section is None or args.coverage:
+        from .matrix_history import load_history, versions_read
+
+        read = versions_read(load_history())
+        headers = (*_COVERAGE_HEADERS, _READ_HEADER)
         if args.json:
-            keys = ("concern", "file", "rows", "covers", "sources")
-            print(json.dumps([dict(zip(keys, r, strict=True)) for r in coverage_rows(m)], indent=2), file=out)
+            print(json.dumps([dict(zip(headers, r, strict=True)) for r in coverage_rows(m, read)], indent=2), file=out)
         elif args.markdown:
-            print(coverage_markdown(m), file=out)
+            print(coverage_markdown(m, read), file=out)
         else:
-            print(_table(("concern", "file", "rows", "covers", "sources"), coverage_rows(m)), file=out)
+            print(_table(headers, coverage_rows(m, read)), file=out)
             print(f"\n{m.row_count()} rows from {len(m.sources())} distinct sources", file=out)
         return EXIT_OK
     if args.section not in _SHOW_SECTIONS:
@@ -280,3 +319,67 @@ def _row_dict(row: Any) -> dict[str, str]:
     out["preferred"] = "yes" if row.meta.preferred else "no"
     out["source"] = row.meta.source
     return out
+
+
+# --- audit -------------------------------------------------------------------------------------------
+def _audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .matrix_history import audit as run_audit
+    from .matrix_history import load_history
+
+    m, problems = check_matrix(args.overrides)
+    if problems:
+        return _print_check(m, problems, args.json, out) or EXIT_CONFLICT
+    try:
+        history = load_history(args.history)
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read the page history {args.history or 'page_history.yaml'}: {exc}", file=err)
+        return EXIT_USAGE
+    report = run_audit(m, history)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False), file=out)
+    else:
+        print(format_audit(report), file=out)
+    return EXIT_CONFLICT if args.strict and not report.ok else EXIT_OK
+
+
+def _refs_text(refs: Sequence[str], own: str | None) -> str:
+    shown = list(refs) if len(refs) <= 6 else [*refs[:2], "…", *refs[-3:]]
+    if own and own in refs and own not in shown:
+        shown.append(own)
+    return ", ".join(shown)
+
+
+def format_audit(report: Any) -> str:
+    rows = [r for r in report.rows if r.status not in ("url", "local")]
+    lines = [f"matrix audit: {report.pages} pages, {report.versions} page versions read; "
+             f"{len(rows)} row sources name a repository page", ""]
+    status_text = {"ok": "ok", "missing-ref": "✗ no page version", "unknown-ref": "✗ unknown page version",
+                   "not-stated": "✗ not stated at its version", "superseded": "✗ superseded_by",
+                   "unread": "! version not read", "no-history": "- page not in the history"}
+    for r in rows:
+        detail = ""
+        if r.status in ("ok", "not-stated", "superseded"):
+            detail = (f"checked against {r.versions_read} version(s); stated at {len(r.stated_at)}: "
+                      f"{_refs_text(r.stated_at, r.ref)}" if r.stated_at else
+                      f"checked against {r.versions_read} version(s) (the row is older than the history's scope)")
+        lines.append(f"  {r.where}  {r.source}")
+        lines.append(f"      {status_text.get(r.status, r.status)}" + (f": {detail}" if detail else ""))
+        if r.message:
+            lines.append(f"      {r.message}")
+    lines.append("")
+    if report.unencoded:
+        lines.append(f"✗ {len(report.unencoded)} pairing(s) stated by the pages that no row encodes "
+                     f"(encode them, or list them under ignored: in page_history.yaml with the reason):")
+        for p in report.unencoded:
+            lines.append(f"  - {p.source}: {p.describe()}  [{_refs_text(p.refs, None)}]")
+    else:
+        lines.append(f"✓ every pairing the pages state is encoded ({len(report.ignored)} judged not a release's "
+                     f"pairing and listed under ignored: in page_history.yaml)")
+    for text in report.history_problems:
+        lines.append(f"✗ {text}")
+    problems = report.problems
+    unread = [r for r in rows if r.status == "unread"]
+    if unread:
+        lines.append(f"! {len(unread)} row(s) cite a page version no reading covers (page_history.yaml unread:)")
+    lines.append(f"✗ {len(problems)} row problem(s)" if problems else "✓ every row names a page version that states it")
+    return "\n".join(lines)

@@ -249,7 +249,9 @@ def _python_constraints(ctx: _Ctx, a: dict[str, Any]) -> list[Constraint]:
                               "; ".join(sorted({r.meta.source for r in rows}))))
     if "mindspore" in a:
         ms, rows_ms = a["mindspore"]
-        rows_py = [r for r in rows_ms if r.python]
+        # a MindSpore release's Python is its wheels', whichever CANN row was used: a row that names no Python (one
+        # page's CANN pairing) takes the Python of the release's other rows
+        rows_py = [r for r in rows_ms if r.python] or [r for r in ctx.rows("mindspore") if r.version == ms and r.python]
         if rows_py:
             out.append(Constraint("python", tuple(s for r in rows_py for s in r.python), f"MindSpore {ms}",
                                   "; ".join(sorted({r.meta.source for r in rows_py}))))
@@ -391,8 +393,10 @@ def _search(m: Matrix, chip: Chip | None, framework: str | None, pins: dict[str,
         for a in _assignments(ctx):
             result = _evaluate(ctx, a)
             if result is not None:
+                # a row used only because it was pinned and a later page version changed it makes the stack
+                # "documented earlier" in either pass (an installed driver is checked against every HDK row)
                 earlier = any(f" is {EARLIER}: " in w for w in result[1])
-                return result[0], result[1], "preferred" if preferred_only else EARLIER if earlier else "accepted"
+                return result[0], result[1], EARLIER if earlier else "preferred" if preferred_only else "accepted"
     return None
 
 

@@ -11,6 +11,8 @@ if [ "$(id -u)" = 0 ]; then echo "== lab deps"; python -m ascend_env lab deps; f
 if [ "${CI:-}" = true ]; then export ASCEND_ENV_REQUIRE_LAB=1; fi
 echo "== ruff"; ruff check .
 echo "== matrix data"; python -m ascend_env matrix check
+echo "== matrix audit (every row against every version read of its page)"; python -m ascend_env matrix audit --strict >/tmp/ascend-env-audit.log \
+  || { grep -E "✗|!" /tmp/ascend-env-audit.log | head -40; exit 1; }; tail -3 /tmp/ascend-env-audit.log
 echo "== ansible syntax"; ansible-playbook --syntax-check site.yml
 echo "== ansible-lint (production profile): the collection, the checkout's site.yml and the example inventory"
 ansible-lint --offline -q
