@@ -688,6 +688,17 @@ def load_matrix(overrides: Iterable[str | os.PathLike[str]] = (),
             with tmp.open("wb") as f:
                 pickle.dump(m, f, protocol=pickle.HIGHEST_PROTOCOL)
             tmp.replace(cache)
+            _prune_cache(cache.parent)
         except OSError:
             pass  # a read-only home: no cache, same result
     return m
+
+
+#: entries kept in the cache (each checkout, override set and version is one; older ones are removed on a write)
+CACHE_KEEP = 8
+
+
+def _prune_cache(base: Path) -> None:
+    entries = sorted(base.glob("matrix-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[CACHE_KEEP:]:
+        old.unlink(missing_ok=True)

@@ -188,6 +188,28 @@ def _check_bool(out: _Out, ctr: str | None, field: str, value: Any, default: boo
     return default
 
 
+def _check_artifacts(out: _Out, hv: Mapping[str, Any]) -> None:
+    """How the artefacts travel: ascend_artifacts_fanout (auto/true/false), its bandwidth cap, a shared store path."""
+    fanout = hv.get("ascend_artifacts_fanout", "auto")
+    word = str(fanout).strip().lower()
+    if not isinstance(fanout, bool) and word not in ("auto", "true", "false", "yes", "no"):
+        out.add(None, "ascend_artifacts_fanout", fanout, "must be auto, true or false",
+                "write ascend_artifacts_fanout: auto (peers serve peers when more than one host lacks a file), true "
+                "(always, or stop saying why not) or false (every host from the controller)")
+    bw = hv.get("ascend_artifacts_fanout_bwlimit", 0)
+    if isinstance(bw, bool) or not (isinstance(bw, int) and bw >= 0 or isinstance(bw, str) and bw.strip().isdigit()):
+        out.add(None, "ascend_artifacts_fanout_bwlimit", bw, "must be a whole number of KiB/s (0: no cap)",
+                "write e.g. ascend_artifacts_fanout_bwlimit: 50000 (about 50 MB/s per transfer)")
+    shared = hv.get("ascend_artifacts_shared_path", "")
+    if shared not in (None, "") and not (isinstance(shared, str) and shared.startswith("/")):
+        out.add(None, "ascend_artifacts_shared_path", shared, "must be an absolute path on the hosts",
+                "write the path where the store is mounted on every host, e.g. /mnt/ascend-store (or leave it empty)")
+    elif shared and (fanout is True or word in ("true", "yes")):
+        out.add(None, "ascend_artifacts_fanout", fanout, f"is true, but ascend_artifacts_shared_path {shared} means "
+                "nothing is copied, so there is nothing to fan out",
+                "leave ascend_artifacts_fanout unset (auto), or clear ascend_artifacts_shared_path to copy the store")
+
+
 def _check_password(out: _Out, hv: Mapping[str, Any]) -> None:
     """Password login needs a root password (from vault); the password itself never appears in a message."""
     if not _check_bool(out, None, "ascend_ssh_password_login", hv.get("ascend_ssh_password_login", False), False):
@@ -685,6 +707,7 @@ def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest:
     offline = _check_bool(out, None, "ascend_offline", hv.get("ascend_offline", bool(hv.get("ascend_offline_store"))),
                           False)
     _check_password(out, hv)
+    _check_artifacts(out, hv)
     containers_on = _check_bool(out, None, "ascend_container_enabled", hv.get("ascend_container_enabled", True), True)
     runtime = hv.get("ascend_container_runtime", "docker")
     if runtime not in RUNTIMES:

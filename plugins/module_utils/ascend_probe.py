@@ -232,13 +232,13 @@ def probe_network(root, devices):
 
 # --- CANN --------------------------------------------------------------------------------------------------
 
-def _toolkit_candidates(root, arch, env):
+def _toolkit_candidates(root, arch, env, base=None):
     seen = []
     for home in (env.get("ASCEND_TOOLKIT_HOME"), env.get("ASCEND_HOME_PATH")):
         if home:
             seen.append(("env", _path(root, home) if root not in ("", "/") else home))
     for rel in ("ascend-toolkit/latest", "cann", "latest"):
-        seen.append(("default", _path(root, ASCEND + "/" + rel)))
+        seen.append(("default", os.path.join(base, rel) if base else _path(root, ASCEND + "/" + rel)))
     home = os.path.expanduser("~")
     if root in ("", "/"):
         seen.append(("user", os.path.join(home, "Ascend/ascend-toolkit/latest")))
@@ -251,10 +251,13 @@ def _toolkit_candidates(root, arch, env):
 
 
 @guarded
-def probe_cann(root, arch, env):
-    found = _toolkit_candidates(root, arch, env)
+def probe_cann(root, arch, env, base=None):
+    """The CANN toolkit the environment (``env``) points at, else the first under the install path (``base``, an
+    absolute path; default <root>/usr/local/Ascend): its install record, parts, kernels and NNAL versions."""
+    found = _toolkit_candidates(root, arch, env, base)
     if not found:
-        return {"toolkit": None, "searched": [ASCEND + "/ascend-toolkit/latest", ASCEND + "/cann"]}
+        where = base or ASCEND
+        return {"toolkit": None, "searched": [where + "/ascend-toolkit/latest", where + "/cann"]}
     origin, home, info = found[0]
     env_home = env.get("ASCEND_TOOLKIT_HOME") or env.get("ASCEND_HOME_PATH")
     tk = {"origin": origin, "home": home,
@@ -273,10 +276,13 @@ def probe_cann(root, arch, env):
     soc_base = os.path.join(home, "opp/built-in/op_impl/ai_core/tbe/kernel")
     socs = sorted(os.listdir(soc_base)) if os.path.isdir(soc_base) else []
     nnal = None
-    for base in (os.path.join(os.path.dirname(home), "nnal/atb"), _path(root, ASCEND + "/nnal/atb")):
-        if os.path.isdir(base):
-            versions = sorted(v for v in os.listdir(base) if os.path.exists(os.path.join(base, v, "version.info")))
-            nnal = {"base": base, "versions": versions}
+    for atb in (os.path.join(os.path.dirname(home), "nnal/atb"),
+                os.path.join(base, "nnal/atb") if base else _path(root, ASCEND + "/nnal/atb")):
+        if os.path.isdir(atb):
+            # "latest" is a link to one of the versions, not a version
+            versions = sorted(v for v in os.listdir(atb)
+                              if v != "latest" and os.path.exists(os.path.join(atb, v, "version.info")))
+            nnal = {"base": atb, "versions": versions}
             break
     return {"toolkit": tk, "others": [entry[1] for entry in found[1:]], "kernels": kernels, "kernel_socs": socs,
             "nnal": nnal}
@@ -302,8 +308,8 @@ print(json.dumps(out))
 
 
 @guarded
-def probe_python(python, imports=True, timeout=120):
-    r = _run([python, "-c", _PKG_SNIPPET.replace("DISTS", repr(FRAMEWORK_DISTS))], timeout=30)
+def probe_python(python, imports=True, timeout=120, dists=FRAMEWORK_DISTS):
+    r = _run([python, "-c", _PKG_SNIPPET.replace("DISTS", repr(tuple(dists)))], timeout=30)
     if r.get("rc") != 0:
         return {"python": None, "error": r.get("error") or (r.get("stderr") or "").strip()[-400:], "executable": python}
     out = json.loads(r["stdout"].strip().splitlines()[-1])

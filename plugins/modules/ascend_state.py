@@ -55,13 +55,23 @@ options:
     description: With O(scope=host), the host's copy of the artefact store.
     type: path
   venv:
-    description: With O(scope=env), the venv whose Python and packages to read.
+    description: With O(scope=env), the venv whose Python and packages to read (the doctor's probe of a Python).
     type: path
   dists:
-    description: With O(scope=env), the distributions whose installed versions to read.
+    description: With O(scope=env), the distributions whose installed versions to read (default, the frameworks
+      the doctor reads).
     type: list
     elements: str
     default: []
+  system_python:
+    description: With O(scope=env), read the version (major.minor) of C(python3) on the PATH, which the venv is
+      made from.
+    type: bool
+    default: false
+  cann_path:
+    description: With O(scope=env), the CANN install path to read (the doctor's CANN probe, confined to it) - the
+      toolkit's install record, the kernels' version, the NNAL versions, and which set_env.sh the layout has.
+    type: path
   files:
     description: Files whose sha256 to return (missing files are V(null)).
     type: list
@@ -92,6 +102,8 @@ EXAMPLES = r"""
     scope: env
     venv: /opt/ascend-env/venv
     dists: [torch, torch_npu]
+    system_python: true
+    cann_path: /usr/local/Ascend
     files: [/etc/ssh/sshd_config.d/ascend-env.conf, /etc/pip.conf]
     texts: [/etc/Ascend/ascend_cann_install.info]
   register: env_state
@@ -119,8 +131,17 @@ python:
   returned: when scope is env and venv is given
   type: str
 packages:
-  description: Installed version per distribution of O(dists) (absent when not installed).
+  description: Installed version per distribution of O(dists), the name with C(-) as C(_) (absent when not installed).
   returned: when scope is env and venv is given
+  type: dict
+system_python:
+  description: Version (major.minor) of C(python3) on the PATH, null when there is none.
+  returned: when scope is env and system_python is true
+  type: str
+cann:
+  description: The CANN probe of O(cann_path) (toolkit with its install record, kernels, nnal), and C(set_env) -
+    the set_env.sh of the layout found (C(cann/) from CANN 8.5, else C(ascend-toolkit/)).
+  returned: when scope is env and cann_path is given
   type: dict
 files:
   description: sha256 per path of O(files), null when missing.
@@ -139,21 +160,19 @@ elapsed_ms:
 import hashlib
 import json
 import os
+import platform
+import shutil
 import subprocess
+import sys
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ascend.env.plugins.module_utils.ascend_probe import collect
-
-_PKG = ("import json, sys\n"
-        "from importlib import metadata\n"
-        "out = {'python': '.'.join(map(str, sys.version_info[:3])), 'packages': {}}\n"
-        "for d in DISTS:\n"
-        "    try:\n"
-        "        out['packages'][d.replace('-', '_')] = metadata.version(d)\n"
-        "    except Exception:\n"
-        "        pass\n"
-        "print(json.dumps(out))\n")
+from ansible_collections.ascend.env.plugins.module_utils.ascend_probe import (
+    FRAMEWORK_DISTS,
+    collect,
+    probe_cann,
+    probe_python,
+)
 
 
 def _sha256(path):
@@ -229,6 +248,41 @@ def _store(store_dir):
     return {"sizes": sizes, "sums": sums, "tools": tools}
 
 
+def _system_python():
+    """major.minor of the python3 on the PATH (this interpreter's own when it is that one: no second process)."""
+    found = shutil.which("python3")
+    if not found:
+        return None
+    if os.path.realpath(found) == os.path.realpath(sys.executable):
+        return "{}.{}".format(*sys.version_info[:2])
+    try:
+        cp = subprocess.run([found, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True,
+                            text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return cp.stdout.strip() or None if cp.returncode == 0 else None
+
+
+def _env_scope(module, p, result):
+    """Python, packages, CANN of an environment: the doctor's probes, run here."""
+    if p["venv"]:
+        python = os.path.join(p["venv"], "bin", "python")
+        result["python"], result["packages"] = None, {}
+        if os.path.exists(python):
+            doc = probe_python(python, imports=False, dists=p["dists"] or FRAMEWORK_DISTS)
+            if doc.get("python") is None and doc.get("error"):
+                module.fail_json(msg=f"{python} did not run: {doc['error']}")
+            result["python"], result["packages"] = doc.get("python"), doc.get("packages") or {}
+    if p["system_python"]:
+        result["system_python"] = _system_python()
+    if p["cann_path"]:
+        base = p["cann_path"].rstrip("/") or "/"
+        cann = probe_cann("/", platform.machine(), {}, base)
+        new_layout = os.path.exists(os.path.join(base, "cann", "set_env.sh"))
+        cann["set_env"] = os.path.join(base, "cann" if new_layout else "ascend-toolkit", "set_env.sh")
+        result["cann"] = cann
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -242,6 +296,8 @@ def main():
             "store_dir": {"type": "path"},
             "venv": {"type": "path"},
             "dists": {"type": "list", "elements": "str", "default": []},
+            "system_python": {"type": "bool", "default": False},
+            "cann_path": {"type": "path"},
             "files": {"type": "list", "elements": "path", "default": []},
             "texts": {"type": "list", "elements": "path", "default": []},
         },
@@ -260,18 +316,8 @@ def main():
                 result["image_present"] = present
         if p["store_dir"]:
             result["store"] = _store(p["store_dir"])
-    elif p["venv"]:
-        python = os.path.join(p["venv"], "bin", "python")
-        result["python"], result["packages"] = None, {}
-        if os.path.exists(python):
-            code = _PKG.replace("DISTS", repr(list(p["dists"])))
-            try:
-                cp = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60, check=False)
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                module.fail_json(msg=f"{python} did not run: {exc}")
-            if cp.returncode == 0 and cp.stdout.strip():
-                doc = json.loads(cp.stdout.strip().splitlines()[-1])
-                result["python"], result["packages"] = doc["python"], doc["packages"]
+    else:
+        _env_scope(module, p, result)
     result["files"] = {f: _sha256(f) for f in p["files"]}
     result["texts"] = {f: _text(f) for f in p["texts"]}
     result["elapsed_ms"] = int((time.monotonic() - t0) * 1000)

@@ -129,3 +129,13 @@ def test_check_mode_and_a_rerun_change_nothing_in_the_tables(converged):
     assert cp.returncode == 0, cp.stdout[-3000:]
     assert {h: r["changed"] for h, r in recap(cp.stdout).items()} == {h: 0 for h in recap(cp.stdout)}
     assert "rank table 1.0: 2 server(s), 16 rank(s) (t1, t3)" in cp.stdout
+
+
+def test_a_run_limited_to_part_of_the_job_leaves_the_table_as_it_is(converged):
+    """--limit t1: t3's ports are not read, so the table is neither rebuilt nor refused; the run passes and says why."""
+    table = PREFIX / "hosts/t3/root/etc/ascend-env/hccl.json"
+    before = table.stat().st_mtime_ns
+    cp = run_playbook(INVENTORY, "--limit", "t1,t1-*,localhost", "--tags", "ranktable")
+    assert cp.returncode == 0, cp.stdout[-3000:]
+    assert "the rank table is not rewritten: the job's hosts are t1, t3 and --limit leaves out t3" in cp.stdout
+    assert "did not come through" not in cp.stdout and table.stat().st_mtime_ns == before

@@ -349,3 +349,58 @@ def test_driver_upgrade_on_a_lab_host_keeps_user_npu_smi_and_host_paths(pkgs, la
     assert (lib / "libdrvdsmi_host.so").read_bytes() == b"\x7fELF lab"
     assert (lib / "lab-npu-state.json").read_text() == '{"chip": "910b"}\n'
     assert not (lib / "stale.so").exists()
+
+
+# --- what the roles read back: ascend.env.ascend_state (scope env) on what the installers laid down ----------
+REPO = Path(__file__).resolve().parents[2]
+
+
+def state(args: dict, env: dict[str, str] | None = None) -> dict:
+    """Run the module as Ansible would (its arguments in a JSON file), with the collection importable."""
+    import json
+    import sys
+
+    args_file = Path(args.pop("_tmp")) / "args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    cp = subprocess.run([sys.executable, str(REPO / "plugins/modules/ascend_state.py"), str(args_file)],
+                        env={**os.environ, **(env or {}), "PYTHONPATH": str(REPO / "collections")},
+                        capture_output=True, text=True, timeout=60, check=False)
+    out = json.loads(cp.stdout)
+    assert not out.get("failed"), out
+    return out
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="builds x86_64 packages for this machine's arch")
+def test_the_state_module_reads_what_the_installers_wrote(lab, tmp_path, matrix):
+    b = inst.build_cann_package
+    tk = b("toolkit", "8.0.0", "x86_64", tmp_path, matrix=matrix)
+    ops = b("kernels", "8.0.0", "x86_64", tmp_path, chip="910b", matrix=matrix)
+    nnal = b("nnal", "8.0.0", "x86_64", tmp_path, matrix=matrix)
+    env = {**lab["env"], "ASCEND_LAB_UNAME_M": "x86_64"}
+    none = state({"_tmp": tmp_path, "scope": "env", "cann_path": str(lab["path"])})
+    assert none["cann"]["toolkit"] is None and none["cann"]["set_env"] == f"{lab['path']}/ascend-toolkit/set_env.sh"
+    for pkg, extra in ((tk, {}), (ops, {}), (nnal, {"ASCEND_HOME_PATH": f"{lab['path']}/ascend-toolkit/latest"})):
+        res = run(pkg, "--nox11", "--install", "--quiet", f"--install-path={lab['path']}", env=env, **extra)
+        assert res.returncode == 0, res.stderr
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin/python").symlink_to(os.path.realpath(__import__("sys").executable))
+    pip_conf = tmp_path / "pip.conf"
+    pip_conf.write_text("[global]\n")
+    out = state({"_tmp": tmp_path, "scope": "env", "cann_path": str(lab["path"]), "venv": str(venv),
+                 "dists": ["PyYAML", "no-such-dist"], "system_python": True,
+                 "files": [str(pip_conf), str(tmp_path / "missing")], "texts": [str(pip_conf)]})
+    cann = out["cann"]
+    assert cann["toolkit"]["install_info"]["version"] == "8.0.0"
+    assert cann["kernels"]["version_info"]["version_dir"] == "8.0.0"
+    assert cann["nnal"]["versions"] == ["8.0.0"]                        # the "latest" link is not a version
+    assert cann["set_env"] == f"{lab['path']}/ascend-toolkit/set_env.sh"
+    seen = subprocess.run([str(venv / "bin/python"), "-c", "import platform, importlib.metadata as m; "
+                           "print(platform.python_version(), m.version('PyYAML'))"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert [out["python"], out["packages"]] == [seen[0], {"PyYAML": seen[1]}]
+    assert out["system_python"] and out["system_python"].count(".") == 1
+    import hashlib
+    assert out["files"] == {str(pip_conf): hashlib.sha256(b"[global]\n").hexdigest(), str(tmp_path / "missing"): None}
+    assert out["texts"] == {str(pip_conf): "[global]\n"}
+    assert out["changed"] is False

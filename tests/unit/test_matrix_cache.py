@@ -58,3 +58,17 @@ def test_a_data_dir_change_is_a_miss(cache, tmp_path):
                                                     '"1.0", source: "https://example.org/x"}\n')
     (data / "hccl.yaml").write_text(rows)
     assert mx.load_matrix(data_dir=data).row_count() == base + 1
+
+
+def test_old_entries_are_pruned(cache, tmp_path, monkeypatch):
+    monkeypatch.setattr(mx, "CACHE_KEEP", 2)
+    over = tmp_path / "site.yml"
+    for build in range(4):
+        over.write_text(f'releases:\n  - {{version: "8.0.RC2.B05{build}", channel: internal, source: local}}\n')
+        mx.load_matrix([over])
+    entries = list(cache.glob("matrix-*.pickle"))
+    assert len(entries) == 2
+    # the newest (the last override) is kept: loading it again is a hit, nothing written
+    before = {e: e.stat().st_mtime_ns for e in entries}
+    assert str(mx.load_matrix([over]).releases[-1].version) == "8.0.RC2.B053"
+    assert {e: e.stat().st_mtime_ns for e in cache.glob("matrix-*.pickle")} == before

@@ -500,6 +500,26 @@ def test_password_login_with_a_good_password_or_off_is_fine(matrix):
                    "-e '{\"ascend_ssh_password_login\": true}')"]
 
 
+@pytest.mark.parametrize(("kw", "why"), [
+    ({"ascend_artifacts_fanout": "sometimes"}, "ascend_artifacts_fanout 'sometimes': must be auto, true or false"),
+    ({"ascend_artifacts_fanout_bwlimit": "50MB"}, "ascend_artifacts_fanout_bwlimit '50MB': must be a whole number"),
+    ({"ascend_artifacts_fanout_bwlimit": -1}, "ascend_artifacts_fanout_bwlimit -1: must be a whole number"),
+    ({"ascend_artifacts_shared_path": "mnt/store"}, "ascend_artifacts_shared_path 'mnt/store': must be an absolute"),
+    ({"ascend_artifacts_fanout": True, "ascend_artifacts_shared_path": "/mnt/store"},
+     "is true, but ascend_artifacts_shared_path /mnt/store means nothing is copied"),
+])
+def test_the_artefact_transport_settings_are_checked(kw, why, matrix):
+    got = lines(check(host(**kw), matrix))
+    assert len(got) == 1 and why in got[0] and "Fix: " in got[0], got
+
+
+def test_good_artefact_transport_settings_pass(matrix):
+    for kw in ({"ascend_artifacts_fanout": "auto"}, {"ascend_artifacts_fanout": False},
+               {"ascend_artifacts_fanout": "false"}, {"ascend_artifacts_fanout_bwlimit": "50000"},
+               {"ascend_artifacts_shared_path": "/mnt/store", "ascend_artifacts_fanout": "auto"}):
+        assert check(host(**kw), matrix) == [], kw
+
+
 def test_a_store_makes_the_host_offline_by_default(matrix, tmp_path):
     """With ascend_offline_store set and ascend_offline unset, the containers' pip installs from the store only
     (ascend_python_offline follows), so the preflight checks the store has what the stacks need."""

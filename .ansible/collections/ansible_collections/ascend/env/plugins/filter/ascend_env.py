@@ -1,0 +1,269 @@
+"""Ansible filters backed by the ascend_env package: the controller resolves stacks with the same code
+as ``python -m ascend_env matrix resolve``.
+
+    {{ {'chip': '910b', 'framework': 'torch', 'pins': {'cann': '8.0.RC1'}} | ascend_env_resolve }}
+    {{ hostvars[inventory_hostname] | ascend_env_preflight(inventory_hostname) }}   # -> list of problem lines
+    {{ hostvars[inventory_hostname] | ascend_env_stack_request(container) }}       # -> the resolver request
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.ascend.env.plugins.plugin_utils.package import package_problem
+
+try:
+    from ascend_env.inventory import stack_request
+    from ascend_env.matrix import MatrixInvalid, load_matrix
+    from ascend_env.matrix_cli import format_conflict
+    from ascend_env.preflight import check_fleet, known_variables
+    from ascend_env.resolver import Request, resolve
+except ImportError as exc:  # pragma: no cover - only when the package is missing on the controller
+    _IMPORT_ERROR: ImportError | None = exc
+else:
+    _IMPORT_ERROR = None
+
+_CACHE: dict[tuple[str, ...], Any] = {}
+_KNOWN: list[frozenset[str]] = []
+#: The project's roles (this file is plugins/filter/ascend_env.py).
+ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
+
+
+def _need() -> None:
+    if _IMPORT_ERROR is not None:
+        raise AnsibleFilterError(package_problem() or str(_IMPORT_ERROR))
+
+
+def _known() -> frozenset[str]:
+    """The variables the roles declare (read once per run), for the misspelt-variable check."""
+    if not _KNOWN:
+        _KNOWN.append(known_variables(ROLES_DIR))
+    return _KNOWN[0]
+
+
+def _matrix(overrides: list[str] | None) -> Any:
+    """The matrix with these override files, loaded once per run."""
+    key = tuple(str(p) for p in overrides or ())
+    if key not in _CACHE:
+        try:
+            _CACHE[key] = load_matrix(list(key))
+        except MatrixInvalid as exc:
+            raise AnsibleFilterError(str(exc)) from None
+    return _CACHE[key]
+
+
+def ascend_env_resolve(request: dict[str, Any], overrides: list[str] | None = None) -> dict[str, Any]:
+    """Resolve one request; returns the stack dict (``ok: true``) or the conflict dict (``ok: false``,
+    ``violations`` and a human ``message``)."""
+    _need()
+    if not isinstance(request, dict):
+        raise AnsibleFilterError(f"ascend_env_resolve needs a mapping, got {type(request).__name__}")
+    pins = {k: str(v) for k, v in (request.get("pins") or {}).items() if v not in (None, "")}
+    req = Request(chip=request.get("chip"), arch=request.get("arch"), framework=request.get("framework"), pins=pins)
+    result = resolve(_matrix(overrides), req)
+    out = result.to_dict()
+    if not out["ok"]:
+        out["message"] = format_conflict(result)  # type: ignore[arg-type]
+    return out
+
+
+def ascend_env_preflight(hostvars: Any, host: str, overrides: list[str] | None = None) -> list[str]:
+    """Check one host's inventory variables (``ascend_env.preflight``); returns one line per problem, [] when fine.
+    ``overrides`` defaults to the host's ``ascend_matrix_overrides``."""
+    _need()
+    if not isinstance(hostvars, Mapping):
+        raise AnsibleFilterError(f"ascend_env_preflight needs a host's hostvars mapping, got {type(hostvars).__name__}")
+    if overrides is None:
+        overrides = hostvars.get("ascend_matrix_overrides")
+    wanted = {k: hostvars[k] for k in list(hostvars.keys()) if str(k).startswith("ascend_")}
+    return [str(p) for p in check_fleet({str(host): wanted}, _matrix(overrides), known=_known())]
+
+
+def ascend_env_stack_request(hostvars: Any, container: Any) -> dict[str, Any]:
+    """The resolver request for one container of a host (``ascend_env.inventory.stack_request``: the host's chip
+    and arch, the container's framework, host pins overlaid by the container's). The testinfra suite computes the
+    expected stack with the same function, so what the preflight resolves is what the suite checks."""
+    _need()
+    if not isinstance(hostvars, Mapping) or not isinstance(container, Mapping):
+        raise AnsibleFilterError("ascend_env_stack_request needs a host's hostvars and one entry of ascend_containers,"
+                                 f" got {type(hostvars).__name__} and {type(container).__name__}")
+    return stack_request(hostvars, container)
+
+
+def ascend_env_smoke_table(names: Any, hostvars: Any) -> list[str]:
+    """The fleet's smoke table: one line per environment in ``names`` from its ``ascend_smoke_report`` fact."""
+    _need()
+    from ascend_env.smoke.fleet import collective_line, fleet_table
+
+    rows, collective = [], []
+    for name in names or []:
+        hv = hostvars.get(name, {})
+        report = hv.get("ascend_smoke_report") if isinstance(hv, Mapping) else None
+        rows.append((str(name), dict(report) if isinstance(report, Mapping) else None))
+        coll = hv.get("ascend_smoke_collective_report") if isinstance(hv, Mapping) else None
+        if isinstance(coll, Mapping):
+            collective.append((str(name), dict(coll)))
+    line = collective_line(collective)
+    return fleet_table(rows) + ([line] if line else [])
+
+
+def ascend_env_ranktable(hostvars: Any, members: Any, devices: Any = None, fmt: str = "auto") -> dict[str, Any]:
+    """The fleet's HCCL rank table from the member hosts' probe facts (``ascend_ranktable_facts``: the network and
+    devices sections): ``{ok, format, text, ranks, problems}``; ``text`` is the file (indent 4, every value a
+    string), ``problems`` one line each (host, NPU, what, fix)."""
+    _need()
+    from ascend_env.probe.hccn import from_facts
+    from ascend_env.ranktable import Server, build, format_for, parse_devices, render
+
+    names = [str(n) for n in members or []]
+    try:
+        wanted = parse_devices(str(devices) if devices not in (None, "") else None)
+        chips = sorted({str(hostvars[n].get("ascend_chip") or "").lower() for n in names})
+        version = format_for(_matrix(None), chips)[0] if fmt in (None, "", "auto") else str(fmt)
+    except (ValueError, KeyError) as exc:
+        return {"ok": False, "format": None, "text": "", "ranks": 0, "problems": [str(exc)]}
+    servers, problems = [], []
+    for n in names:
+        hv = hostvars[n]
+        facts = hv.get("ascend_ranktable_facts") or {}
+        net = facts.get("network") or {}
+        if not net.get("tool"):
+            problems.append(f"{n}: hccn_tool not found on the host. Fix: reinstall the NPU driver (--full)")
+            continue
+        servers.append(Server(name=n, server_id=str(hv.get("ansible_host") or n), ports=from_facts(net),
+                              devices=tuple((facts.get("devices") or {}).get("davinci") or ())))
+    table, issues = build(servers, wanted, version) if not problems else (None, [])
+    problems += [str(p) for p in issues]
+    if table is None:
+        return {"ok": False, "format": version, "text": "", "ranks": 0, "problems": problems}
+    return {"ok": True, "format": version, "text": render(table), "problems": [],
+            "ranks": sum(len(s["device"]) for s in table["server_list"]), "servers": len(table["server_list"])}
+
+
+def ascend_env_artifacts_mode(hostvars: Any, hosts: Any, fanout: Any, shared_path: Any,
+                              controller_tools: Any) -> dict[str, str]:
+    """How the artefacts travel this run, and why: shared (a store mounted on the hosts), fanout (peers serve peers)
+    or direct (each host from the controller); ``impossible`` when fanout is true but cannot run."""
+    from ascend_env.fanout import State, plan
+
+    if shared_path:
+        return {"mode": "shared", "why": f"ascend_artifacts_shared_path {shared_path}: the hosts read the "
+                                         "controller's store there; nothing is copied"}
+    setting = str(fanout).lower()
+    if setting in ("false", "no", "0"):
+        return {"mode": "direct", "why": "ascend_artifacts_fanout is false: every host gets its files from the "
+                                         "controller"}
+    names = [str(h) for h in hosts or []]
+    need = {h: {str(e["path"]): int(e["size"]) for e in hostvars[h].get("ascend_artifacts_send") or []}
+            for h in names}
+    counts: dict[str, int] = {}
+    for files in need.values():
+        for f in files:
+            counts[f] = counts.get(f, 0) + 1
+    common = [f for f, n in counts.items() if n > 1]
+    if not common:
+        return {"mode": "direct", "why": "no file is needed by more than one host this run"}
+    lacking = []
+    if "rsync" not in (controller_tools or {}):
+        lacking.append("the controller has no rsync (apt-get install rsync)")
+    for h in names:
+        tools = hostvars[h].get("ascend_artifacts_tools") or {}
+        missing = [t for t in ("rsync", "rrsync") if t not in tools]
+        if missing:
+            lacking.append(f"{h} has no {' or '.join(missing)} (install the rsync package there)")
+    if lacking:
+        why = "; ".join(lacking) + "; each host gets its files from the controller instead"
+        return {"mode": "impossible" if setting in ("true", "yes", "1") else "direct", "why": why}
+    sizes = {f: s for files in need.values() for f, s in files.items()}
+    state = State(sizes=sizes, need={h: set(f) for h, f in need.items() if f}, alive=set(names))
+    waves = plan(state)
+    shared_mb = sum(sizes[f] for f in common) / 1e6
+    return {"mode": "fanout", "why": f"{sum(1 for f in need.values() if f)} hosts need files, {len(common)} of them "
+                                     f"({shared_mb:.0f} MB) by more than one: the controller sends each file once, "
+                                     f"hosts that hold a verified copy serve the others, {len(waves)} wave(s)"}
+
+
+def ascend_env_fanout_state(hostvars: Any, hosts: Any) -> dict[str, Any]:
+    """The fan-out's starting state from each host's ``ascend_artifacts_send`` (files it lacks, with sizes)."""
+    _need()
+    from ascend_env.fanout import State
+
+    sizes: dict[str, int] = {}
+    need: dict[str, set[str]] = {}
+    for h in hosts or []:
+        for e in hostvars[h].get("ascend_artifacts_send") or []:
+            sizes[str(e["path"])] = int(e["size"])
+            need.setdefault(str(h), set()).add(str(e["path"]))
+    state = State(sizes=sizes, need=need, alive={str(h) for h in hosts or []})
+    out = state.to_dict()
+    out["done"] = state.done()
+    return out
+
+
+def ascend_env_fanout_next(state: Any) -> list[dict[str, Any]]:
+    """The next wave's transfers: [{src: controller|host, dst, files, bytes}]."""
+    _need()
+    from ascend_env.fanout import State, next_wave
+
+    return [t.to_dict() for t in next_wave(State.from_dict(state))]
+
+
+def ascend_env_fanout_apply(state: Any, wave: Any, hostvars: Any, alive: Any) -> dict[str, Any]:
+    """The state after a wave, from what each destination verified (``ascend_artifacts_wave_ok``) and what each
+    source refused to serve (``ascend_artifacts_serve_bad``: files whose sha256 no longer matched)."""
+    _need()
+    from ascend_env.fanout import State, Transfer, apply
+
+    transfers = [Transfer(str(t["src"]), str(t["dst"]), tuple(t["files"]), int(t["bytes"])) for t in wave or []]
+    failed, bad = [], []
+    for t in transfers:
+        hv = hostvars.get(t.dst, {})
+        if t.dst not in (alive or []) or not hv.get("ascend_artifacts_wave_ok", False):
+            failed.append((t.src, t.dst))
+    for h in alive or []:
+        bad += [(str(h), str(f)) for f in hostvars[h].get("ascend_artifacts_serve_bad") or []]
+    before = State.from_dict(state)
+    dead = sorted(before.alive - {str(h) for h in alive or []})
+    after = apply(before, transfers, failed=failed, bad_sources=bad, dead=dead)
+    moved = {"controller": 0, "peers": 0}
+    for h in alive or []:
+        stats = hostvars[h].get("ascend_artifacts_wave_stats") or {}
+        moved["controller"] += sum(_rsync_bytes(x, "sent") for x in stats.get("controller") or [])
+        moved["peers"] += sum(_rsync_bytes(x, "received") for x in stats.get("peers") or [])
+    out = after.to_dict()
+    out["done"] = after.done()
+    total = dict(state.get("bytes") or {"controller": 0, "peers": 0})
+    out["bytes"] = {k: int(total.get(k, 0)) + v for k, v in moved.items()}
+    out["log"] = [*(state.get("log") or []),
+                  {"transfers": [t.to_dict() for t in transfers], "failed": [list(x) for x in failed],
+                   "bad": [list(x) for x in bad], "dead": dead, "bytes": moved}]
+    return out
+
+
+def _rsync_bytes(stats: str, which: str) -> int:
+    """``Total bytes sent: 1,234`` (or received) from ``rsync --stats``; 0 when absent."""
+    import re
+
+    m = re.search(rf"Total bytes {which}: ([\d,.]+)", str(stats))
+    return int(m.group(1).replace(",", "").replace(".", "")) if m else 0
+
+
+def ascend_env_package_check(value: Any = None) -> str:
+    """'' when the controller's ascend_env package is importable and of this collection's version; else the problem
+    and its fix (the preflight stops with it before anything changes).  ``value`` is ignored (a filter needs one)."""
+    del value
+    return package_problem() or ""
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"ascend_env_resolve": ascend_env_resolve, "ascend_env_preflight": ascend_env_preflight,
+                "ascend_env_stack_request": ascend_env_stack_request, "ascend_env_smoke_table": ascend_env_smoke_table,
+                "ascend_env_package_check": ascend_env_package_check, "ascend_env_ranktable": ascend_env_ranktable,
+                "ascend_env_fanout_state": ascend_env_fanout_state,
+                "ascend_env_artifacts_mode": ascend_env_artifacts_mode,
+                "ascend_env_fanout_next": ascend_env_fanout_next,
+                "ascend_env_fanout_apply": ascend_env_fanout_apply}
