@@ -197,7 +197,8 @@ def _check_artifacts(out: _Out, hv: Mapping[str, Any]) -> None:
                 "write ascend_artifacts_fanout: auto (peers serve peers when more than one host lacks a file), true "
                 "(always, or stop saying why not) or false (every host from the controller)")
     bw = hv.get("ascend_artifacts_fanout_bwlimit", 0)
-    if isinstance(bw, bool) or not (isinstance(bw, int) and bw >= 0 or isinstance(bw, str) and bw.strip().isdigit()):
+    whole = (isinstance(bw, int) and bw >= 0) or (isinstance(bw, str) and bw.strip().isdigit())
+    if isinstance(bw, bool) or not whole:
         out.add(None, "ascend_artifacts_fanout_bwlimit", bw, "must be a whole number of KiB/s (0: no cap)",
                 "write e.g. ascend_artifacts_fanout_bwlimit: 50000 (about 50 MB/s per transfer)")
     shared = hv.get("ascend_artifacts_shared_path", "")

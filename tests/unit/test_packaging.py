@@ -64,8 +64,8 @@ def test_there_is_one_probe_file():
     assert link.is_symlink() and link.resolve() == canonical
     # the roles read hosts through the module ascend.env.ascend_state, which imports the same file as module_utils
     module = (ROOT / "plugins/modules/ascend_state.py").read_text()
-    imported = re.search(r"from ansible_collections\.ascend\.env\.plugins\.module_utils\.ascend_probe import \(?([^)]*)",
-                         module)
+    imported = re.search(r"from ansible_collections\.ascend\.env\.plugins\.module_utils\.ascend_probe "
+                         r"import \(?([^)]*)", module)
     assert imported and {"collect", "probe_cann", "probe_python"} <= set(re.findall(r"\w+", imported.group(1)))
     assert not list(ROOT.glob("roles/*/files/ascend_probe.py"))
 
