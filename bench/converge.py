@@ -1,21 +1,26 @@
-"""Benchmark: converge a fresh lab fleet with site.yml, then re-converge; fleet scaling; artefact traffic.
+"""Benchmark: artefact egress (fan-out beside direct), first converge and re-converge, at fleet sizes.
 
-    python3 bench/converge.py                       # 1 and 2 hosts, one torch container each
-    python3 bench/converge.py --hosts 1 2 4 8 --tuning 4
+    python3 bench/converge.py                                    # egress 1 2 4 8, converge 1 8 (the issue's set)
+    python3 bench/converge.py --egress 1 2 --converge 1 --reconverge 3
+    python3 bench/converge.py --egress --converge 2 --tuning 2   # Ansible settings on a 2-host re-converge
 
-One lab with max(--hosts) simulated hosts (its own prefix and addresses 127.0.0.40+) is brought up once and its
-store filled once (the only traffic from outside the controller: `lab store --wheels`, measured).  For each N the
-first N hosts are reset to "driver installed, nothing else" (containers removed, the hosts' artefact copies
-deleted), then `ansible-playbook site.yml --limit <the N hosts and their environments>` runs from scratch (the
-first converge) and again with --skip-tags smoke (the re-converge, --reconverge times).  Every host gets the same
-torch container so that N is the only variable.
+One lab with the largest N simulated hosts (its own prefix and addresses 127.0.0.40+) is brought up once and its
+store filled once (the only traffic from outside the controller: `lab store --wheels`, measured).  Every host gets
+the same torch container, so N is the only variable.
 
-Per-role split: Ansible's own ansible.builtin.junit callback records each task's duration per host; a task's wall
-time is its slowest host, summed per role.  Artefact traffic to hosts: bytes of the hosts' artefact copies
-(<host root>/var/cache/ascend-env/store) after the first converge, and bytes whose (path, size, mtime) changed
-during a re-converge (target 0).
+Egress (--egress N...): for each N and each mode the first N hosts' artefact copies are deleted and
+`site.yml --tags artifacts` runs with ascend_artifacts_fanout true, then false.  Controller egress: in fan-out mode
+rsync's own --stats of the controller's transfers (the role's report, ~/.cache/ascend-env/fanout-report.json); in
+direct mode the bytes of the one tar each host receives (what the copy module sends: the files plus tar's 512-byte
+headers, summed over hosts).  Per-host bytes received: the host's copy after the run.  Waves: the report.
 
-Results: a table on stdout and bench/results/converge.json.  Run as root (the lab needs it); several minutes per N.
+Converge (--converge N...): the first N hosts are reset to "driver installed, nothing else" (containers removed,
+artefact copies deleted), then `site.yml --limit <the N hosts and their environments>` runs from scratch (the first
+converge, fan-out auto) and again --reconverge times with --skip-tags smoke.  Per-role split: Ansible's
+ansible.builtin.junit callback, each task's slowest host, summed per role; changed tasks and bytes re-sent on the
+re-converge (both target 0).
+
+Results: tables on stdout and bench/results/converge.json.  Run as root (the lab needs it).
 """
 
 from __future__ import annotations
@@ -120,25 +125,66 @@ def role_split(junit: Path) -> dict[str, float]:
     return {k: round(v, 1) for k, v in sorted(roles.items(), key=lambda kv: -kv[1])}
 
 
+REPORT = Path.home() / ".cache/ascend-env/fanout-report.json"
+
+
+def tar_bytes(sizes: list[int]) -> int:
+    """Bytes of a tar of files of these sizes (512-byte header + content padded to 512 each, 1024-byte end; GNU tar
+    pads the archive to 10240)."""
+    body = sum(512 + (s + 511) // 512 * 512 for s in sizes) + 1024
+    return (body + 10239) // 10240 * 10240
+
+
+def egress(inv: dict[str, Any], bench_inv: Path, tmp: Path, n: int, mode: str) -> dict[str, Any]:
+    hosts = [f"b{i + 1}" for i in range(n)]
+    for h in hosts:
+        shutil.rmtree(Path(inv["ascend_hosts"]["hosts"][h]["ascend_host_root"]) / HOST_STORE, ignore_errors=True)
+    REPORT.unlink(missing_ok=True)
+    fanout = "true" if mode == "fanout" else "false"
+    wall, out = playbook(bench_inv, ",".join([*hosts, "localhost"]), tmp / f"e{n}{mode}", "--tags", "artifacts",
+                         "-e", f"ascend_artifacts_fanout={fanout}")
+    received = {h: files(Path(inv["ascend_hosts"]["hosts"][h]["ascend_host_root"]) / HOST_STORE) for h in hosts}
+    per_host = {h: sum(sz for p, (sz, _) in got.items() if not p.startswith(".")) for h, got in received.items()}
+    chosen = re.search(r"artefacts: (\w+) \(", out)
+    row: dict[str, Any] = {"hosts": n, "mode": mode, "chosen": chosen.group(1) if chosen else None,
+                           "wall_s": round(wall, 1), "bytes_per_host": per_host,
+                           "bundle_bytes": max(per_host.values())}
+    if row["chosen"] == "fanout" and REPORT.exists():
+        rep = json.loads(REPORT.read_text())
+        row.update(controller_bytes=rep["bytes"]["controller"], peer_bytes=rep["bytes"]["peers"],
+                   waves=len(rep["log"]), method="rsync --stats of the controller's transfers")
+    else:
+        row.update(controller_bytes=sum(tar_bytes([sz for p, (sz, _) in got.items() if not p.startswith(".")])
+                                        for got in received.values()),
+                   peer_bytes=0, waves=1, method="the tar each host received")
+    row["controller_x_bundle"] = round(row["controller_bytes"] / row["bundle_bytes"], 3)
+    return row
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--hosts", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--reconverge", type=int, default=1, help="re-converge runs per N (median reported)")
+    ap.add_argument("--egress", type=int, nargs="*", default=[1, 2, 4, 8], help="fleet sizes for the egress sweep")
+    ap.add_argument("--modes", nargs="+", default=["fanout", "direct"], choices=["fanout", "direct"])
+    ap.add_argument("--converge", type=int, nargs="*", default=[1, 8], help="fleet sizes for first/re-converge")
+    ap.add_argument("--reconverge", type=int, default=3, help="re-converge runs per N (median reported)")
     ap.add_argument("--prefix", type=Path, default=REPO / ".lab-bench")
     ap.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
+    ap.add_argument("--reuse", action="store_true", help="use the lab at --prefix as it is (no down/up)")
     ap.add_argument("--tuning", type=int, metavar="N", default=0,
                     help="also time the re-converge of the first N hosts under each setting in TUNING")
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: the lab starts dockerd and sshd")
-    biggest = max(a.hosts)
+    biggest = max([*a.egress, *a.converge, a.tuning, 1])
     res: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cpus, "
                                       f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') >> 30} GiB",
-                           "python": platform.python_version(), "runs": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg_file = Path(tmp) / "lab.yml"
+                           "python": platform.python_version(), "egress": [], "runs": []}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        cfg_file = tmp / "lab.yml"
         cfg_file.write_text(yaml.safe_dump(config(biggest)))
-        lab(a.prefix, "down")
+        if not a.reuse:
+            lab(a.prefix, "down")
         t0 = time.monotonic()
         lab(a.prefix, "up", "--config", str(cfg_file))
         res["lab_up_s"] = round(time.monotonic() - t0, 1)
@@ -154,22 +200,25 @@ def main() -> int:
         inv = yaml.safe_load(inv_path.read_text())
         for hv in inv["ascend_hosts"]["hosts"].values():
             hv["ascend_containers"] = [dict(TORCH)]
-        bench_inv = Path(tmp) / "hosts.yml"
+        bench_inv = tmp / "hosts.yml"
         bench_inv.write_text(yaml.safe_dump(inv, sort_keys=False))
         try:
-            for n in sorted(a.hosts):
+            for n in sorted(a.egress):
+                for mode in a.modes:
+                    res["egress"].append(egress(inv, bench_inv, tmp, n, mode))
+                    print(json.dumps(res["egress"][-1]), flush=True)
+            for n in sorted(a.converge):
                 hosts = [f"b{i + 1}" for i in range(n)]
                 for h in hosts:
                     reset_host(a.prefix, h, inv)
                 limit = ",".join([*hosts, *(f"{h}-*" for h in hosts), "localhost"])
-                first, out = playbook(bench_inv, limit, Path(tmp) / f"j{n}-first")
+                first, out = playbook(bench_inv, limit, tmp / f"j{n}-first")
                 roots = [Path(inv["ascend_hosts"]["hosts"][h]["ascend_host_root"]) / HOST_STORE for h in hosts]
                 snap = [files(r) for r in roots]
-                sent = sum(s for snapshot in snap for s, _ in snapshot.values())
                 again: list[float] = []
                 changed: dict[str, int] = {}
                 for k in range(a.reconverge):
-                    wall, again_out = playbook(bench_inv, limit, Path(tmp) / f"j{n}-again{k}", "--skip-tags", "smoke")
+                    wall, again_out = playbook(bench_inv, limit, tmp / f"j{n}-again{k}", "--skip-tags", "smoke")
                     again.append(wall)
                     changed = recap_changed(again_out)
                 resent = sum(s for r, old in zip(roots, snap, strict=True) for p, (s, m) in files(r).items()
@@ -177,11 +226,11 @@ def main() -> int:
                 res["runs"].append({
                     "hosts": n, "first_s": round(first, 1), "first_changed": sum(recap_changed(out).values()),
                     "reconverge_s": round(statistics.median(again), 1),
+                    "reconverge_all_s": [round(x, 1) for x in again],
                     "reconverge_ratio": round(statistics.median(again) / first, 3),
-                    "reconverge_changed": sum(changed.values()), "bytes_to_hosts_first": sent,
-                    "bytes_to_hosts_reconverge": resent,
-                    "roles_first_s": role_split(Path(tmp) / f"j{n}-first"),
-                    "roles_reconverge_s": role_split(Path(tmp) / f"j{n}-again0"),
+                    "reconverge_changed": sum(changed.values()), "bytes_resent_reconverge": resent,
+                    "roles_first_s": role_split(tmp / f"j{n}-first"),
+                    "roles_reconverge_s": role_split(tmp / f"j{n}-again0"),
                 })
                 print(json.dumps(res["runs"][-1]), flush=True)
             if a.tuning:
@@ -190,7 +239,7 @@ def main() -> int:
                 res["tuning_reconverge_s"] = {}
                 for label, settings in TUNING.items():
                     try:
-                        walls = [playbook(bench_inv, limit, Path(tmp) / f"t-{len(res['tuning_reconverge_s'])}-{k}",
+                        walls = [playbook(bench_inv, limit, tmp / f"t-{len(res['tuning_reconverge_s'])}-{k}",
                                           "--skip-tags", "smoke", settings=settings)[0] for k in range(a.reconverge)]
                         res["tuning_reconverge_s"][label] = round(statistics.median(walls), 1)
                     except SystemExit as exc:    # e.g. strategy free refuses the join step's add_host
@@ -202,23 +251,33 @@ def main() -> int:
                 lab(a.prefix, "down")
     one = next((r for r in res["runs"] if r["hosts"] == 1), None)
     for r in res["runs"]:
-        r["first_ratio_to_1"] = round(r["first_s"] / one["first_s"], 2) if one else None
+        r["reconverge_x_1_host"] = round(r["reconverge_s"] / one["reconverge_s"], 2) if one else None
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "converge.json").write_text(json.dumps(res, indent=1) + "\n")
     print(f"\nmachine: {res['machine']}; lab up {res['lab_up_s']} s; store filled once: "
           f"{res['store_fetched_bytes'] / 1e6:.0f} MB fetched in {res['store_fill_s']} s")
-    print(f"{'hosts':>5} {'first s':>8} {'x 1 host':>8} {'again s':>8} {'again/first':>11} {'changed':>7} "
-          f"{'MB to hosts':>11} {'re-sent B':>9}")
-    for r in res["runs"]:
-        print(f"{r['hosts']:>5} {r['first_s']:>8} {r['first_ratio_to_1'] or '-':>8} {r['reconverge_s']:>8} "
-              f"{r['reconverge_ratio']:>11} {r['reconverge_changed']:>7} {r['bytes_to_hosts_first'] / 1e6:>11.0f} "
-              f"{r['bytes_to_hosts_reconverge']:>9}")
+    if res["egress"]:
+        print(f"{'hosts':>5} {'mode':>7} {'chosen':>7} {'wall s':>7} {'controller B':>14} {'x bundle':>8} "
+              f"{'peers B':>14} {'waves':>5} {'per host B (min..max)':>26}")
+        for r in res["egress"]:
+            ph = r["bytes_per_host"].values()
+            print(f"{r['hosts']:>5} {r['mode']:>7} {r['chosen'] or '-':>7} {r['wall_s']:>7} "
+                  f"{r['controller_bytes']:>14,} {r['controller_x_bundle']:>8} {r['peer_bytes']:>14,} "
+                  f"{r['waves']:>5} {min(ph):>12,}..{max(ph):<12,}")
+    if res["runs"]:
+        print(f"{'hosts':>5} {'first s':>8} {'again s':>8} {'again/first':>11} {'again x 1 host':>14} "
+              f"{'changed':>7} {'re-sent B':>9}")
+        for r in res["runs"]:
+            print(f"{r['hosts']:>5} {r['first_s']:>8} {r['reconverge_s']:>8} {r['reconverge_ratio']:>11} "
+                  f"{r['reconverge_x_1_host'] or '-':>14} {r['reconverge_changed']:>7} "
+                  f"{r['bytes_resent_reconverge']:>9}")
+        for r in res["runs"]:
+            for which in ("first", "reconverge"):
+                top = ", ".join(f"{k} {v}" for k, v in list(r[f"roles_{which}_s"].items())[:7])
+                print(f"{r['hosts']} host(s), {which} by role (s): {top}")
     for label, secs in res.get("tuning_reconverge_s", {}).items():
         print(f"re-converge of {min(a.tuning, biggest)} hosts, {label}: {secs}")
-    for r in res["runs"]:
-        top = ", ".join(f"{k} {v}" for k, v in list(r["roles_first_s"].items())[:6])
-        print(f"{r['hosts']} host(s), first run by role (s): {top}")
     return 0
 
 
