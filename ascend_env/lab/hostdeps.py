@@ -19,6 +19,7 @@ NEEDED = {
     "ip": "iproute2",
     "cc": "gcc",
     "pgrep": "procps",   # the fault suite finds the processes it kills mid-install
+    "patchelf": "patchelf",  # the conda channel's CPython: $ORIGIN RUNPATHs (lab store --conda)
 }
 _POLICY = Path("/usr/sbin/policy-rc.d")
 
