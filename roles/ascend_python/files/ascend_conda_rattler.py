@@ -123,7 +123,7 @@ def create(args: argparse.Namespace) -> int:
 
 
 def main(argv: list | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = ap.add_subparsers(dest="command", required=True)
     c = sub.add_parser("create", help="solve and install a new environment")
     c.add_argument("--prefix", required=True, help="the environment, e.g. /opt/conda/envs/NAME (must not exist)")
