@@ -109,3 +109,18 @@ def expected_stack(hostvars: dict[str, Any], container: dict[str, Any]) -> dict[
     out: dict[str, Any] = resolve(matrix, Request(chip=req["chip"], arch=req["arch"], framework=req["framework"],
                                                   pins=pins)).to_dict()
     return out
+
+
+def python_environment(hostvars: Mapping[str, Any], container: Mapping[str, Any], stack: Mapping[str, Any],
+                       root: str = "") -> dict[str, Any]:
+    """Where site.yml puts the environment of ``container`` (``ascend_env.conda.python_env``: the venv, or the conda
+    environment with its name), as the ascend_ssh role passes the host's settings on (``root``: a host provisioned
+    itself keeps its paths under its filesystem root)."""
+    from .conda import DEFAULT_CONDA_PREFIX, DEFAULT_VENV, python_env
+
+    provider = container.get("python_provider") or hostvars.get("ascend_python_provider") or "venv"
+    venv = str(hostvars.get("ascend_python_venv") or DEFAULT_VENV)
+    return python_env({"provider": provider, "venv": root + DEFAULT_VENV if root else venv,
+                       "conda_prefix": root + str(hostvars.get("ascend_python_conda_prefix")
+                                                  or hostvars.get("ascend_conda_prefix") or DEFAULT_CONDA_PREFIX),
+                       "env_name": hostvars.get("ascend_python_env_name"), "stack": stack})

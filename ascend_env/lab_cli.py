@@ -59,9 +59,13 @@ def add_lab_parser(sub: Any) -> None:
     sh = lsub.add_parser("ssh", help="run a command on a simulated host over its real sshd")
     sh.add_argument("host")
     sh.add_argument("command", nargs=argparse.REMAINDER)
-    so = lsub.add_parser("store", help="add wheels or CANN installers to the offline store")
+    so = lsub.add_parser("store", help="add wheels, CANN installers or the conda channel to the offline store")
     so.add_argument("--wheels", nargs="*", default=[], metavar="REQ")
+    so.add_argument("--python", metavar="X.Y", help="download the --wheels for this Python (binary wheels for this "
+                    "machine's architecture), e.g. 3.9 for a conda environment's Python")
     so.add_argument("--cann", nargs="*", default=[], metavar="VER")
+    so.add_argument("--conda", action="store_true", help="build the conda channel (CPython 3.9 and 3.11 from Debian's "
+                    "packages, pip) into store/conda/channel, and add the py-rattler wheel")
 
 
 def _config(args: argparse.Namespace, for_up: bool = False) -> Any:
@@ -176,7 +180,9 @@ def _run(args: argparse.Namespace) -> int:
         log: list[str] = []
         lp = lab.paths(cfg)
         store.fill_runs(cfg, lp, log, args.cann)
-        store.fill_wheels(lp, args.wheels, log)
+        if args.conda:
+            store.fill_conda(cfg, lp, log)
+        store.fill_wheels(lp, args.wheels, log, python=args.python)
         store.write_manifest(lp.store)
         for line in log:
             print(f"  {line}")

@@ -50,6 +50,14 @@ Per host:
     ``nnal``      bool (default false): also install the CANN NNAL package
     ``mounts``    list of ``HOST:CONTAINER[:ro]`` (or ``{host, container, read_only}``): the container's own bind
                   mounts, e.g. a work folder that outlives the container; writable ones are created on the host
+    ``python_provider``  ``venv`` or ``conda`` (default: the host's ``ascend_python_provider``, else ``venv``)
+
+With ``conda`` (``ascend_env.conda``): the conda settings (``ascend_conda_installer``, ``ascend_conda_channels``,
+``ascend_python_env_name``, ``ascend_conda_prefix``) are checked, and against the store: the installer
+(``conda/<file>.sh``) or the py-rattler wheel (``rattler``), and, when the store's own channel is used, that
+``manifest.json`` lists ``conda/channel/noarch/repodata.json`` and the platform's, and that the channel holds a
+``python`` the stack allows (a channel that is not reachable from the controller is checked by the role, from the
+container).
 
 Other ``ascend_*`` host variables are the roles' (``roles/*/meta/argument_specs.yml``) or those in
 :data:`INVENTORY_VARIABLES`; a name close to one of them but not one of them is reported as misspelt (Ansible
@@ -76,6 +84,7 @@ from typing import Any
 from packaging.version import InvalidVersion
 from packaging.version import Version as PyVersion
 
+from . import conda as conda_env
 from .matrix import Chip, Matrix, nearest_versions
 from .render import Mount, RenderError, format_device_list, parse_device_selection
 from .resolver import PIN_COMPONENTS, Conflict, Request, Stack, installer_names, resolve
@@ -93,7 +102,8 @@ __all__ = [
 
 CONTAINER_DEFAULTS: dict[str, Any] = {"devices": "all", "ssh_port": 223, "image": "ascend-env/base:bookworm",
                                       "enabled": True, "nnal": False}
-CONTAINER_KEYS = ("name", "framework", "pins", "devices", "ssh_port", "image", "enabled", "nnal", "mounts")
+CONTAINER_KEYS = ("name", "framework", "pins", "devices", "ssh_port", "image", "enabled", "nnal", "mounts",
+                  "python_provider")
 FRAMEWORKS = ("mindspore", "torch")
 RUNTIMES = ("docker", "isula")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -105,6 +115,8 @@ INVENTORY_VARIABLES = frozenset({
     "ascend_container_runtime", "ascend_container_enabled", "ascend_npu_count", "ascend_containers",
     "ascend_matrix_overrides", "ascend_ignore_preflight_errors", "ascend_host_root", "ascend_docker_host",
     "ascend_npu_smi_path", "ascend_lab", "ascend_driver_manage",
+    # the conda provider's site settings (the ascend_python role's ascend_python_conda_* follow them)
+    "ascend_conda_prefix", "ascend_conda_installer", "ascend_conda_channels",
 })
 
 _KNOWN_PIN_VERSIONS = ("cann", "mindspore", "mindformers", "torch", "torch_npu")
@@ -608,6 +620,98 @@ def _verify_sums(out: _Out, store: _Store, present: Iterable[str]) -> None:
                     "`python -m ascend_env lab store` for the lab store), then refresh manifest.json")
 
 
+# --- the conda environment (ascend_python_provider: conda) ------------------------------------------------------
+def _provider(out: _Out, ctr: str | None, field: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if value not in conda_env.PROVIDERS:
+        out.add(ctr, field, value, "is not a Python environment provider this version has",
+                f"{_closest(str(value), conda_env.PROVIDERS)}use venv (a venv of the image's python3) or conda "
+                "(a conda environment with the stack's Python)")
+        return None
+    return str(value)
+
+
+def _channel_pythons(store: _Store, sub: str) -> tuple[dict[str, list[str]], str | None]:
+    """``{version: [store paths of its packages]}`` of the python packages in the store's channel
+    (``conda/channel/<sub>/repodata.json``), or why the channel cannot be read."""
+    rel = f"{conda_env.STORE_CHANNEL}/{sub}/repodata.json"
+    missing = [r for r in (f"{conda_env.STORE_CHANNEL}/noarch/repodata.json", rel) if r not in store.sums]
+    if missing:
+        return {}, f"manifest.json lists no {' and no '.join(missing)}"
+    try:
+        doc = json.loads((store.root / rel).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return {}, f"{rel} cannot be read ({exc})"
+    out: dict[str, list[str]] = {}
+    for key in ("packages", "packages.conda"):
+        for filename, r in (doc.get(key) or {}).items():
+            if isinstance(r, Mapping) and r.get("name") == "python":
+                out.setdefault(str(r.get("version")), []).append(f"{conda_env.STORE_CHANNEL}/{sub}/{filename}")
+    return out, None
+
+
+def _check_conda(out: _Out, ctr: str, hv: Mapping[str, Any], stack: Stack, arch: Arch, store: _Store | None,
+                 offline: bool) -> None:
+    """The settings of a conda environment, and what it needs from the store."""
+    mount = str(hv.get("ascend_python_store") or "/opt/ascend-store")
+    settings = {"conda_prefix": hv.get("ascend_conda_prefix"), "env_name": hv.get("ascend_python_env_name"),
+                "stack": stack.to_dict(), "installer": hv.get("ascend_conda_installer"),
+                "channels": hv.get("ascend_conda_channels"), "store": mount, "offline": offline, "arch": arch.value,
+                "tool_venv": hv.get("ascend_python_conda_tool_venv")}
+    try:
+        plan = conda_env.conda_plan(settings)
+    except conda_env.CondaSettingError as exc:
+        out.add(ctr, exc.field, exc.value, exc.message, exc.fix)
+        return
+    own_channel = f"file://{plan['store']}/{conda_env.STORE_CHANNEL}"
+    if store is None:
+        if plan["channels"] == [own_channel]:
+            out.add(ctr, "ascend_conda_channels", [], "the conda environment comes from the store's channel by "
+                    "default, but no artefact store is set", "set ascend_offline_store (with conda/channel in it), "
+                    "or set ascend_conda_channels to your site's conda mirror")
+        return
+    present: list[str] = []
+    if plan["installer"] == conda_env.RATTLER:
+        wheels = [w for w in store.wheels if w.dist == conda_env.RATTLER_DIST and _wheel_arch_ok(w, arch)]
+        if wheels:
+            present.append(f"wheels/{sorted(wheels, key=lambda w: w.version)[-1].file}")
+        elif offline:
+            out.add(ctr, "ascend_conda_installer", conda_env.RATTLER, f"the rattler installer needs the py-rattler "
+                    f"wheel for {arch.value} in the store, which has none",
+                    f"put it in {store.root / 'wheels'}/ (pip download --only-binary=:all: --platform "
+                    f"manylinux2014_{arch.wheel} --python-version 3.10 --dest {store.root / 'wheels'} py-rattler) "
+                    "and refresh manifest.json, or name a Miniforge/Miniconda installer in ascend_conda_installer")
+    else:
+        rel = f"{conda_env.INSTALLERS_DIR}/{plan['installer']}"
+        if rel in store.sums:
+            present.append(rel)
+        else:
+            out.add(ctr, "ascend_conda_installer", plan["installer"], f"manifest.json of {store.root} lists no {rel}",
+                    f"put the installer in {store.root / conda_env.INSTALLERS_DIR}/ and refresh manifest.json "
+                    "(it is checked by sha256 like every artefact), or set ascend_conda_installer: rattler")
+    if plan["channels"] == [own_channel]:
+        pythons, problem = _channel_pythons(store, plan["subdir"])
+        chan = store.root / conda_env.STORE_CHANNEL
+        versions = sorted(pythons, key=lambda v: [int(x) for x in re.findall(r"\d+", v)])
+        allowed = [v for v in versions if conda_env.spec_allows(plan["python_spec"], v)]
+        if problem:
+            out.add(ctr, "ascend_conda_channels", [], f"the store's conda channel {chan} is not usable: {problem}",
+                    f"put an indexed channel there (noarch/ and {plan['subdir']}/ with repodata.json, python and "
+                    "pip; the lab builds one: python -m ascend_env lab store --conda) and refresh manifest.json, "
+                    "or set ascend_conda_channels to your site's mirror")
+        elif not allowed:
+            minors = sorted({".".join(v.split(".")[:2]) for v in versions})
+            out.add(ctr, "pins.python", plan["python"], f"the store's conda channel {chan} has no python "
+                    f"{plan['python_spec']} for {plan['subdir']} (it has {', '.join(versions) or 'no python'})",
+                    f"add that Python to the channel, or pin one it has ({', '.join(minors) or 'none'}) if the stack "
+                    "allows it")
+        else:
+            present += [f"{conda_env.STORE_CHANNEL}/noarch/repodata.json",
+                        f"{conda_env.STORE_CHANNEL}/{plan['subdir']}/repodata.json", *pythons[allowed[-1]]]
+    _verify_sums(out, store, present)
+
+
 # --- driver/firmware installs (ascend_driver_manage) ------------------------------------------------------
 def _check_hdk(out: _Out, host_pins: Mapping[str, str], chip: Chip, arch: Arch, store: _Store | None,
                m: Matrix) -> None:
@@ -722,6 +826,7 @@ def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest:
                 "leave it unset, or let the driver-check role set it")
         npu_count = None
     host_pins = _check_pins(out, None, "ascend_host_pins", hv.get("ascend_host_pins"), m)
+    host_provider = _provider(out, None, "ascend_python_provider", hv.get("ascend_python_provider")) or "venv"
 
     root: _Store | None = None
     store_var = hv.get("ascend_offline_store")
@@ -798,6 +903,9 @@ def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest:
                     "set nnal: false, or pin a CANN that has NNAL in pins.cann")
         if enabled and root is not None:
             _check_store(out, name, result, nnal, root, offline, m)
+        provider = _provider(out, name, "python_provider", c.get("python_provider")) or host_provider
+        if enabled and provider == "conda":
+            _check_conda(out, name, hv, result, arch, root, offline)
     _check_ranktable(out, hv, chip, npu_count, m)
     manage = _check_bool(out, None, "ascend_driver_manage", hv.get("ascend_driver_manage", False), False)
     if manage and host_pins is not None and chip is not None and arch is not None:

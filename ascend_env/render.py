@@ -801,7 +801,10 @@ class EnvSpec:
     CANN 8.5, ``<install>/cann/set_env.sh`` from 8.5.0). ``driver_root`` puts ``lib64``, ``lib64/common`` and
     ``lib64/driver`` on LD_LIBRARY_PATH (npu-smi's ``libdrvdsmi_host.so``); None leaves LD_LIBRARY_PATH alone.
     ``npu_smi_dir`` goes on PATH. ``nnal_set_env`` is NNAL's ``set_env.sh``. Either a conda environment
-    (``conda_prefix`` + ``conda_env``) or a ``venv`` is activated. ``exports`` are further variables.
+    (``conda_prefix`` + ``conda_env``: ``conda activate`` through ``<prefix>/etc/profile.d/conda.sh``, or, in a prefix
+    without conda (an environment made by rattler), what ``conda activate`` sets: ``CONDA_PREFIX``,
+    ``CONDA_DEFAULT_ENV``, its ``bin`` first on PATH, its ``etc/conda/activate.d`` scripts) or a ``venv`` is
+    activated. ``exports`` are further variables.
     Every file is sourced only if it exists, and path entries are added only once.
     """
 
@@ -870,6 +873,10 @@ def env_context(spec: EnvSpec) -> dict[str, Any]:
         "nnal_set_env": q(spec.nnal_set_env) if spec.nnal_set_env else None,
         "conda_sh": q(_join(spec.conda_prefix, "etc", "profile.d", "conda.sh")) if spec.conda_prefix else None,
         "conda_env": q(spec.conda_env) if spec.conda_env else None,
+        "conda_env_prefix": q(_join(spec.conda_prefix, "envs", spec.conda_env))
+        if spec.conda_prefix and spec.conda_env else None,
+        "conda_env_bin": q(_join(spec.conda_prefix, "envs", spec.conda_env, "bin"))
+        if spec.conda_prefix and spec.conda_env else None,
         "venv_activate": q(_join(spec.venv, "bin", "activate")) if spec.venv else None,
         "exports": [[name, q(value)] for name, value in sorted(spec.exports.items())],
     }

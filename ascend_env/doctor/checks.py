@@ -457,22 +457,37 @@ def cann_env(f: dict[str, Any], ctx: Context) -> list[Check]:
 
 # --- Python and frameworks ---------------------------------------------------------------------------------
 
+def _environment(py: dict[str, Any]) -> str:
+    """' (conda env NAME, PREFIX)' / ' (venv PREFIX)' for the environment the probe found, '' for a bare Python."""
+    where = py.get("environment") or {}
+    if where.get("kind") == "conda":
+        extra = "" if where.get("history", True) else "; no conda-meta/history: not a conda environment"
+        return f" (conda env {where.get('name')}, {where.get('prefix')}{extra})"
+    if where.get("kind") == "venv":
+        return f" (venv {where.get('prefix')})"
+    return ""
+
+
 @check("python.version", "python", "Python within the range the installed CANN supports")
 def python_version(f: dict[str, Any], ctx: Context) -> list[Check]:
     py = f.get("python", {})
     if not py or not py.get("python"):
         return _skip("python.version", "python", (py or {}).get("error") or "python not probed")
+    env = _environment(py)
     v = toolkit_version(f)
     if v is None:
-        return [Check("python.version", "python", OK, f"Python {py['python']} (no CANN to compare with)")]
+        return [Check("python.version", "python", OK, f"Python {py['python']}{env} (no CANN to compare with)")]
     res = resolve(ctx.matrix, Request(pins={"cann": v.canonical, "python": _minor(py["python"])}))
     if isinstance(res, Conflict):
         allowed = [sp for r in ctx.matrix.cann_python if any(c.contains(v) for c in r.cann) for sp in r.python]
         rng = " or ".join(sorted({str(sp) for sp in allowed})) or "see `python -m ascend_env matrix show`"
-        return [Check("python.version", "python", FAIL, f"Python {py['python']} is outside CANN {v}'s range ({rng})",
-                      "the CANN installer refuses it, and te/hccl wheels will not import",
-                      f"use a supported Python (e.g. conda create -n cann python=<one in {rng}>)")]
-    return [Check("python.version", "python", OK, f"Python {py['python']} is supported by CANN {v}")]
+        conda = (py.get("environment") or {}).get("kind") == "conda"
+        fix = (f"pin a Python in {rng} (pins.python) and re-run site.yml: the conda provider makes a new environment "
+               "with it" if conda else f"use a supported Python (e.g. conda create -n cann python=<one in {rng}>, or "
+               "ascend_python_provider: conda)")
+        return [Check("python.version", "python", FAIL, f"Python {py['python']}{env} is outside CANN {v}'s range "
+                      f"({rng})", "the CANN installer refuses it, and te/hccl wheels will not import", fix)]
+    return [Check("python.version", "python", OK, f"Python {py['python']}{env} is supported by CANN {v}")]
 
 
 def _minor(v: str) -> str:

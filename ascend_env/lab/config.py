@@ -6,6 +6,7 @@ A config file (``lab up --config lab.yml``) looks like::
       - {name: h1, chip: 910b, cards: 8, driver: 25.0.rc1.1, firmware: 7.7.0.1.231}
       - {name: h2, chip: 300i-duo, cards: 2, driver: 25.0.rc1.1, firmware: 7.7.0.1.231, runtime: isula}
       - {name: h3, chip: 910b, containers: false}     # site.yml provisions this host itself
+      - {name: h4, chip: 910b, conda: true}           # its container's Python is a conda environment (3.9)
     ssh_port: 22
 
 Every bad value is reported with the value and the fix before anything on the machine changes.
@@ -47,6 +48,7 @@ class HostSpec:
     runtime: str = "docker"              # container CLI: docker, or isula (the lab's isula shim over docker)
     containers: bool = True              # false: site.yml provisions the host itself (ascend_container_enabled)
     group: str = "ascend_hosts"          # the inventory group (another: a spare host site.yml leaves alone)
+    conda: bool = False                  # its container is the lab's conda one (python_provider: conda, Python 3.9)
 
 
 @dataclass(frozen=True)
@@ -107,10 +109,10 @@ def _host(i: int, raw: Any, where: str) -> HostSpec:
     if not isinstance(raw, dict):
         raise LabConfigError(f"{where}: expected a mapping like {{name: h1, chip: 910b}}, got {raw!r}")
     unknown = set(raw) - {"name", "chip", "cards", "driver", "firmware", "address", "npu_smi_dir", "runtime",
-                          "containers", "group"}
+                          "containers", "group", "conda"}
     if unknown:
         raise LabConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: name, chip, cards, driver, "
-                             "firmware, address, npu_smi_dir, runtime, containers, group")
+                             "firmware, address, npu_smi_dir, runtime, containers, group, conda")
     name = str(raw.get("name", f"h{i + 1}"))
     if not _NAME.match(name):
         raise LabConfigError(f"{where}: host name {name!r} is not usable; use lower-case letters, digits and '-', "
@@ -152,7 +154,14 @@ def _host(i: int, raw: Any, where: str) -> HostSpec:
     if not re.match(r"^[a-z][a-z0-9_]{0,31}$", group):
         raise LabConfigError(f"{where}: group {group!r}; use lower-case letters, digits and '_' (an inventory group "
                              "name, e.g. ascend_spare)")
-    return HostSpec(name, address, chip, cards, driver, firmware, npu_smi_dir, runtime, containers, group)
+    conda = raw.get("conda", False)
+    if not isinstance(conda, bool):
+        raise LabConfigError(f"{where}: conda {conda!r}; use true (the host's container gets a conda environment with "
+                             "Python 3.9, ascend_python_provider: conda) or false")
+    if conda and not containers:
+        raise LabConfigError(f"{where}: conda: true needs containers: true (the lab's conda environment is built in a "
+                             "container)")
+    return HostSpec(name, address, chip, cards, driver, firmware, npu_smi_dir, runtime, containers, group, conda)
 
 
 def build_config(raw: dict[str, Any] | None = None, *, prefix: Path | None = None, cache: Path | None = None,

@@ -21,6 +21,7 @@ NEEDED = {
     "pgrep": "procps",   # the fault suite finds the processes it kills mid-install
     "rsync": "rsync",    # the artefact fan-out (hosts pull from peers over SSH)
     "rrsync": "rsync",   # ... restricted to reading the store folder
+    "patchelf": "patchelf",  # the conda channel's CPython: $ORIGIN RUNPATHs (lab store --conda)
 }
 _POLICY = Path("/usr/sbin/policy-rc.d")
 

@@ -20,6 +20,16 @@ LAB_CONTAINERS: tuple[dict[str, Any], ...] = (
     # PyPI has cp311 MindSpore wheels from 2.7.0 on (docs/research/framework-errors.md).
     {"name": "llm-ms", "framework": "mindspore", "pins": {"python": "3.11", "mindspore": "2.7.0"}},
 )
+#: The container of a host with ``conda: true``: MindSpore 2.7.0 (CANN 8.2.RC1) on Python 3.9, not the image's 3.11,
+#: in a conda environment made by rattler from the store's channel (PyPI has MindSpore 2.7.0's cp39 wheel; MindFormers
+#: 1.6.0 wants 3.11.4, so it is left out).
+LAB_CONDA_CONTAINER: dict[str, Any] = {"name": "llm-conda", "framework": "mindspore", "python_provider": "conda",
+                                       "pins": {"python": "3.9", "mindspore": "2.7.0", "mindformers": "none"}}
+
+
+def lab_container(spec: HostSpec, index: int) -> dict[str, Any]:
+    """The container the lab's inventory gives host number ``index``."""
+    return dict(LAB_CONDA_CONTAINER if spec.conda else LAB_CONTAINERS[index % len(LAB_CONTAINERS)])
 
 
 def machine_arch() -> Arch:
@@ -52,7 +62,7 @@ def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths, pubkey: 
         **engine,
         "ascend_npu_smi_path": "/" + spec.npu_smi_dir + "/npu-smi",
         "ascend_offline_store": str(lp.store),
-        "ascend_containers": [dict(LAB_CONTAINERS[index % len(LAB_CONTAINERS)])],
+        "ascend_containers": [lab_container(spec, index)],
         # Containers let in the lab's own key (on real fleets: the controller's public key).
         "ascend_ssh_authorized_keys": [pubkey] if pubkey else [],
     }

@@ -191,8 +191,14 @@ def up(cfg: LabConfig, wheels: list[str] | None = None, extra_cann: list[str] | 
         log.append(f"inventory {lp.inventory}")
     image.publish(cfg.cache, cfg.suite, cfg.mirror, lp.store / "images")
     store.fill_runs(cfg, lp, log, extra_cann)
-    wanted = [*store.DEFAULT_WHEELS, *store.stack_wheels(cfg)] if wheels is None else wheels
-    store.fill_wheels(lp, sorted(set(wanted)), log)
+    if any(h.conda for h in cfg.hosts):  # the conda container's channel and installer (not wheels the user chose)
+        store.fill_conda(cfg, lp, log)
+    if wheels is None:
+        store.fill_wheels(lp, list(store.DEFAULT_WHEELS), log)
+        for python, reqs in store.stack_wheel_sets(cfg).items():
+            store.fill_wheels(lp, reqs, log, python=python)
+    else:
+        store.fill_wheels(lp, sorted(set(wheels)), log)
     store.write_manifest(lp.store)
     res.seconds = time.monotonic() - t0
     return res

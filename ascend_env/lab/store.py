@@ -19,7 +19,7 @@ from ..resolver import Request, Stack, resolve
 from ..versions import Version
 from . import hdk
 from .config import LabConfig
-from .inventory import LAB_CONTAINERS, machine_arch
+from .inventory import lab_container, machine_arch
 from .layout import LabPaths
 from .procs import LabError, run
 
@@ -28,7 +28,7 @@ def lab_stacks(cfg: LabConfig, m: Matrix) -> list[tuple[str, Stack]]:
     """Resolve the containers the lab inventory asks for (same request the preflight makes)."""
     out = []
     for i, spec in enumerate(cfg.hosts):
-        c = LAB_CONTAINERS[i % len(LAB_CONTAINERS)]
+        c = lab_container(spec, i)
         pins = {"driver": spec.driver, "firmware": spec.firmware, **c["pins"]}
         result = resolve(m, Request(chip=spec.chip, arch=machine_arch().cann, framework=c["framework"], pins=pins))
         if not isinstance(result, Stack):
@@ -126,6 +126,23 @@ def stack_wheels(cfg: LabConfig, m: Matrix | None = None) -> list[str]:
     return sorted(set(out))
 
 
+def stack_wheel_sets(cfg: LabConfig, m: Matrix | None = None) -> dict[str, list[str]]:
+    """The framework wheels of the lab's containers per Python minor (``{"3.11": [...], "3.9": [...]}``): a conda
+    container's Python need not be the controller's, so its wheels are fetched for its own Python."""
+    out: dict[str, set[str]] = {}
+    for _, stack in lab_stacks(cfg, m or load_matrix()):
+        py = ".".join(str(stack.version("python")).split(".")[:2])
+        for comp in ("torch", "torch_npu", "mindspore", "mindformers"):
+            v = stack.version(comp)
+            if v is not None:
+                out.setdefault(py, set()).add(f"{comp.replace('_', '-')}=={v}")
+    return {py: sorted(reqs) for py, reqs in sorted(out.items())}
+
+
+def controller_python() -> str:
+    return f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
 def wheelhouse_dirs() -> list[Path]:
     links = os.environ.get("PIP_FIND_LINKS", "")
     return [Path(p) for p in re.split(r"[\s]+", links) if p and Path(p).is_dir()]
@@ -148,24 +165,34 @@ def torch_guard(requirements: list[str]) -> list[str]:
     return [f"torch=={v}" for v in local[-1:]] if local and not pins else []
 
 
-def fill_wheels(lp: LabPaths, requirements: list[str], log: list[str]) -> None:
+def fill_wheels(lp: LabPaths, requirements: list[str], log: list[str], python: str | None = None) -> None:
+    """``pip download`` into the store's wheels; ``python`` (X.Y): for that Python instead of the controller's (binary
+    wheels only, for the machine's architecture: a conda environment's Python)."""
     if not requirements:
         return
     wheels = lp.store / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     stamp = wheels / ".requirements"  # every requirement already downloaded (a union: adding never re-fetches)
     done = set(stamp.read_text().split("\n")) if stamp.exists() else set()
-    if set(requirements) <= done:
+    cross = python is not None and python != controller_python()
+    tag = f"py{python}:" if cross else ""
+    if {tag + r for r in requirements} <= done:
         return
-    key = "\n".join(sorted(done | set(requirements))) + "\n"
+    key = "\n".join(sorted(done | {tag + r for r in requirements})) + "\n"
     constraints = torch_guard(requirements)
     argv = [sys.executable, "-m", "pip", "download", "--quiet", "--prefer-binary", "--dest", str(wheels),
             *requirements]
+    if cross:
+        arch = machine_arch().wheel
+        argv[4:4] = ["--only-binary=:all:", "--python-version", str(python), "--implementation", "cp",
+                     *[a for tag_ in ("manylinux2014", "manylinux_2_17", "manylinux_2_28", "linux")
+                       for a in ("--platform", f"{tag_}_{arch}")]]
     cfile = wheels / ".constraints"
     if constraints:
         cfile.write_text("\n".join(constraints) + "\n")
         argv += ["--constraint", str(cfile)]
-    log.append(f"pip download {' '.join(requirements)} (honours PIP_INDEX_URL, PIP_FIND_LINKS, PIP_CERT, proxies)")
+    log.append(f"pip download {' '.join(requirements)}{f' for Python {python}' if cross else ''} (honours "
+               "PIP_INDEX_URL, PIP_FIND_LINKS, PIP_CERT, proxies)")
     run(argv, timeout=3600)
     # Some dependencies publish only an sdist (jieba, for MindFormers): build each into a wheel once, here, so the
     # hosts install offline without a compiler or build backends (pip --no-index cannot fetch setuptools).
@@ -178,3 +205,18 @@ def fill_wheels(lp: LabPaths, requirements: list[str], log: list[str]) -> None:
     if big:
         raise LabError(f"pip fetched very large wheels {big}: a CUDA build slipped in; delete them and pin torch")
     stamp.write_text(key)
+
+
+#: The py-rattler the lab stocks for the rattler installer (the role's script is tested against it).
+RATTLER_WHEEL = "py-rattler==0.28.0"
+
+
+def fill_conda(cfg: LabConfig, lp: LabPaths, log: list[str]) -> Path:
+    """The store's conda channel (python 3.9 and 3.11 from Debian, pip; see conda_channel) and the py-rattler wheel."""
+    from . import conda_channel
+
+    arch = machine_arch().value
+    channel = conda_channel.build_channel(cfg.cache, arch, cfg.mirror, conda_channel.DEFAULT_MINORS, log)
+    dst = conda_channel.publish(channel, lp.store)
+    fill_wheels(lp, [RATTLER_WHEEL], log)
+    return dst

@@ -16,6 +16,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.ascend.env.plugins.plugin_utils.package import package_problem
 
 try:
+    from ascend_env.conda import CondaSettingError, conda_plan, python_env
     from ascend_env.inventory import stack_request
     from ascend_env.matrix import MatrixInvalid, load_matrix
     from ascend_env.matrix_cli import format_conflict
@@ -249,6 +250,36 @@ def _rsync_bytes(stats: str, which: str) -> int:
 
     m = re.search(rf"Total bytes {which}: ([\d,.]+)", str(stats))
     return int(m.group(1).replace(",", "").replace(".", "")) if m else 0
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def ascend_env_python_env(settings: Any) -> dict[str, Any]:
+    """Where a container's Python environment is (``ascend_env.conda.python_env``): ``{provider, path, bin, name,
+    prefix, python}`` from ``{provider, venv, conda_prefix, env_name, stack}`` (the roles' variables)."""
+    _need()
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError(f"ascend_env_python_env needs a mapping, got {type(settings).__name__}")
+    try:
+        return python_env(_plain(settings))
+    except CondaSettingError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def ascend_env_conda_plan(settings: Any) -> dict[str, Any]:
+    """What the ascend_python role runs for a conda environment (``ascend_env.conda.conda_plan``): installer, channels,
+    ``.condarc``, commands.  A bad setting fails with its message (the variable, the value, the fix)."""
+    _need()
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError(f"ascend_env_conda_plan needs a mapping, got {type(settings).__name__}")
+    try:
+        return conda_plan(_plain(settings))
+    except CondaSettingError as exc:
+        raise AnsibleFilterError(str(exc)) from None
 
 
 def ascend_env_package_check(value: Any = None) -> str:
@@ -266,4 +297,5 @@ class FilterModule:
                 "ascend_env_fanout_state": ascend_env_fanout_state,
                 "ascend_env_artifacts_mode": ascend_env_artifacts_mode,
                 "ascend_env_fanout_next": ascend_env_fanout_next,
-                "ascend_env_fanout_apply": ascend_env_fanout_apply}
+                "ascend_env_fanout_apply": ascend_env_fanout_apply,
+                "ascend_env_python_env": ascend_env_python_env, "ascend_env_conda_plan": ascend_env_conda_plan}

@@ -28,7 +28,7 @@ DRIVER_LIB = "usr/local/Ascend/driver/lib64/driver"
 MANAGER_NODES = ("davinci_manager", "devmm_svm", "hisi_hdc")
 ENV_KEYS = ("ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH", "ASCEND_OPP_PATH", "ASCEND_AICPU_PATH", "ASCEND_CUSTOM_PATH",
             "LD_LIBRARY_PATH", "PYTHONPATH", "PATH", "ASCEND_VISIBLE_DEVICES", "ASCEND_RT_VISIBLE_DEVICES",
-            "ATB_HOME_PATH", "MS_DEV_CLOSE_VERSION_CHECK")
+            "ATB_HOME_PATH", "MS_DEV_CLOSE_VERSION_CHECK", "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV")
 FRAMEWORK_DISTS = ("torch", "torch_npu", "torch-npu", "mindspore", "mindformers", "numpy")
 # Imports run in a child Python with a timeout; the output's last lines are what the doctor matches.
 IMPORTS = {
@@ -368,18 +368,57 @@ def probe_sshd(root):
 
 #: The environment site.yml builds in a container; the probe checks it when no --python is given.
 DEFAULT_VENV_PYTHON = "/opt/ascend-env/venv/bin/python"
+#: ascend_python_provider: conda makes <prefix>/envs/<name> and records <name> in <prefix>/.ascend-env-environment.
+DEFAULT_CONDA_PREFIX = "/opt/conda"
+CONDA_RECORD = ".ascend-env-environment"
+
+
+def _conda_env(path, name, source):
+    meta = os.path.join(path, "conda-meta")
+    records = sorted(f for f in os.listdir(meta) if f.startswith("python-") and f.endswith(".json")) \
+        if os.path.isdir(meta) else []
+    return {"python": os.path.join(path, "bin/python"), "kind": "conda", "name": name, "prefix": path,
+            "source": source, "history": os.path.isfile(os.path.join(meta, "history")),
+            "python_record": records[0] if records else None}
+
+
+def find_environment(root, env):
+    """The environment whose Python the doctor checks: the active one ($VIRTUAL_ENV, then $CONDA_PREFIX with
+    $CONDA_DEFAULT_ENV), else the conda environment ascend-env made (named in <conda prefix>/.ascend-env-environment),
+    else the ascend-env venv, else the only conda environment under /opt/conda/envs, else this interpreter.  Paths
+    are under ``root`` (a host provisioned itself keeps its environment there)."""
+    venv = env.get("VIRTUAL_ENV")
+    if venv and os.path.exists(os.path.join(venv, "bin/python")):
+        return {"python": os.path.join(venv, "bin/python"), "kind": "venv", "name": None, "prefix": venv,
+                "source": "VIRTUAL_ENV"}
+    active = env.get("CONDA_PREFIX")
+    if active and os.path.exists(os.path.join(active, "bin/python")):
+        return _conda_env(active, env.get("CONDA_DEFAULT_ENV") or os.path.basename(active.rstrip("/")),
+                          "CONDA_PREFIX")
+    conda = os.path.join(root or "/", DEFAULT_CONDA_PREFIX.lstrip("/"))
+    try:
+        with open(os.path.join(conda, CONDA_RECORD)) as f:
+            name = f.readline().strip()
+    except OSError:
+        name = ""
+    if name and os.path.exists(os.path.join(conda, "envs", name, "bin/python")):
+        return _conda_env(os.path.join(conda, "envs", name), name, CONDA_RECORD)
+    candidate = os.path.join(root or "/", DEFAULT_VENV_PYTHON.lstrip("/"))
+    if os.path.exists(candidate):
+        return {"python": candidate, "kind": "venv", "name": None,
+                "prefix": os.path.dirname(os.path.dirname(candidate)), "source": "default venv"}
+    envs = os.path.join(conda, "envs")
+    found = sorted(n for n in os.listdir(envs) if os.path.isfile(os.path.join(envs, n, "conda-meta/history"))
+                   and os.path.exists(os.path.join(envs, n, "bin/python"))) if os.path.isdir(envs) else []
+    if len(found) == 1:
+        return _conda_env(os.path.join(envs, found[0]), found[0], "only environment in " + envs)
+    return {"python": sys.executable, "kind": "system", "name": None, "prefix": sys.prefix, "source": "this Python",
+            "others": [os.path.join(envs, n) for n in found]}
 
 
 def default_python(root, env):
-    """$VIRTUAL_ENV's Python, else the ascend-env venv if this machine has one (under ``root``: a host provisioned
-    itself keeps its environment there), else this interpreter."""
-    venv = env.get("VIRTUAL_ENV")
-    if venv and os.path.exists(os.path.join(venv, "bin/python")):
-        return os.path.join(venv, "bin/python")
-    candidate = os.path.join(root or "/", DEFAULT_VENV_PYTHON.lstrip("/"))
-    if os.path.exists(candidate):
-        return candidate
-    return sys.executable
+    """The Python of :func:`find_environment`."""
+    return find_environment(root, env)["python"]
 
 
 def collect(root="/", python=None, imports=True, env=None):
@@ -396,7 +435,9 @@ def collect(root="/", python=None, imports=True, env=None):
     with ThreadPoolExecutor(max_workers=3) as pool:
         npu_smi = pool.submit(probe_npu_smi, root, driver.get("lib_dir") or _path(root, DRIVER_LIB))
         network = pool.submit(probe_network, root, devices.get("davinci") or [])
-        python_facts = pool.submit(probe_python, python or default_python(root, env), imports)
+        where = find_environment(root, env) if python is None else {
+            "python": python, "kind": "given", "name": None, "prefix": None, "source": "--python"}
+        python_facts = pool.submit(probe_python, where["python"], imports)
         facts = {
             "facts_version": FACTS_VERSION,
             "system": system,
@@ -411,6 +452,7 @@ def collect(root="/", python=None, imports=True, env=None):
         facts["npu_smi"] = npu_smi.result()
         facts["network"] = network.result()
         facts["python"] = python_facts.result()
+        facts["python"]["environment"] = where
     facts["elapsed_ms"] = int((time.monotonic() - t0) * 1000)
     return facts
 
@@ -421,8 +463,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="Read this Ascend host or container; print JSON facts.")
     ap.add_argument("--root", default=os.environ.get("ASCEND_ENV_HOST_ROOT") or "/")
     ap.add_argument("--python", default=None,
-                    help="the Python whose frameworks to check (default: $VIRTUAL_ENV, then " + DEFAULT_VENV_PYTHON
-                    + ", then this one)")
+                    help="the Python whose frameworks to check (default: $VIRTUAL_ENV, $CONDA_PREFIX, the conda "
+                    "environment ascend-env made, " + DEFAULT_VENV_PYTHON + ", the only conda environment, "
+                    "then this one)")
     ap.add_argument("--no-imports", action="store_true", help="do not import frameworks in a child process")
     a = ap.parse_args(argv)
     json.dump(collect(a.root, a.python, imports=not a.no_imports), sys.stdout)

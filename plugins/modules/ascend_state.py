@@ -229,7 +229,7 @@ def _containers(module, engine, env, names, image):
 
 def _store(store_dir):
     sizes, sums, tools = {}, {}, {}
-    for sub in ("runs", "wheels", "images"):
+    for sub in ("runs", "wheels", "images", "conda"):
         base = os.path.join(store_dir, sub)
         for dirpath, _dirs, files in os.walk(base):
             for f in files:

@@ -20,7 +20,14 @@ from typing import Any
 import pytest
 import yaml
 
-from ascend_env.inventory import InventoryError, env_targets, expected_stack, group_hosts, read_inventory
+from ascend_env.inventory import (
+    InventoryError,
+    env_targets,
+    expected_stack,
+    group_hosts,
+    python_environment,
+    read_inventory,
+)
 
 
 @dataclass
@@ -51,12 +58,15 @@ class Env:
         return f"DOCKER_HOST={dh} " if dh else ""
 
     @property
+    def pyenv(self) -> dict[str, Any]:
+        """The environment site.yml made (``ascend_env.inventory.python_environment``): provider, path, conda name."""
+        return python_environment(self.hostvars, self.container, self.stack, self.root if self.on_host else "")
+
+    @property
     def venv(self) -> str:
-        # host mode: site.yml puts the venv under the host's root (ascend_ssh's join sets it); a container's venv
-        # follows the inventory's ascend_python_venv
-        if self.on_host:
-            return self.root + "/opt/ascend-env/venv"
-        return str(self.hostvars.get("ascend_python_venv") or "/opt/ascend-env/venv")
+        # the venv (host mode: under the host's root, as ascend_ssh's join sets it; a container's follows the
+        # inventory's ascend_python_venv), or the conda environment's prefix (ascend_python_provider: conda)
+        return str(self.pyenv["path"])
 
     def path(self, p: str) -> str:
         """Where an environment path is (under the host's root in host mode)."""
@@ -109,6 +119,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "env" not in metafunc.fixturenames:
         return
     envs = _envs(metafunc.config)
+    if metafunc.definition.get_closest_marker("conda") is not None:  # facts only a conda environment has
+        envs = [e for e in envs if e.pyenv["provider"] == "conda"]
+        if not envs:
+            metafunc.parametrize("env", [pytest.param(None, marks=pytest.mark.skip(
+                reason="no conda environments (ascend_python_provider: conda)"))], ids=["no-conda"])
+            return
     if metafunc.definition.get_closest_marker("container") is not None:  # facts only a container has
         envs = [e for e in envs if not e.on_host]
         if not envs:
@@ -135,3 +151,4 @@ def framework_components(e: Env) -> list[str]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "container: a fact only a container has (skipped for hosts provisioned "
                                        "themselves, ascend_container_enabled: false)")
+    config.addinivalue_line("markers", "conda: a fact only a conda environment has (ascend_python_provider: conda)")

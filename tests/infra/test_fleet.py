@@ -79,6 +79,28 @@ def test_python_is_the_resolved_version(env):
     assert got.stdout.strip() == want
 
 
+@pytest.mark.conda
+def test_conda_environment_is_a_conda_prefix(env):
+    """conda-meta/history (conda's mark of an environment) and conda's record of the python package."""
+    path = env.pyenv["path"]
+    assert env.env.file(f"{path}/conda-meta/history").is_file
+    history = env.env.file(f"{path}/conda-meta/history").content_string
+    assert history.startswith("==> ") and "::python-" in history, history
+    records = env.env.run(f"ls {shlex.quote(path)}/conda-meta").stdout.split()
+    python = [r for r in records if r.startswith("python-") and r.endswith(".json")]
+    assert len(python) == 1, records
+    record = json.loads(env.env.file(f"{path}/conda-meta/{python[0]}").content_string)
+    want = ".".join(str(env.component("python")).split(".")[:2])
+    assert record["name"] == "python" and record["version"].startswith(want + "."), record["version"]
+
+
+@pytest.mark.conda
+def test_conda_environment_is_the_one_bashrc_activates(env):
+    """A login shell gets the environment: its python first on PATH, CONDA_DEFAULT_ENV its name."""
+    got = env.env.run("""bash -ic 'echo "$CONDA_DEFAULT_ENV $(command -v python)"' 2>/dev/null""")
+    assert got.stdout.strip().splitlines()[-1] == f"{env.pyenv['name']} {env.pyenv['path']}/bin/python", got.stdout
+
+
 def test_cann_toolkit_is_the_resolved_version(env):
     a = env.path("/usr/local/Ascend")
     info = env.env.run(f"cat {a}/ascend-toolkit/latest/*-linux/ascend_toolkit_install.info "
