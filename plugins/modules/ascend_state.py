@@ -64,10 +64,9 @@ options:
     elements: str
     default: []
   system_python:
-    description: With O(scope=env), read the version (major.minor) of C(python3) on the PATH, which the venv is
-      made from.
-    type: bool
-    default: false
+    description: With O(scope=env), the system Python (e.g. C(/usr/bin/python3), the one the venv is made from)
+      whose version (major.minor) to read.
+    type: path
   cann_path:
     description: With O(scope=env), the CANN install path to read (the doctor's CANN probe, confined to it) - the
       toolkit's install record, the kernels' version, the NNAL versions, and which set_env.sh the layout has.
@@ -102,7 +101,7 @@ EXAMPLES = r"""
     scope: env
     venv: /opt/ascend-env/venv
     dists: [torch, torch_npu]
-    system_python: true
+    system_python: /usr/bin/python3
     cann_path: /usr/local/Ascend
     files: [/etc/ssh/sshd_config.d/ascend-env.conf, /etc/pip.conf]
     texts: [/etc/Ascend/ascend_cann_install.info]
@@ -135,8 +134,8 @@ packages:
   returned: when scope is env and venv is given
   type: dict
 system_python:
-  description: Version (major.minor) of C(python3) on the PATH, null when there is none.
-  returned: when scope is env and system_python is true
+  description: Version (major.minor) of O(system_python), null when it does not run.
+  returned: when scope is env and system_python is given
   type: str
 cann:
   description: The CANN probe of O(cann_path) (toolkit with its install record, kernels, nnal), and C(set_env) -
@@ -248,10 +247,10 @@ def _store(store_dir):
     return {"sizes": sizes, "sums": sums, "tools": tools}
 
 
-def _system_python():
-    """major.minor of the python3 on the PATH (this interpreter's own when it is that one: no second process)."""
-    found = shutil.which("python3")
-    if not found:
+def _system_python(python):
+    """major.minor of that Python (this interpreter's own when it is that one: no second process)."""
+    found = python if os.path.sep in python else shutil.which(python)
+    if not found or not os.path.exists(found):
         return None
     if os.path.realpath(found) == os.path.realpath(sys.executable):
         return "{}.{}".format(*sys.version_info[:2])
@@ -274,7 +273,7 @@ def _env_scope(module, p, result):
                 module.fail_json(msg=f"{python} did not run: {doc['error']}")
             result["python"], result["packages"] = doc.get("python"), doc.get("packages") or {}
     if p["system_python"]:
-        result["system_python"] = _system_python()
+        result["system_python"] = _system_python(p["system_python"])
     if p["cann_path"]:
         base = p["cann_path"].rstrip("/") or "/"
         cann = probe_cann("/", platform.machine(), {}, base)
@@ -296,7 +295,7 @@ def main():
             "store_dir": {"type": "path"},
             "venv": {"type": "path"},
             "dists": {"type": "list", "elements": "str", "default": []},
-            "system_python": {"type": "bool", "default": False},
+            "system_python": {"type": "path"},
             "cann_path": {"type": "path"},
             "files": {"type": "list", "elements": "path", "default": []},
             "texts": {"type": "list", "elements": "path", "default": []},

@@ -388,7 +388,7 @@ def test_the_state_module_reads_what_the_installers_wrote(lab, tmp_path, matrix)
     pip_conf = tmp_path / "pip.conf"
     pip_conf.write_text("[global]\n")
     out = state({"_tmp": tmp_path, "scope": "env", "cann_path": str(lab["path"]), "venv": str(venv),
-                 "dists": ["PyYAML", "no-such-dist"], "system_python": True,
+                 "dists": ["PyYAML", "no-such-dist"], "system_python": "/usr/bin/python3",
                  "files": [str(pip_conf), str(tmp_path / "missing")], "texts": [str(pip_conf)]})
     cann = out["cann"]
     assert cann["toolkit"]["install_info"]["version"] == "8.0.0"
@@ -399,7 +399,9 @@ def test_the_state_module_reads_what_the_installers_wrote(lab, tmp_path, matrix)
                            "print(platform.python_version(), m.version('PyYAML'))"],
                           capture_output=True, text=True, check=True).stdout.split()
     assert [out["python"], out["packages"]] == [seen[0], {"PyYAML": seen[1]}]
-    assert out["system_python"] and out["system_python"].count(".") == 1
+    assert out["system_python"] == subprocess.run(["/usr/bin/python3", "-c", "import sys; print('%d.%d' % "
+                                                   "sys.version_info[:2])"], capture_output=True, text=True,
+                                                  check=True).stdout.strip()
     import hashlib
     assert out["files"] == {str(pip_conf): hashlib.sha256(b"[global]\n").hexdigest(), str(tmp_path / "missing"): None}
     assert out["texts"] == {str(pip_conf): "[global]\n"}
