@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -92,17 +93,23 @@ TUNING: dict[str, dict[str, str]] = {
 
 
 def playbook(inventory: Path, limit: str, junit: Path, *extra: str,
-             settings: dict[str, str] | None = None) -> tuple[float, str]:
+             settings: dict[str, str] | None = None) -> tuple[float, str, float]:
+    """Run site.yml; (wall seconds, stdout, controller CPU seconds).  Controller CPU: user + system time of
+    ansible-playbook and everything it waited for (forks, ssh clients, the controller's rsync); ssh's ControlPersist
+    masters detach, so the encryption of the traffic they carry is not in it."""
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.junit",
                JUNIT_OUTPUT_DIR=str(junit), JUNIT_HIDE_TASK_ARGUMENTS="true",
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", **(settings or {}))
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     cp = subprocess.run(["ansible-playbook", "site.yml", "-i", str(inventory), "--limit", limit, *extra], cwd=REPO,
                         env=env, capture_output=True, text=True, timeout=7200)
     wall = time.monotonic() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     if cp.returncode != 0:
         raise SystemExit(f"site.yml failed (exit {cp.returncode}):\n{cp.stdout[-4000:]}\n{cp.stderr[-2000:]}")
-    return wall, cp.stdout
+    return wall, cp.stdout, cpu
 
 
 def recap_changed(stdout: str) -> dict[str, int]:
@@ -141,13 +148,13 @@ def egress(inv: dict[str, Any], bench_inv: Path, tmp: Path, n: int, mode: str) -
         shutil.rmtree(Path(inv["ascend_hosts"]["hosts"][h]["ascend_host_root"]) / HOST_STORE, ignore_errors=True)
     REPORT.unlink(missing_ok=True)
     fanout = "true" if mode == "fanout" else "false"
-    wall, out = playbook(bench_inv, ",".join([*hosts, "localhost"]), tmp / f"e{n}{mode}", "--tags", "artifacts",
-                         "-e", f"ascend_artifacts_fanout={fanout}")
+    wall, out, cpu = playbook(bench_inv, ",".join([*hosts, "localhost"]), tmp / f"e{n}{mode}", "--tags", "artifacts",
+                              "-e", f"ascend_artifacts_fanout={fanout}")
     received = {h: files(Path(inv["ascend_hosts"]["hosts"][h]["ascend_host_root"]) / HOST_STORE) for h in hosts}
     per_host = {h: sum(sz for p, (sz, _) in got.items() if not p.startswith(".")) for h, got in received.items()}
     chosen = re.search(r"artefacts: (\w+) \(", out)
     row: dict[str, Any] = {"hosts": n, "mode": mode, "chosen": chosen.group(1) if chosen else None,
-                           "wall_s": round(wall, 1), "bytes_per_host": per_host,
+                           "wall_s": round(wall, 1), "controller_cpu_s": round(cpu, 1), "bytes_per_host": per_host,
                            "bundle_bytes": max(per_host.values())}
     if row["chosen"] == "fanout" and REPORT.exists():
         rep = json.loads(REPORT.read_text())
@@ -212,14 +219,16 @@ def main() -> int:
                 for h in hosts:
                     reset_host(a.prefix, h, inv)
                 limit = ",".join([*hosts, *(f"{h}-*" for h in hosts), "localhost"])
-                first, out = playbook(bench_inv, limit, tmp / f"j{n}-first")
+                first, out, first_cpu = playbook(bench_inv, limit, tmp / f"j{n}-first")
                 roots = [Path(inv["ascend_hosts"]["hosts"][h]["ascend_host_root"]) / HOST_STORE for h in hosts]
                 snap = [files(r) for r in roots]
                 again: list[float] = []
+                again_cpu: list[float] = []
                 changed: dict[str, int] = {}
                 for k in range(a.reconverge):
-                    wall, again_out = playbook(bench_inv, limit, tmp / f"j{n}-again{k}", "--skip-tags", "smoke")
+                    wall, again_out, cpu = playbook(bench_inv, limit, tmp / f"j{n}-again{k}", "--skip-tags", "smoke")
                     again.append(wall)
+                    again_cpu.append(cpu)
                     changed = recap_changed(again_out)
                 resent = sum(s for r, old in zip(roots, snap, strict=True) for p, (s, m) in files(r).items()
                              if old.get(p) != (s, m))
@@ -227,6 +236,8 @@ def main() -> int:
                     "hosts": n, "first_s": round(first, 1), "first_changed": sum(recap_changed(out).values()),
                     "reconverge_s": round(statistics.median(again), 1),
                     "reconverge_all_s": [round(x, 1) for x in again],
+                    "first_controller_cpu_s": round(first_cpu, 1),
+                    "reconverge_controller_cpu_s": round(statistics.median(again_cpu), 1),
                     "reconverge_ratio": round(statistics.median(again) / first, 3),
                     "reconverge_changed": sum(changed.values()), "bytes_resent_reconverge": resent,
                     "roles_first_s": role_split(tmp / f"j{n}-first"),
@@ -258,20 +269,22 @@ def main() -> int:
     print(f"\nmachine: {res['machine']}; lab up {res['lab_up_s']} s; store filled once: "
           f"{res['store_fetched_bytes'] / 1e6:.0f} MB fetched in {res['store_fill_s']} s")
     if res["egress"]:
-        print(f"{'hosts':>5} {'mode':>7} {'chosen':>7} {'wall s':>7} {'controller B':>14} {'x bundle':>8} "
+        print(f"{'hosts':>5} {'mode':>7} {'chosen':>7} {'wall s':>7} {'ctl CPU s':>9} {'controller B':>14} "
+              f"{'x bundle':>8} "
               f"{'peers B':>14} {'waves':>5} {'per host B (min..max)':>26}")
         for r in res["egress"]:
             ph = r["bytes_per_host"].values()
-            print(f"{r['hosts']:>5} {r['mode']:>7} {r['chosen'] or '-':>7} {r['wall_s']:>7} "
+            print(f"{r['hosts']:>5} {r['mode']:>7} {r['chosen'] or '-':>7} {r['wall_s']:>7} {r['controller_cpu_s']:>9} "
                   f"{r['controller_bytes']:>14,} {r['controller_x_bundle']:>8} {r['peer_bytes']:>14,} "
                   f"{r['waves']:>5} {min(ph):>12,}..{max(ph):<12,}")
     if res["runs"]:
         print(f"{'hosts':>5} {'first s':>8} {'again s':>8} {'again/first':>11} {'again x 1 host':>14} "
-              f"{'changed':>7} {'re-sent B':>9}")
+              f"{'changed':>7} {'re-sent B':>9} {'ctl CPU first/again s':>22}")
         for r in res["runs"]:
             print(f"{r['hosts']:>5} {r['first_s']:>8} {r['reconverge_s']:>8} {r['reconverge_ratio']:>11} "
                   f"{r['reconverge_x_1_host'] or '-':>14} {r['reconverge_changed']:>7} "
-                  f"{r['bytes_resent_reconverge']:>9}")
+                  f"{r['bytes_resent_reconverge']:>9} "
+                  f"{r['first_controller_cpu_s']:>11}/{r['reconverge_controller_cpu_s']:<10}")
         for r in res["runs"]:
             for which in ("first", "reconverge"):
                 top = ", ".join(f"{k} {v}" for k, v in list(r[f"roles_{which}_s"].items())[:7])
