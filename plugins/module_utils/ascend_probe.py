@@ -159,17 +159,23 @@ def probe_driver(root):
             "lib_dir": lib_dir, "dsmi_lib": os.path.exists(os.path.join(lib_dir, "libdrvdsmi_host.so"))}
 
 
-def find_npu_smi(root):
-    for rel in ("usr/local/bin/npu-smi", "usr/local/sbin/npu-smi"):  # both exist in the wild (§4.2)
+def _find_tool(root, name, rels):
+    """The first of ``rels`` under ``root``, else (reading this machine itself) ``name`` on the PATH."""
+    for rel in rels:
         p = _path(root, rel)
         if os.path.exists(p):
             return p
     if root in ("", "/"):
         for d in os.environ.get("PATH", "").split(os.pathsep):
-            p = os.path.join(d, "npu-smi")
+            p = os.path.join(d, name)
             if d and os.path.exists(p):
                 return p
     return None
+
+
+def find_npu_smi(root):
+    # both exist in the wild (§4.2)
+    return _find_tool(root, "npu-smi", ("usr/local/bin/npu-smi", "usr/local/sbin/npu-smi"))
 
 
 @guarded
@@ -200,15 +206,7 @@ HCCN_TOOL = "usr/local/Ascend/driver/tools/hccn_tool"
 
 
 def find_hccn_tool(root):
-    p = _path(root, HCCN_TOOL)
-    if os.path.exists(p):
-        return p
-    if root in ("", "/"):
-        for d in os.environ.get("PATH", "").split(os.pathsep):
-            p = os.path.join(d, "hccn_tool")
-            if d and os.path.exists(p):
-                return p
-    return None
+    return _find_tool(root, "hccn_tool", (HCCN_TOOL,))
 
 
 @guarded
