@@ -250,6 +250,8 @@ def _rsync_bytes(stats: str, which: str) -> int:
 
     m = re.search(rf"Total bytes {which}: ([\d,.]+)", str(stats))
     return int(m.group(1).replace(",", "").replace(".", "")) if m else 0
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
