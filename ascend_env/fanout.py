@@ -77,35 +77,53 @@ def _bytes(state: State, files: Iterable[str]) -> int:
 
 
 def next_wave(state: State) -> list[Transfer]:
-    """The transfers of the next wave (empty when every live host has what it needs)."""
+    """The transfers of the next wave (empty when every live host has what it needs).
+
+    Near-linear in hosts x files for the usual case (every holder of a bundle holds all of it): a destination takes
+    the first free peer, by name, that can give it all it lacks; only when none can does it look at them all."""
+    missing = {h: state.missing(h) for h in state.alive}
+    size = state.sizes.get
+    dsts = sorted((h for h, m in missing.items() if m), key=lambda h: (-sum(size(f, 0) for f in missing[h]), h))
+    # what each live host can serve: its verified files, less those that failed verification there
+    bad_by_host: dict[str, set[str]] = {}
+    for h, f in state.bad:
+        bad_by_host.setdefault(h, set()).add(f)
+    avail = {h: state.has.get(h, set()) - bad_by_host.get(h, set()) for h in state.alive}
+    sources = sorted(h for h, files in avail.items() if files)
     busy_src: set[str] = set()
-    busy_dst: set[str] = set()
     out: list[Transfer] = []
-    dsts = sorted((h for h in state.alive if state.missing(h)), key=lambda h: (-_bytes(state, state.missing(h)), h))
     # peers first: each destination takes the biggest share one free peer can give it
     for dst in dsts:
-        want = state.missing(dst)
-        best, best_files = None, set()
-        for src in sorted(state.alive - busy_src - {dst}):
-            if (src, dst) in state.failed:
+        want = missing[dst]
+        best, best_files, best_bytes = None, set(), 0
+        for src in sources:
+            if src in busy_src or src == dst or (src, dst) in state.failed:
                 continue
-            give = {f for f in want if f in state.has.get(src, set()) and (src, f) not in state.bad}
-            if _bytes(state, give) > _bytes(state, best_files) or (give and best is None):
-                best, best_files = src, give
-        if best is not None and best_files:
+            give = want & avail[src]
+            if not give:
+                continue
+            got = sum(size(f, 0) for f in give)
+            if best is None or got > best_bytes:
+                best, best_files, best_bytes = src, give, got
+                if len(give) == len(want):
+                    break             # all it lacks: no peer can give more (ties go to the first by name)
+        if best is not None:
             busy_src.add(best)
-            busy_dst.add(dst)
-            out.append(Transfer(best, dst, tuple(sorted(best_files)), _bytes(state, best_files)))
+            out.append(Transfer(best, dst, tuple(sorted(best_files)), best_bytes))
     # the controller: files no live host holds (verified) and that are not on their way this wave, and files whose
     # every holder already failed to deliver them to this destination
     coming = {(t.dst, f) for t in out for f in t.files}
+    holders: dict[str, list[str]] = {}
+    for h in sources:
+        for f in avail[h]:
+            holders.setdefault(f, []).append(h)
     planned: set[str] = set()
     for dst in dsts:
         if (CONTROLLER, dst) in state.failed:
             continue
-        files = sorted(f for f in state.missing(dst) if (dst, f) not in coming
-                       and ((not state.holders(f) and f not in planned)
-                            or (state.holders(f) and all((h, dst) in state.failed for h in state.holders(f)))))
+        files = sorted(f for f in missing[dst] if (dst, f) not in coming
+                       and ((not holders.get(f) and f not in planned)
+                            or (holders.get(f) and all((h, dst) in state.failed for h in holders[f]))))
         if files:
             planned.update(files)
             out.append(Transfer(CONTROLLER, dst, tuple(files), _bytes(state, files)))
