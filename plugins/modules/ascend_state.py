@@ -122,7 +122,8 @@ containers:
   returned: when scope is host and engine is given
   type: dict
 store:
-  description: The host's store copy - sizes per path, the recorded sha256 per path, the fan-out tools found.
+  description: The host's store copy - sizes per path, the recorded sha256 per path, the fan-out tools found, and
+    whether a fan-out key of an interrupted run is still there (fanout_leftover).
   returned: when scope is host and store_dir is given
   type: dict
 python:
@@ -244,7 +245,9 @@ def _store(store_dir):
             if d and os.access(os.path.join(d, tool), os.X_OK):
                 tools[tool] = os.path.join(d, tool)
                 break
-    return {"sizes": sizes, "sums": sums, "tools": tools}
+    # a fan-out key a run that was stopped mid-way left on the host (the role takes it off)
+    leftover = os.path.isdir(os.path.join(store_dir, ".fanout"))
+    return {"sizes": sizes, "sums": sums, "tools": tools, "fanout_leftover": leftover}
 
 
 def _system_python(python):

@@ -121,7 +121,8 @@ def test_a_peer_that_dies_mid_wave_leaves_the_others_converging(spares, fleet):
     rows = recap(text)
     assert rc == 4 and rows["f4"]["unreachable"] == 1, text[-4000:]      # ansible-playbook's "unreachable"
     report = json.loads(REPORT.read_text())
-    assert report["done"] and "f4" not in report["alive"]
+    assert report["done"] and "f4" not in report["alive"] and report["lost"] == ["f4"]
+    assert (host_store("f4") / ".fanout/key").exists()                   # a dead host's copy keeps the key ...
     wanted = sorted(report["sizes"])
     assert all(verified(h, wanted) for h in ("f3", "f5", "f6"))
     third = [(t["src"], t["dst"]) for t in report["log"][2]["transfers"]]
@@ -137,6 +138,7 @@ def test_a_peer_that_dies_mid_wave_leaves_the_others_converging(spares, fleet):
     assert again.returncode == 0, again.stdout[-4000:]
     assert verified("f4", wanted)
     assert {p: (host_store("f4") / p).stat().st_mtime_ns for p in before} == before     # checked, not resent
+    assert not any((host_store(h) / ".fanout").exists() for h in SPARE)  # ... until the next run takes it off
 
 
 def test_a_shared_store_is_used_where_it_lies(spares):

@@ -172,7 +172,7 @@ def test_docker_daemon_stopped_during_a_run_fails_clearly_then_converges(fleet):
     pid_file = PREFIX / "hosts/f1/run/dockerd.pid"
     pid = int(pid_file.read_text().strip())
     run = Background(fleet["inventory"], *limit("f1"), *NO_SMOKE)
-    run.wait_for("TASK [ascend_driver_check")          # the host play has begun; the engine is used next
+    run.wait_for("TASK [ascend.env.ascend_driver_check")   # the host play has begun; the engine is used next
     os.kill(pid, signal.SIGTERM)                       # dockerd stops its containers, then exits
     for _ in range(600):
         if not Path(f"/proc/{pid}").exists():

@@ -148,6 +148,15 @@ def framework_components(e: Env) -> list[str]:
     return [n for n in names if e.component(n)]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A fleet without conda environments has no conda facts to check: those tests are deselected (not skipped,
+    which would read as a check that could not run)."""
+    gone = [i for i in items if i.get_closest_marker("conda") is not None and i.name.endswith("[no-conda]")]
+    if gone:
+        config.hook.pytest_deselected(items=gone)
+        items[:] = [i for i in items if i not in gone]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "container: a fact only a container has (skipped for hosts provisioned "
                                        "themselves, ascend_container_enabled: false)")

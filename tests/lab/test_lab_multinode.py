@@ -138,5 +138,5 @@ def test_a_run_limited_to_part_of_the_job_leaves_the_table_as_it_is(converged):
     cp = run_playbook(INVENTORY, "--limit", "t1,t1-*,localhost", "--tags", "ranktable")
     assert cp.returncode == 0, cp.stdout[-3000:]
     said = " ".join(cp.stdout.split())                                   # the YAML callback wraps long messages
-    assert "the rank table is not rewritten: the job's hosts are t1, t3 and --limit leaves out t3" in said
+    assert "the rank table is not rewritten: the hosts of the job are t1, t3 and --limit leaves out t3" in said
     assert "did not come through" not in cp.stdout and table.stat().st_mtime_ns == before
