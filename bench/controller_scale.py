@@ -1,0 +1,145 @@
+"""Benchmark: what the controller itself spends at fleet sizes the lab cannot hold (8, 64, 256 hosts), measured,
+not projected: the preflight play (every host's inventory checked and its stacks resolved) and Ansible's own cost
+per task per host at several `forks` settings.
+
+    python3 bench/controller_scale.py                         # hosts 8 64 256, forks 20 50
+    python3 bench/controller_scale.py --hosts 256 --forks 20 50 100 --tasks 10
+
+Both parts run on the controller alone, so they need no lab: the inventory is the lab's own (rendered for N hosts
+with a torch container each, `ascend_env.lab.inventory`), never brought up; its store is a filled lab store
+(--store, default .lab-bench/store: bench/converge.py --keep leaves one).
+
+1. Preflight: `ansible-playbook playbooks/preflight.yml` on that inventory (its plays are controller-side work:
+   set_fact, assert and the resolver filter; nothing connects).  Wall time and controller CPU (user + system of
+   ansible-playbook and its forks, getrusage).
+2. Per-task cost: a play of --tasks `ansible.builtin.command: /bin/true` tasks over the N hosts with
+   `ansible_connection: local`: every host-task is a fork, a module run and a result, what each task of a run costs
+   the controller before SSH adds its share (SSH's client CPU is measured on the lab by bench/converge.py).  Wall
+   time per task and CPU milliseconds per host-task.
+
+Results: tables on stdout and bench/results/controller_scale.json.  docs/scale.md uses them for the 256-host
+projection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ascend_env.lab.config import build_config  # noqa: E402
+from ascend_env.lab.inventory import LAB_CONTAINERS, render_inventory  # noqa: E402
+from ascend_env.lab.layout import LabPaths  # noqa: E402
+
+TORCH = next(c for c in LAB_CONTAINERS if c["framework"] == "torch")
+
+
+def ansible_playbook() -> str:
+    beside = Path(sys.executable).with_name("ansible-playbook")
+    return str(beside) if beside.exists() else (shutil.which("ansible-playbook") or "ansible-playbook")
+
+
+def inventory(n: int, tmp: Path, store: Path) -> Path:
+    """The lab's inventory for n 910B hosts (8 cards, one torch container each, the given store), rendered, not
+    brought up."""
+    prefix = tmp / f"lab-{n}"
+    cfg = build_config({"hosts": [{"name": f"s{i + 1:03d}", "chip": "910b", "cards": 8} for i in range(n)]},
+                       prefix=prefix)
+    doc = yaml.safe_load(render_inventory(cfg, LabPaths(prefix=prefix, cache=tmp / "cache")))
+    for hv in doc["ascend_hosts"]["hosts"].values():
+        hv["ascend_containers"] = [dict(TORCH)]
+        hv["ascend_offline_store"] = str(store)
+    path = tmp / f"inventory-{n}.yml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def run(argv: list[str], forks: int) -> tuple[float, float, str]:
+    """(wall seconds, controller CPU seconds, stdout) of one ansible-playbook run."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORKS=str(forks),
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_DISPLAY_OK_HOSTS="false",
+               ANSIBLE_DISPLAY_SKIPPED_HOSTS="false")
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    cp = subprocess.run([ansible_playbook(), *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=7200)
+    wall = time.monotonic() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cp.returncode != 0:
+        raise SystemExit(f"ansible-playbook {' '.join(argv)} failed (exit {cp.returncode}):\n{cp.stdout[-3000:]}"
+                         f"\n{cp.stderr[-2000:]}")
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), cp.stdout
+
+
+NOOP_PLAY = """---
+- name: Run no-op tasks on every host (ansible_connection local)
+  hosts: ascend_hosts
+  gather_facts: false
+  vars:
+    ansible_connection: local
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  tasks:
+"""
+
+
+def noop_play(tmp: Path, tasks: int) -> Path:
+    path = tmp / f"noop-{tasks}.yml"
+    body = "".join(f"    - name: No-op {i}\n      ansible.builtin.command: /bin/true\n      changed_when: false\n"
+                   for i in range(tasks))
+    path.write_text(NOOP_PLAY + body)
+    return path
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--hosts", type=int, nargs="+", default=[8, 64, 256])
+    ap.add_argument("--forks", type=int, nargs="+", default=[20, 50])
+    ap.add_argument("--tasks", type=int, default=5, help="no-op tasks per play (part 2)")
+    ap.add_argument("--store", type=Path, default=REPO / ".lab-bench" / "store",
+                    help="a filled artefact store (the preflight checks the files each stack needs against it)")
+    a = ap.parse_args()
+    if not (a.store / "manifest.json").is_file():
+        raise SystemExit(f"--store {a.store}: no manifest.json there. Fix: fill one with `python3 -m ascend_env lab "
+                         f"--prefix .lab-bench store --wheels` (or run bench/converge.py --keep first), or name a "
+                         "filled store with --store")
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="ascend-bench-ctl-") as t:
+        tmp = Path(t)
+        play = noop_play(tmp, a.tasks)
+        for n in a.hosts:
+            inv = inventory(n, tmp, a.store)
+            wall, cpu, _ = run(["playbooks/preflight.yml", "-i", str(inv)], forks=a.forks[0])
+            rows.append({"part": "preflight", "hosts": n, "forks": a.forks[0], "wall_s": round(wall, 2),
+                         "cpu_s": round(cpu, 2), "cpu_ms_per_host": round(cpu / n * 1000, 1)})
+            print(f"preflight   {n:>4} hosts, forks {a.forks[0]:>3}: wall {wall:7.2f} s, controller CPU {cpu:7.2f} s "
+                  f"({cpu / n * 1000:.0f} ms per host)", flush=True)
+            for forks in a.forks:
+                wall, cpu, _ = run([str(play), "-i", str(inv)], forks=forks)
+                ht = n * a.tasks
+                rows.append({"part": "noop", "hosts": n, "forks": forks, "tasks": a.tasks, "wall_s": round(wall, 2),
+                             "cpu_s": round(cpu, 2), "wall_s_per_task": round(wall / a.tasks, 3),
+                             "cpu_ms_per_host_task": round(cpu / ht * 1000, 1)})
+                print(f"no-op tasks {n:>4} hosts, forks {forks:>3}: wall {wall / a.tasks:6.2f} s per task, controller "
+                      f"CPU {cpu / ht * 1000:5.0f} ms per host-task", flush=True)
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "controller_scale.json").write_text(json.dumps(
+        {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "rows": rows}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
