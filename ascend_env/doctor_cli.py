@@ -14,11 +14,13 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .doctor.checks import FAIL, GROUPS, OK, SKIP, WARN, Check, Context, list_checks, run_checks
-from .doctor.network import fleet_checks
+from .doctor.status import FAIL, GROUPS, OK, SKIP, WARN
 from .doctor.transport import SshTarget, TransportError
+
+if TYPE_CHECKING:          # imported when the checks run, after the probe has started (run_doctor)
+    from .doctor.checks import Check
 
 _EPILOG = """\
 examples:
@@ -156,14 +158,13 @@ def inventory_targets(path: str, limit: str | None) -> list[tuple[SshTarget, dic
 
 def run_doctor(args: argparse.Namespace) -> int:
     if args.list_checks:
+        from .doctor.checks import list_checks
+
         for cid, group, doc in list_checks():
             print(f"{cid:22} {group:11} {doc}")
         return 0
-    from . import doctor
     from .doctor import transport
-    from .matrix import load_matrix
 
-    del doctor
     try:
         expect = parse_expect(args.expect)
         only = [x.strip() for x in args.only.split(",")] if args.only else None
@@ -180,35 +181,43 @@ def run_doctor(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    matrix = load_matrix()
     imports = not args.no_imports
 
-    def one(name: str, target: Any, hv: dict[str, Any]) -> tuple[str, dict[str, Any] | None, list[Check]]:
+    def gather(target: Any, hv: dict[str, Any]) -> dict[str, Any] | str:
+        """The target's facts, or why they could not be read."""
         try:
             if args.container:
-                facts = transport.container(args.container, args.runtime, args.python, imports)
-            elif target is not None:
+                return transport.container(args.container, args.runtime, args.python, imports)
+            if target is not None:
                 # the host's own engine CLI (inventory: ascend_container_cli, e.g. isula on openEuler hosts)
                 cli = str(hv.get("ascend_container_cli") or hv.get("ascend_container_runtime") or args.runtime)
-                facts = transport.ssh(target, args.python, imports, container_name=hv.get("_container"),
-                                      runtime=cli)
-            else:
-                facts = transport.local(args.root or os.environ.get("ASCEND_ENV_HOST_ROOT") or "/", args.python,
-                                        imports)
+                return transport.ssh(target, args.python, imports, container_name=hv.get("_container"), runtime=cli)
+            return transport.local(args.root or os.environ.get("ASCEND_ENV_HOST_ROOT") or "/", args.python, imports)
         except TransportError as e:
-            return name, None, [Check("transport", "system", SKIP, f"could not check: {e}")]
-        runtime = str(hv.get("ascend_container_runtime") or args.runtime)
-        ctx = Context(matrix=matrix, chip=args.chip or hv.get("ascend_chip"), expect=expect, runtime=runtime)
-        return name, facts, run_checks(facts, ctx, only)
+            return str(e)
 
-    if targets:
-        with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
-            results = list(pool.map(lambda t: one(*t), targets))
-        if len(results) > 1 and (not only or "network" in only):   # what only the whole fleet shows
-            extra = fleet_checks([(n, f) for n, f, _ in results])
-            results = [(n, f, c + extra.get(n, [])) for n, f, c in results]
-    else:
-        results = [one(args.container or "", None, {})]
+    todo = targets or [(args.container or "", None, {})]
+    # The probes start first: they wait on subprocesses (docker exec, npu-smi, hccn_tool, SSH) while this process
+    # imports the checks and loads the matrix, so a cold run pays for the slower of the two, not their sum.
+    with ThreadPoolExecutor(max_workers=min(16, len(todo))) as pool:
+        pending = [pool.submit(gather, target, hv) for _, target, hv in todo]
+        from .doctor.checks import Check, Context, run_checks
+        from .doctor.network import fleet_checks
+        from .matrix import load_matrix
+
+        matrix = load_matrix()
+        results: list[tuple[str, dict[str, Any] | None, list[Check]]] = []
+        for (name, _, hv), fut in zip(todo, pending, strict=True):
+            facts = fut.result()
+            if isinstance(facts, str):
+                results.append((name, None, [Check("transport", "system", SKIP, f"could not check: {facts}")]))
+                continue
+            runtime = str(hv.get("ascend_container_runtime") or args.runtime)
+            ctx = Context(matrix=matrix, chip=args.chip or hv.get("ascend_chip"), expect=expect, runtime=runtime)
+            results.append((name, facts, run_checks(facts, ctx, only)))
+    if len(results) > 1 and (not only or "network" in only):   # what only the whole fleet shows
+        extra = fleet_checks([(n, f) for n, f, _ in results])
+        results = [(n, f, c + extra.get(n, [])) for n, f, c in results]
     if args.report:
         for name, facts, checks in results:
             p = write_report(Path(args.report), name, facts or {}, checks)

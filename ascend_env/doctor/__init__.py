@@ -1,4 +1,5 @@
-"""``python -m ascend_env doctor``: what is wrong on this host or container, and the exact fix."""
+"""``python -m ascend_env doctor``: what is wrong on this host or container, and the exact fix.
 
-# the network group's checks register themselves in checks.REGISTRY (after the npu group's)
-from . import checks, network  # noqa: F401
+Nothing is imported here: the command line starts the probe (``transport``) before it imports the checks
+(``checks``, which registers the ``network`` group's on first use), so the two overlap.
+"""

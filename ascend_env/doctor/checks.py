@@ -20,9 +20,8 @@ from ..probe.npu_smi import NpuSmiParseError, detect_loader_error, parse_info, w
 from ..resolver import Conflict, Request, resolve
 from ..versions import Version, VersionError
 from ..yamlload import safe_load
+from .status import FAIL, GROUPS, OK, SKIP, WARN
 
-OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
-GROUPS = ("devices", "driver", "npu", "network", "cann", "python", "frameworks", "system", "expect")
 DRIVER_LIBDIR = "/usr/local/Ascend/driver/lib64/driver"
 #: chip -> the kernels' soc directory name under opp/built-in/op_impl/ai_core/tbe/kernel
 SOC_DIR = {"910b": "ascend910b", "310p": "ascend310p", "300i-duo": "ascend310p"}
@@ -687,10 +686,17 @@ def expect_stack(f: dict[str, Any], ctx: Context) -> list[Check]:
     return out
 
 
+def _registered() -> list[tuple[str, str, str, CheckFn]]:
+    """Every check: this module's and the network group's (which register themselves when imported, after these)."""
+    from . import network  # noqa: F401  (imported here: `ascend_env.doctor` itself imports nothing heavy)
+
+    return REGISTRY
+
+
 def run_checks(facts: dict[str, Any], ctx: Context, only: Iterable[str] | None = None) -> list[Check]:
     wanted = set(only or ())
     out: list[Check] = []
-    for cid, group, _doc, fn in REGISTRY:
+    for cid, group, _doc, fn in _registered():
         if wanted and cid not in wanted and group not in wanted:
             continue
         try:
@@ -701,8 +707,8 @@ def run_checks(facts: dict[str, Any], ctx: Context, only: Iterable[str] | None =
 
 
 def list_checks() -> list[tuple[str, str, str]]:
-    return [(cid, group, doc) for cid, group, doc, _ in REGISTRY]
+    return [(cid, group, doc) for cid, group, doc, _ in _registered()]
 
 
-__all__ = ["FAIL", "OK", "SKIP", "WARN", "Check", "Context", "explain_error", "list_checks", "parse_bounds",
+__all__ = ["FAIL", "GROUPS", "OK", "SKIP", "WARN", "Check", "Context", "explain_error", "list_checks", "parse_bounds",
            "run_checks"]
