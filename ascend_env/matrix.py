@@ -642,13 +642,20 @@ def nearest_versions(target: Version, pool: Iterable[Version], n: int = 2) -> li
 CACHE_ENV = "ASCEND_ENV_CACHE"
 
 
-def _cache_file(paths: Sequence[Path]) -> Path | None:
-    """The cache entry for exactly these data and override files (their bytes, the package's version and the code
-    that builds and holds the rows are the key: any change to one of them is a new entry)."""
+def cache_dir() -> Path | None:
+    """The user's ascend-env cache folder (matrix, store checksums); None when $ASCEND_ENV_CACHE is "off"."""
     where = os.environ.get(CACHE_ENV)
     if where == "off":
         return None
-    base = Path(where) if where else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ascend-env"
+    return Path(where) if where else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ascend-env"
+
+
+def _cache_file(paths: Sequence[Path]) -> Path | None:
+    """The cache entry for exactly these data and override files (their bytes, the package's version and the code
+    that builds and holds the rows are the key: any change to one of them is a new entry)."""
+    base = cache_dir()
+    if base is None:
+        return None
     from . import __version__
 
     h = hashlib.sha256(f"{__version__}\0{sys.version_info[:2]}".encode())

@@ -75,6 +75,7 @@ import difflib
 import functools
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -85,10 +86,11 @@ from packaging.version import InvalidVersion
 from packaging.version import Version as PyVersion
 
 from . import conda as conda_env
-from .matrix import Chip, Matrix, nearest_versions
+from .matrix import Chip, Matrix, cache_dir, nearest_versions
 from .render import Mount, RenderError, format_device_list, parse_device_selection
 from .resolver import PIN_COMPONENTS, Conflict, Request, Stack, installer_names, resolve
 from .versions import COMPONENTS, Arch, Spec, Version, VersionError, parse_spec
+from .yamlload import safe_load
 
 __all__ = [
     "CONTAINER_DEFAULTS",
@@ -458,20 +460,61 @@ def read_manifest(store: Path) -> dict[str, Any] | None:
     return doc
 
 
+#: the sha256 of store files already read, by path and stat (in the cache folder; see file_sha256)
+SUMS_CACHE = "store-sha256.json"
+
+
+def _stat_key(st: os.stat_result) -> list[int]:
+    # size, mtime and ctime in ns, inode, device: a file rewritten, replaced or touched has another key (ctime is
+    # set by the kernel on every change and no tool can set it back)
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+def _read_sums_cache(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
 @functools.lru_cache(maxsize=4096)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    """sha256 of a file; cached by (path, size, mtime) so several hosts needing one file hash it once."""
+def _sha256(path: str, key: tuple[int, ...]) -> str:
+    """sha256 of a file whose stat is ``key``: from the cache file when a run already read it unchanged (each
+    host's preflight runs in its own Ansible worker process, so an in-process cache alone would read a 2 GB CANN
+    installer once per host), else read and added to the cache."""
+    base = cache_dir()
+    cache = base / SUMS_CACHE if base else None
+    if cache is not None:
+        hit = _read_sums_cache(cache).get(path)
+        if isinstance(hit, list) and len(hit) == 2 and hit[0] == list(key) and isinstance(hit[1], str):
+            return hit[1]
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()
+    digest = h.hexdigest()
+    if cache is not None:
+        try:
+            doc = _read_sums_cache(cache)
+            doc = {p: v for p, v in doc.items() if Path(p).exists()} if len(doc) > 2048 else doc
+            doc[path] = [list(key), digest]
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(doc), encoding="utf-8")
+            tmp.replace(cache)          # atomic: workers writing at once lose an entry at worst, never the file
+        except OSError:
+            pass  # a read-only home: no cache, same result
+    return digest
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a store file (the manifest's and the preflight's checksum; one function for both)."""
+    """sha256 of a store file (the manifest's and the preflight's checksum; one function for both).  Read once per
+    file version: later runs and other hosts' checks take it from the cache while the file's stat is unchanged.
+    What the cache cannot see (bits rotting on disk under an unchanged stat) the hosts still catch: every file is
+    checked against the manifest's sha256 where it lands."""
     st = path.stat()
-    return _sha256(str(path), st.st_size, st.st_mtime_ns)
+    return _sha256(str(path.resolve()), tuple(_stat_key(st)))
 
 
 def _norm_dist(name: str) -> str:
@@ -760,11 +803,9 @@ def _container_name(out: _Out, index: int, c: Mapping[str, Any]) -> tuple[str, b
 
 def known_variables(roles_dir: Path) -> frozenset[str]:
     """Every variable the roles declare in ``meta/argument_specs.yml``, plus :data:`INVENTORY_VARIABLES`."""
-    import yaml
-
     names = set(INVENTORY_VARIABLES)
     for spec in sorted(roles_dir.glob("*/meta/argument_specs.yml")):
-        doc = yaml.safe_load(spec.read_text(encoding="utf-8")) or {}
+        doc = safe_load(spec.read_text(encoding="utf-8")) or {}
         for entry in (doc.get("argument_specs") or {}).values():
             names.update((entry or {}).get("options") or {})
     return frozenset(names)

@@ -12,10 +12,11 @@ with a torch container each, `ascend_env.lab.inventory`), never brought up; its 
 1. Preflight: `ansible-playbook playbooks/preflight.yml` on that inventory (its plays are controller-side work:
    set_fact, assert and the resolver filter; nothing connects).  Wall time and controller CPU (user + system of
    ansible-playbook and its forks, getrusage).
-2. Per-task cost: a play of --tasks `ansible.builtin.command: /bin/true` tasks over the N hosts with
-   `ansible_connection: local`: every host-task is a fork, a module run and a result, what each task of a run costs
-   the controller before SSH adds its share (SSH's client CPU is measured on the lab by bench/converge.py).  Wall
-   time per task and CPU milliseconds per host-task.
+2. Per-task cost: plays of --tasks no-op tasks over the N hosts with `ansible_connection: local`, of each kind a
+   run has: controller-side (`set_fact`: a fork, templating and a result; most of the tasks an unchanged host
+   runs) and a module (`command: /bin/true`: the same plus a Python module run, which on a fleet runs on the host
+   while the controller runs an SSH client instead; SSH's share is in bench/converge.py's figures).  Wall time per
+   task and CPU milliseconds per host-task.
 
 Results: tables on stdout and bench/results/controller_scale.json.  docs/scale.md uses them for the 256-host
 projection.
@@ -93,13 +94,19 @@ NOOP_PLAY = """---
     ansible_python_interpreter: "{{ ansible_playbook_python }}"
   tasks:
 """
+#: the two kinds of task a run has: a controller-side one (set_fact, assert, debug: the fork, templating and result
+#: handling, nothing on the host) and a module run on the host (here on the controller itself, so its CPU counts
+#: here too: on a fleet that part runs on each host, and the controller adds its SSH client instead)
+NOOP_TASKS = {
+    "controller-side": "      ansible.builtin.set_fact:\n        bench_noop: {i}\n",
+    "module": "      ansible.builtin.command: /bin/true\n      changed_when: false\n",
+}
 
 
-def noop_play(tmp: Path, tasks: int) -> Path:
-    path = tmp / f"noop-{tasks}.yml"
-    body = "".join(f"    - name: No-op {i}\n      ansible.builtin.command: /bin/true\n      changed_when: false\n"
-                   for i in range(tasks))
-    path.write_text(NOOP_PLAY + body)
+def noop_play(tmp: Path, kind: str, tasks: int) -> Path:
+    path = tmp / f"noop-{kind}-{tasks}.yml"
+    path.write_text(NOOP_PLAY + "".join(f"    - name: No-op {i}\n" + NOOP_TASKS[kind].format(i=i)
+                                        for i in range(tasks)))
     return path
 
 
@@ -118,22 +125,23 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="ascend-bench-ctl-") as t:
         tmp = Path(t)
-        play = noop_play(tmp, a.tasks)
         for n in a.hosts:
             inv = inventory(n, tmp, a.store)
             wall, cpu, _ = run(["playbooks/preflight.yml", "-i", str(inv)], forks=a.forks[0])
             rows.append({"part": "preflight", "hosts": n, "forks": a.forks[0], "wall_s": round(wall, 2),
                          "cpu_s": round(cpu, 2), "cpu_ms_per_host": round(cpu / n * 1000, 1)})
-            print(f"preflight   {n:>4} hosts, forks {a.forks[0]:>3}: wall {wall:7.2f} s, controller CPU {cpu:7.2f} s "
-                  f"({cpu / n * 1000:.0f} ms per host)", flush=True)
-            for forks in a.forks:
-                wall, cpu, _ = run([str(play), "-i", str(inv)], forks=forks)
-                ht = n * a.tasks
-                rows.append({"part": "noop", "hosts": n, "forks": forks, "tasks": a.tasks, "wall_s": round(wall, 2),
-                             "cpu_s": round(cpu, 2), "wall_s_per_task": round(wall / a.tasks, 3),
-                             "cpu_ms_per_host_task": round(cpu / ht * 1000, 1)})
-                print(f"no-op tasks {n:>4} hosts, forks {forks:>3}: wall {wall / a.tasks:6.2f} s per task, controller "
-                      f"CPU {cpu / ht * 1000:5.0f} ms per host-task", flush=True)
+            print(f"preflight                {n:>4} hosts, forks {a.forks[0]:>3}: wall {wall:7.2f} s, controller CPU "
+                  f"{cpu:7.2f} s ({cpu / n * 1000:.0f} ms per host)", flush=True)
+            for kind in NOOP_TASKS:
+                for forks in a.forks:
+                    wall, cpu, _ = run([str(noop_play(tmp, kind, a.tasks)), "-i", str(inv)], forks=forks)
+                    ht = n * a.tasks
+                    rows.append({"part": f"noop {kind}", "hosts": n, "forks": forks, "tasks": a.tasks,
+                                 "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                                 "wall_s_per_task": round(wall / a.tasks, 3),
+                                 "cpu_ms_per_host_task": round(cpu / ht * 1000, 1)})
+                    print(f"no-op {kind + ' tasks':18} {n:>4} hosts, forks {forks:>3}: wall {wall / a.tasks:6.2f} s "
+                          f"per task, controller CPU {cpu / ht * 1000:5.0f} ms per host-task", flush=True)
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "controller_scale.json").write_text(json.dumps(

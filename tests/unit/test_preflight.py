@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -635,3 +636,48 @@ def test_container_mounts_are_checked(matrix):
     assert "mounts 'work:/root/work'" in bad[0] and "Fix: write each as HOST_PATH:CONTAINER_PATH[:ro]" in bad[0]
     assert "/w is already the target of /a:/w" in bad[1]
     assert "must be a list" in only(check(host(container(mounts="/a:/b")), matrix))
+
+
+def test_store_checksums_are_read_once_per_file_version(tmp_path, monkeypatch):
+    """Each host's preflight is its own Ansible worker process: the sha256 of a store file is kept on disk by path
+    and stat, so the next process (another host, the next run) does not read the file again; any change to the
+    file, even one that keeps its size and mtime, is read again."""
+    from ascend_env import preflight
+
+    monkeypatch.setenv("ASCEND_ENV_CACHE", str(tmp_path / "cache"))
+    f = tmp_path / "toolkit.run"
+    f.write_bytes(b"original")
+    assert preflight.file_sha256(f) == hashlib.sha256(b"original").hexdigest()
+    cached = json.loads((tmp_path / "cache" / preflight.SUMS_CACHE).read_text())
+    assert cached[str(f.resolve())][1] == hashlib.sha256(b"original").hexdigest()
+
+    preflight._sha256.cache_clear()                     # a new worker process
+    reads = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda p, *a, **k: (reads.append(str(p)), real_open(p, *a, **k))[1])
+    assert preflight.file_sha256(f) == hashlib.sha256(b"original").hexdigest()
+    assert str(f.resolve()) not in reads                # from the cache, not the file
+    monkeypatch.setattr("builtins.open", real_open)
+
+    st = f.stat()
+    time.sleep(0.05)                                    # the kernel's ctime clock is coarse (a few ms)
+    f.write_bytes(b"corrupt!")                          # same size, mtime set back: the ctime still moves
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    preflight._sha256.cache_clear()
+    assert preflight.file_sha256(f) == hashlib.sha256(b"corrupt!").hexdigest()
+
+
+def test_store_checksum_cache_can_be_off_or_broken(tmp_path, monkeypatch):
+    from ascend_env import preflight
+
+    f = tmp_path / "w.whl"
+    f.write_bytes(b"wheel")
+    monkeypatch.setenv("ASCEND_ENV_CACHE", "off")
+    preflight._sha256.cache_clear()
+    assert preflight.file_sha256(f) == hashlib.sha256(b"wheel").hexdigest()
+    monkeypatch.setenv("ASCEND_ENV_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / preflight.SUMS_CACHE).write_text("{not json")
+    preflight._sha256.cache_clear()
+    assert preflight.file_sha256(f) == hashlib.sha256(b"wheel").hexdigest()   # rewritten, not an error
+    assert json.loads((tmp_path / "cache" / preflight.SUMS_CACHE).read_text())[str(f.resolve())]
