@@ -28,8 +28,8 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,11 +49,6 @@ from ascend_env.lab.layout import LabPaths  # noqa: E402
 TORCH = next(c for c in LAB_CONTAINERS if c["framework"] == "torch")
 
 
-def ansible_playbook() -> str:
-    beside = Path(sys.executable).with_name("ansible-playbook")
-    return str(beside) if beside.exists() else (shutil.which("ansible-playbook") or "ansible-playbook")
-
-
 def inventory(n: int, tmp: Path, store: Path) -> Path:
     """The lab's inventory for n 910B hosts (8 cards, one torch container each, the given store), rendered, not
     brought up."""
@@ -69,20 +64,34 @@ def inventory(n: int, tmp: Path, store: Path) -> Path:
     return path
 
 
-def run(argv: list[str], forks: int) -> tuple[float, float, str]:
-    """(wall seconds, controller CPU seconds, stdout) of one ansible-playbook run."""
+#: ansible-playbook in-process, printing at exit the CPU of its own process alone (RUSAGE_SELF): the strategy loop
+#: that queues every host-task and handles every result is one process, the one share more cores do not spread
+MAIN = """import atexit, resource, sys
+from ansible.cli.playbook import main
+def _report():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    sys.stderr.write(f"\\nBENCH_MAIN_CPU {r.ru_utime + r.ru_stime}\\n")
+atexit.register(_report)
+sys.exit(main(["ansible-playbook", *sys.argv[1:]]))
+"""
+
+
+def run(argv: list[str], forks: int) -> tuple[float, float, float, str]:
+    """(wall seconds, controller CPU seconds, its main process's CPU seconds, stdout) of one ansible-playbook run."""
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORKS=str(forks),
                ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_DISPLAY_OK_HOSTS="false",
                ANSIBLE_DISPLAY_SKIPPED_HOSTS="false")
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    cp = subprocess.run([ansible_playbook(), *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=7200)
+    cp = subprocess.run([sys.executable, "-c", MAIN, *argv], cwd=REPO, env=env, capture_output=True, text=True,
+                        timeout=7200)
     wall = time.monotonic() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if cp.returncode != 0:
         raise SystemExit(f"ansible-playbook {' '.join(argv)} failed (exit {cp.returncode}):\n{cp.stdout[-3000:]}"
                          f"\n{cp.stderr[-2000:]}")
-    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), cp.stdout
+    main_cpu = [float(x) for x in re.findall(r"^BENCH_MAIN_CPU (\S+)$", cp.stderr, re.M)]
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), (main_cpu or [0.0])[-1], cp.stdout
 
 
 NOOP_PLAY = """---
@@ -127,21 +136,24 @@ def main() -> int:
         tmp = Path(t)
         for n in a.hosts:
             inv = inventory(n, tmp, a.store)
-            wall, cpu, _ = run(["playbooks/preflight.yml", "-i", str(inv)], forks=a.forks[0])
+            wall, cpu, main_cpu, _ = run(["playbooks/preflight.yml", "-i", str(inv)], forks=a.forks[0])
             rows.append({"part": "preflight", "hosts": n, "forks": a.forks[0], "wall_s": round(wall, 2),
-                         "cpu_s": round(cpu, 2), "cpu_ms_per_host": round(cpu / n * 1000, 1)})
+                         "cpu_s": round(cpu, 2), "cpu_ms_per_host": round(cpu / n * 1000, 1),
+                         "main_cpu_s": round(main_cpu, 2)})
             print(f"preflight                {n:>4} hosts, forks {a.forks[0]:>3}: wall {wall:7.2f} s, controller CPU "
-                  f"{cpu:7.2f} s ({cpu / n * 1000:.0f} ms per host)", flush=True)
+                  f"{cpu:7.2f} s ({cpu / n * 1000:.0f} ms per host; main process {main_cpu:.2f} s)", flush=True)
             for kind in NOOP_TASKS:
                 for forks in a.forks:
-                    wall, cpu, _ = run([str(noop_play(tmp, kind, a.tasks)), "-i", str(inv)], forks=forks)
+                    wall, cpu, main_cpu, _ = run([str(noop_play(tmp, kind, a.tasks)), "-i", str(inv)], forks=forks)
                     ht = n * a.tasks
                     rows.append({"part": f"noop {kind}", "hosts": n, "forks": forks, "tasks": a.tasks,
                                  "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
                                  "wall_s_per_task": round(wall / a.tasks, 3),
-                                 "cpu_ms_per_host_task": round(cpu / ht * 1000, 1)})
+                                 "cpu_ms_per_host_task": round(cpu / ht * 1000, 1),
+                                 "main_cpu_ms_per_host_task": round(main_cpu / ht * 1000, 1)})
                     print(f"no-op {kind + ' tasks':18} {n:>4} hosts, forks {forks:>3}: wall {wall / a.tasks:6.2f} s "
-                          f"per task, controller CPU {cpu / ht * 1000:5.0f} ms per host-task", flush=True)
+                          f"per task, controller CPU {cpu / ht * 1000:5.0f} ms per host-task (main process "
+                          f"{main_cpu / ht * 1000:.1f} ms)", flush=True)
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "controller_scale.json").write_text(json.dumps(

@@ -92,6 +92,17 @@ TUNING: dict[str, dict[str, str]] = {
 }
 
 
+#: the machine's CPU during the last playbook() run: every process (controller, the lab's sshd, dockerd and the
+#: "hosts'" module runs), to tell a CPU-bound lab run from a latency-bound one
+LAST: dict[str, float] = {}
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has been busy since boot (/proc/stat: all but idle and iowait)."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(f[:8]) - f[3] - f[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def playbook(inventory: Path, limit: str, junit: Path, *extra: str,
              settings: dict[str, str] | None = None) -> tuple[float, str, float]:
     """Run site.yml; (wall seconds, stdout, controller CPU seconds).  Controller CPU: user + system time of
@@ -101,12 +112,15 @@ def playbook(inventory: Path, limit: str, junit: Path, *extra: str,
                JUNIT_OUTPUT_DIR=str(junit), JUNIT_HIDE_TASK_ARGUMENTS="true",
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", **(settings or {}))
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    m0 = machine_busy_s()
     t0 = time.monotonic()
     cp = subprocess.run(["ansible-playbook", "site.yml", "-i", str(inventory), "--limit", limit, *extra], cwd=REPO,
                         env=env, capture_output=True, text=True, timeout=7200)
     wall = time.monotonic() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    LAST["machine_cpu_s"] = machine_busy_s() - m0
+    LAST["machine_busy_pct"] = 100 * LAST["machine_cpu_s"] / (wall * (os.cpu_count() or 1))
     if cp.returncode != 0:
         raise SystemExit(f"site.yml failed (exit {cp.returncode}):\n{cp.stdout[-4000:]}\n{cp.stderr[-2000:]}")
     return wall, cp.stdout, cpu
@@ -220,6 +234,7 @@ def main() -> int:
                     reset_host(a.prefix, h, inv)
                 limit = ",".join([*hosts, *(f"{h}-*" for h in hosts), "localhost"])
                 first, out, first_cpu = playbook(bench_inv, limit, tmp / f"j{n}-first")
+                first_machine = dict(LAST)
                 roots = [Path(inv["ascend_hosts"]["hosts"][h]["ascend_host_root"]) / HOST_STORE for h in hosts]
                 snap = [files(r) for r in roots]
                 again: list[float] = []
@@ -238,6 +253,10 @@ def main() -> int:
                     "reconverge_all_s": [round(x, 1) for x in again],
                     "first_controller_cpu_s": round(first_cpu, 1),
                     "reconverge_controller_cpu_s": round(statistics.median(again_cpu), 1),
+                    "first_machine_cpu_s": round(first_machine["machine_cpu_s"], 1),
+                    "first_machine_busy_pct": round(first_machine["machine_busy_pct"]),
+                    "reconverge_machine_cpu_s": round(LAST["machine_cpu_s"], 1),
+                    "reconverge_machine_busy_pct": round(LAST["machine_busy_pct"]),
                     "reconverge_ratio": round(statistics.median(again) / first, 3),
                     "reconverge_changed": sum(changed.values()), "bytes_resent_reconverge": resent,
                     "roles_first_s": role_split(tmp / f"j{n}-first"),
@@ -279,12 +298,13 @@ def main() -> int:
                   f"{r['waves']:>5} {min(ph):>12,}..{max(ph):<12,}")
     if res["runs"]:
         print(f"{'hosts':>5} {'first s':>8} {'again s':>8} {'again/first':>11} {'again x 1 host':>14} "
-              f"{'changed':>7} {'re-sent B':>9} {'ctl CPU first/again s':>22}")
+              f"{'changed':>7} {'re-sent B':>9} {'ctl CPU first/again s':>22} {'machine busy first/again':>24}")
         for r in res["runs"]:
             print(f"{r['hosts']:>5} {r['first_s']:>8} {r['reconverge_s']:>8} {r['reconverge_ratio']:>11} "
                   f"{r['reconverge_x_1_host'] or '-':>14} {r['reconverge_changed']:>7} "
                   f"{r['bytes_resent_reconverge']:>9} "
-                  f"{r['first_controller_cpu_s']:>11}/{r['reconverge_controller_cpu_s']:<10}")
+                  f"{r['first_controller_cpu_s']:>11}/{r['reconverge_controller_cpu_s']:<10} "
+                  f"{r['first_machine_busy_pct']:>12}%/{r['reconverge_machine_busy_pct']}%")
         for r in res["runs"]:
             for which in ("first", "reconverge"):
                 top = ", ".join(f"{k} {v}" for k, v in list(r[f"roles_{which}_s"].items())[:7])

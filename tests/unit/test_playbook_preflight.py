@@ -18,12 +18,13 @@ pytestmark = pytest.mark.skipif(PLAYBOOK is None and not os.environ.get("CI"),
                                 reason="ansible-playbook not installed (scripts/bootstrap.sh installs it)")
 
 
-def run_playbook(inventory: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_playbook(inventory: Path | None = None, **env_extra: str) -> subprocess.CompletedProcess[str]:
     # the preflight alone: site.yml goes on to the hosts, and the example inventory's are documentation addresses
     args = [PLAYBOOK or "ansible-playbook", "playbooks/preflight.yml"]
     if inventory:
         args += ["-i", str(inventory)]
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PYTHONPATH=str(ROOT), PATH=_PATH)
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PYTHONPATH=str(ROOT), PATH=_PATH,
+               **env_extra)
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
 
 
@@ -31,6 +32,21 @@ def test_example_inventory_resolves():
     r = run_playbook()
     assert r.returncode == 0, r.stdout + r.stderr
     assert "ms-llama2: CANN" in r.stdout and "torch-llama2: CANN" in r.stdout
+
+
+@pytest.mark.parametrize("strategy", ["free", "host_pinned"])
+def test_a_strategy_other_than_linear_stops_before_anything_with_the_fix(strategy):
+    r = run_playbook(ANSIBLE_STRATEGY=strategy)
+    said = " ".join(r.stdout.split())
+    assert r.returncode != 0, said
+    assert f'strategy "{strategy}" (ANSIBLE_STRATEGY, or [defaults] strategy in ansible.cfg)' in said
+    assert "Fix: unset ANSIBLE_STRATEGY or set strategy = linear" in said
+    assert "ms-llama2: CANN" not in said                 # stopped before any host's stack
+
+
+def test_the_linear_strategy_by_its_full_name_passes():
+    r = run_playbook(ANSIBLE_STRATEGY="ansible.builtin.linear")
+    assert r.returncode == 0, r.stdout[-2000:]
 
 
 def test_contradictory_pins_stop_with_host_container_rule_and_fix(tmp_path):
