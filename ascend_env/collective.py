@@ -15,10 +15,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .errors import AscendEnvError
+
 DEFAULT_PORT = 29500
 
 
-class CollectiveError(ValueError):
+class CollectiveError(AscendEnvError, ValueError):
     """The rank table and this server do not fit together; the message says how."""
 
 

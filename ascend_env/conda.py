@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from .errors import AscendEnvError
+
 __all__ = ["DEFAULT_CONDA_PREFIX", "DEFAULT_TOOL_VENV", "DEFAULT_VENV", "INSTALLERS_DIR", "PROVIDERS", "RATTLER",
            "RATTLER_SCRIPT", "STORE_CHANNEL", "CondaSettingError", "check_settings", "conda_plan", "condarc",
            "default_env_name", "python_env", "python_range", "spec_allows", "subdir"]
@@ -49,7 +51,7 @@ _INSTALLER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*\.sh$")
 _SUBDIRS = {"x86_64": "linux-64", "aarch64": "linux-aarch64"}
 
 
-class CondaSettingError(ValueError):
+class CondaSettingError(AscendEnvError, ValueError):
     """A Python-environment setting that cannot be used: ``field`` (the variable), ``value``, ``message`` (what is
     wrong) and ``fix``; ``str()`` is one line naming all four."""
 

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .errors import AscendEnvError
 from .matrix import Matrix
 from .resolver import installer_names
 from .versions import Arch, Version, VersionError
@@ -36,7 +37,7 @@ _REBOOT_RE = re.compile(r"\bReboot (needed|now)\b")
 Kind = Literal["driver", "firmware"]
 
 
-class HdkPlanError(ValueError):
+class HdkPlanError(AscendEnvError, ValueError):
     """An input the planner cannot act on; the message names the value and the fix."""
 
 

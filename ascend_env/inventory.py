@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import AscendEnvError
 
-class InventoryError(ValueError):
+
+class InventoryError(AscendEnvError, ValueError):
     """The inventory cannot be read; the message names the file and the fix."""
 
 

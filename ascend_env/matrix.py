@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import AscendEnvError
 from .versions import Spec, Version, VersionError, parse_spec
 from .yamlload import YamlError, safe_load
 
@@ -81,7 +82,7 @@ class Problem:
         return f"{self.where}: {self.message}"
 
 
-class MatrixInvalid(ValueError):
+class MatrixInvalid(AscendEnvError, ValueError):
     def __init__(self, problems: Sequence[Problem]):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)

@@ -28,6 +28,8 @@ from typing import Any
 import jinja2
 import yaml
 
+from .errors import AscendEnvError
+
 __all__ = [
     "CONTAINER_DCMI_DIR",
     "CONTAINER_DEVICE_DIR",
@@ -58,7 +60,7 @@ __all__ = [
 ]
 
 
-class RenderError(ValueError):
+class RenderError(AscendEnvError, ValueError):
     """A spec value that cannot be rendered. The message names the bad value and says how to fix it."""
 
 

@@ -32,6 +32,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion
 from packaging.version import Version as _PyVersion
 
+from .errors import AscendEnvError
+
 __all__ = [
     "COMPONENTS",
     "Arch",
@@ -44,7 +46,7 @@ __all__ = [
 ]
 
 
-class VersionError(ValueError):
+class VersionError(AscendEnvError, ValueError):
     """A version, range or architecture that cannot be parsed; the message says how to fix it."""
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import AscendEnvError
 
-class YamlError(ValueError):
+
+class YamlError(AscendEnvError, ValueError):
     """Text that is not valid YAML; the message is PyYAML's (with the line and column)."""
 
 

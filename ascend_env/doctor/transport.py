@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from ..errors import AscendEnvError
 from ..probe import host as probe_host
 
 
-class TransportError(RuntimeError):
+class TransportError(AscendEnvError, RuntimeError):
     """The probe could not be run there; the message says why and how to fix it."""
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import AscendEnvError
 from . import hdk
 
 CHIPS = ("910b", "310p", "300i-duo")
@@ -32,7 +33,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 FAULTS_FIELD = "faults"
 
 
-class LabConfigError(ValueError):
+class LabConfigError(AscendEnvError, ValueError):
     """A lab configuration value that cannot be used; the message names it and the fix."""
 
 

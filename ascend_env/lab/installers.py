@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ..errors import AscendEnvError
 from ..matrix import Chip, Matrix, load_matrix
 from ..resolver import installer_names, layout_for
 from ..versions import Arch, Version, VersionError
@@ -83,7 +84,7 @@ _PACKAGING_DATE = "Thu Jan  1 00:00:00 UTC 2015"  # fixed, so that rebuilding gi
 _DEFAULT_PYTHON = (("3.7", 0, 999), ("3.8", 0, 999), ("3.9", 0, 999), ("3.10", 0, 999), ("3.11", 0, 999))
 
 
-class InstallerBuildError(RuntimeError):
+class InstallerBuildError(AscendEnvError, RuntimeError):
     """A package cannot be built; the message says why and how to fix it."""
 
 

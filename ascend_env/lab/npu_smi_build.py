@@ -30,6 +30,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..errors import AscendEnvError
+
 STATE_FILE = "lab-npu-state.json"
 LIB_NAME = "libdrvdsmi_host.so"
 IMPL_NAME = "lab_npu_smi_impl.py"
@@ -48,7 +50,7 @@ BUS_910B = (
 BUS_310P = ("0000:01:00.0", "0000:81:00.0", "0000:41:00.0", "0000:82:00.0", "0000:42:00.0", "0000:02:00.0")
 
 
-class CompilerMissingError(RuntimeError):
+class CompilerMissingError(AscendEnvError, RuntimeError):
     """No C compiler: the fake npu-smi cannot be built."""
 
 

@@ -10,8 +10,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..errors import AscendEnvError
 
-class LabError(RuntimeError):
+
+class LabError(AscendEnvError, RuntimeError):
     """Something the lab could not do; the message says what and how to fix it."""
 
 

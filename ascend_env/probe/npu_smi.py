@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import AscendEnvError
+
 __all__ = [
     "HEALTH_ORDER",
     "Card",
@@ -46,7 +48,7 @@ __all__ = [
 HEALTH_ORDER: tuple[str, ...] = ("OK", "Warning", "Alarm", "Critical", "UNKNOWN")
 
 
-class NpuSmiParseError(ValueError):
+class NpuSmiParseError(AscendEnvError, ValueError):
     """The text holds no ``npu-smi`` output at all; the message quotes the first line.
 
     A table that is only partly readable is *not* an error: :func:`parse_info` returns what it could read, marks

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from ..errors import AscendEnvError
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-class SmokeError(Exception):
+class SmokeError(AscendEnvError):
     """Base class: ``exit_code`` is what the CLI returns, ``str(e)`` names the bad value and the fix."""
 
     exit_code = EXIT_FAILED
