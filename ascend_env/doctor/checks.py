@@ -670,7 +670,8 @@ def framework_versions(f: dict[str, Any], ctx: Context) -> list[Check]:
     if "mindspore" in names and "torch_npu" not in names:
         framework = "mindspore"
     try:
-        res = resolve(ctx.matrix, Request(chip=ctx.chip or detected_chip(f, ctx.matrix), framework=framework, pins=pins))
+        chip = ctx.chip or detected_chip(f, ctx.matrix)
+        res = resolve(ctx.matrix, Request(chip=chip, framework=framework, pins=pins))
     except (VersionError, ValueError) as e:
         return _skip("frameworks.versions", "frameworks", str(e))
     label = ", ".join(f"{n} {pk[n]}" for n in names)

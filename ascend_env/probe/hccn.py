@@ -39,7 +39,6 @@ __all__ = [
     "Session",
     "from_capture",
     "parse_capture",
-    "parse_session",
     "parse_gateway",
     "parse_hccn_conf",
     "parse_ip",
@@ -47,6 +46,7 @@ __all__ = [
     "parse_link",
     "parse_net_health",
     "parse_netdetect",
+    "parse_session",
     "same_subnet",
     "split_records",
     "tool_error",
@@ -214,7 +214,9 @@ def split_records(text: str, option: str = "-ip") -> list[str]:
 
     def close() -> None:
         nonlocal cur
-        if any(k not in ("other",) for _, k in cur):
+        while cur and cur[0][1] == "other":
+            cur = cur[1:]  # text pasted before the answer (a heading, "返回示例：") is not the device's
+        if cur:
             records.append(cur)
         cur = []
 
@@ -285,7 +287,7 @@ def parse_session(text: str) -> Session:
             problems.append(f"line {lineno}: the loop over {len(devices)} device(s) printed {len(answers)} "
                             "answer(s): which device said what is unknown")
             return
-        for d, answer in zip(devices, answers):
+        for d, answer in zip(devices, answers, strict=True):
             outputs[(d, option)] = answer
 
     for lineno, raw in enumerate(text.replace("\r\n", "\n").splitlines(), 1):

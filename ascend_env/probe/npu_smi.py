@@ -142,7 +142,8 @@ _MULTIWORD = ("Process id in container", "Process memory(MB)", "Process name", "
               "NPU ID", "Chip ID")
 # Column name (lower case, start of the word) -> field.  npu-smi writes "Power(W)", "Temp(C)", ...
 _FIELD_OF = (("npu util", "aicore"), ("npu id", "npu"), ("npu", "npu"), ("name", "name"), ("health", "health"),
-             ("power", "power"), ("temp", "temp"), ("hugepage", "hugepages"), ("chip id", "chip"), ("chip", "chip"), ("device", "device"), ("phy", "device"), ("bus", "bus"),
+             ("power", "power"), ("temp", "temp"), ("hugepage", "hugepages"), ("chip id", "chip"), ("chip", "chip"),
+             ("device", "device"), ("phy", "device"), ("bus", "bus"),
              ("aicore", "aicore"), ("memory", "memory"), ("hbm", "hbm"))
 _PAIRED = {"hugepages", "memory", "hbm"}
 _NO_VALUE = ("NA", "-", "N/A")
@@ -150,7 +151,7 @@ _NO_VALUE = ("NA", "-", "N/A")
 # The two header rows of the layout npu-smi printed up to driver 25.5 (and still prints for 910B/A3/310P on later
 # drivers), by cell; used when a paste holds the rows without their header (an excerpt of one card).
 _DEFAULT_HEAD = (("NPU", "Name"), ("Health",), ("Power(W)", "Temp(C)", "Hugepages-Usage(page)"))
-_DEFAULT_CHIP = (("Chip",), ("Bus-Id",), ("AICore(%)", "Memory-Usage(MB)", "HBM-Usage(MB)"))
+_DEFAULT_CHIP = (("Chip", "Device"), ("Bus-Id",), ("AICore(%)", "Memory-Usage(MB)", "HBM-Usage(MB)"))
 
 
 def _field(column: str) -> str | None:
@@ -255,8 +256,9 @@ class _Reader:
                 continue
             want_pair = field in _PAIRED
             if tok is None:
-                if field in ("hugepages",) or (field in ("chip", "device") and not cell):
-                    pass  # old 310 tables print no hugepages value; the 25.6+ chip row has no chip id
+                if field in ("hugepages", "device") or (field == "chip" and not cell):
+                    pass  # old 310 tables print no hugepages value; the second id (Device/Phy-ID) is optional
+                    # where the header was not pasted; the 25.6+ chip row has no chip id
                 elif field not in ("name",):
                     self.warn(lineno, f"{where}: no {column} value: unknown")
                 out[field] = (None, None) if want_pair else None
@@ -473,15 +475,15 @@ def _table_lines(text: str) -> list[tuple[int, str]]:
 
 
 def _header_kind(cells: list[str]) -> str | None:
-    """Which header row this is, by the names in its cells (never by position): the card row's ("Name" and
-    "Health"), the chip row's ("Bus-Id"), or the process section's ("Process id")."""
+    """Which header row this is, by the names in its cells (never by position): the card row's ("Name" with
+    "Health" or "NPU"/"NPU ID"), the chip row's ("Bus-Id"), or the process section's ("Process id")."""
     words = {n.lower() for c in cells for n in _names(c)}
     if "process id" in words:
         return "process"
     if "bus-id" in words and not any(_BUS.match(c) for c in cells):
         return "chip"
-    if "health" in words and "name" in words:
-        return "head"
+    if "name" in words and ("health" in words or words & {"npu", "npu id"}):
+        return "head"  # a data row has the NPU's number where the header says NPU / NPU ID
     return None
 
 
