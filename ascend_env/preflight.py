@@ -77,7 +77,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -822,7 +822,8 @@ def _check_names(out: _Out, hv: Mapping[str, Any], known: frozenset[str]) -> Non
 
 
 def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest: Mapping[str, Any] | None,
-               store: Path | None, known: frozenset[str] | None = None) -> list[Problem]:
+               store: Path | None, known: frozenset[str] | None = None,
+               resolver: Callable[[Matrix, Request], Stack | Conflict] = resolve) -> list[Problem]:
     """Every problem of one host's variables; ``store``/``manifest`` are the offline store and its manifest;
     ``known`` (see :func:`known_variables`): report ``ascend_*`` names close to a known one as misspelt."""
     hv = _plain({k: hostvars[k] for k in list(hostvars) if str(k).startswith("ascend_")})
@@ -929,7 +930,7 @@ def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest:
         if pins is None or host_pins is None or chip is None or arch is None:
             continue
         merged = {**host_pins, **pins}
-        result = resolve(m, Request(chip=chip.id, arch=arch.value, framework=framework, pins=merged))
+        result = resolver(m, Request(chip=chip.id, arch=arch.value, framework=framework, pins=merged))
         if isinstance(result, Conflict):
             _conflict_problems(out, name, result, merged, host_pins, m, chip)
             continue
@@ -1013,7 +1014,8 @@ def _manifest_for(store: Path | None, cache: dict[Path, tuple[dict[str, Any] | N
 
 
 def check_fleet(hostvars_by_host: Mapping[str, Mapping[str, Any]], matrix: Matrix,
-                store_path: str | Path | None = None, known: frozenset[str] | None = None) -> list[Problem]:
+                store_path: str | Path | None = None, known: frozenset[str] | None = None,
+                resolver: Callable[[Matrix, Request], Stack | Conflict] = resolve) -> list[Problem]:
     """:func:`check_host` for every host.  A host's ``ascend_offline_store`` overrides ``store_path``; each
     store's ``manifest.json`` is read once."""
     cache: dict[Path, tuple[dict[str, Any] | None, str]] = {}
@@ -1025,5 +1027,5 @@ def check_fleet(hostvars_by_host: Mapping[str, Mapping[str, Any]], matrix: Matri
         if error:
             problems.append(Problem(host, None, "ascend_offline_store", str(store), f"manifest.json is unusable: "
                                     f"{error}", "regenerate it: python -m ascend_env lab store (or fix the JSON)"))
-        problems += check_host(str(host), hv, matrix, manifest, store, known)
+        problems += check_host(str(host), hv, matrix, manifest, store, known, resolver)
     return problems
