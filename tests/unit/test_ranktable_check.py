@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from ascend_env import cli
-from ascend_env.ranktable_check import CHIPS, check, chip_named, ip_family, load_text
+
+# ascend_env.ranktable_check is imported inside the tests that use it: the command-line tests also run (and fail
+# for their own reasons) on a checkout without it
 
 DATA = Path(__file__).parent / "data" / "ranktable"
 
@@ -39,6 +41,8 @@ def run(tmp_path: Path, doc, capsys, *extra: str) -> tuple[int, str]:
 
 
 def errors(doc, chip: str | None = None) -> list[str]:
+    from ascend_env.ranktable_check import check, chip_named
+
     return [str(f) for f in check(doc, chip_named(chip)).errors]
 
 
@@ -158,6 +162,8 @@ def test_a_device_ip_that_is_not_an_address_is_refused(tmp_path, capsys, ip):
 
 
 def test_addresses_as_hccl_reads_them():
+    from ascend_env.ranktable_check import ip_family
+
     assert ip_family("192.100.62.14") == 4 and ip_family("fe80::1%eth0") == 6 and ip_family("::ffff:1.2.3.4") == 6
     assert ip_family("192.100.62.256") is None and ip_family("1.2.3.4%") is None
     assert errors(table(ip="fd00::{s}:{d}")) == []                       # IPv6 everywhere is fine
@@ -195,6 +201,8 @@ def test_a_device_ip_twice_is_refused():
                                                     ("910", 8, False), ("910b", 15, True), ("910b", 16, False),
                                                     ("a3", 16, False), ("310p", 31, True), ("310p", 32, False)])
 def test_device_ids_beyond_the_chips_range_are_refused(tmp_path, capsys, chip, device, ok):
+    from ascend_env.ranktable_check import CHIPS
+
     doc = table(devices=1)
     for s in doc["server_list"]:
         s["device"][0]["device_id"] = str(device)
@@ -237,6 +245,8 @@ def test_rank_ids_must_be_0_to_n_minus_1_each_once():
 
 
 def test_rank_order_within_a_server_is_free_and_server_order_against_server_id_is_a_warning():
+    from ascend_env.ranktable_check import check
+
     doc = table(devices=4)
     for d, r in zip(doc["server_list"][0]["device"], (3, 2, 0, 1), strict=True):   # MindSpore's own test table
         d["rank_id"] = str(r)
@@ -390,6 +400,8 @@ def test_real_tables_as_hccl_reads_them(tmp_path, capsys, name):
 
 
 def test_the_16pcs_sample_is_refused_for_each_reason():
+    from ascend_env.ranktable_check import load_text
+
     doc, why = load_text((DATA / "mindspore-docs_rank_table_16pcs_masked.json").read_text())
     assert why is None
     found = errors(doc)
@@ -398,6 +410,8 @@ def test_the_16pcs_sample_is_refused_for_each_reason():
 
 
 def test_the_guides_a3_tables_pass_and_break_as_the_guide_says():
+    from ascend_env.ranktable_check import check, load_text
+
     doc, _ = load_text(strip_comments((DATA / "hccl-guide_a3_superpod_1.2.json").read_text()))
     r = check(doc)
     assert (r.exit_code, r.chip.key, r.servers, r.ranks) == (0, "a3", 4, 16)
