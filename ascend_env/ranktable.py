@@ -78,6 +78,9 @@ def parse_devices(text: str | None, limit: int = MAX_DEVICES) -> list[int] | Non
         if not lo.isdigit() or (sep and not hi.isdigit()):
             raise RankTableError(f"--devices {text!r}: {part!r} is not a device number or range; use e.g. 0-7 or "
                                  "0,1,4-5")
+        if len(lo) > 9 or len(hi) > 9:     # no int() of thousands of digits (Python's limit): beyond any chip
+            raise RankTableError(f"--devices {text!r}: {part!r} is beyond the chip's {limit} devices (0-{limit - 1}); "
+                                 f"use the host's own device numbers (ls /dev/davinci*), e.g. 0-{min(limit, 8) - 1}")
         first, last = int(lo), int(hi) if sep else int(lo)
         if last < first:
             raise RankTableError(f"--devices {text!r}: the range {part!r} runs backwards; write {last}-{first}")

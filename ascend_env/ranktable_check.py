@@ -140,6 +140,8 @@ def load_text(text: str) -> tuple[Any, str | None]:
         return None, "the file is empty (HCCL: json file length is zero)"
     try:
         return json.loads(text), None
+    except RecursionError:
+        return None, "not JSON HCCL can read: nested thousands of levels deep"
     except ValueError as e:
         why = f"not JSON ({e})"
         if re.search(r"(^|[\s,{\[\]}])//", text, re.M) or "/*" in text:
@@ -445,7 +447,7 @@ class _Checker:
             self.err("", "super_pod_list is not a non-empty list: HCCL refuses it; list each super pod with its "
                          "servers, or leave super_pod_list out (AI Server mode)", f"{PARSER} GetSuperPodList")
             return {}
-        known = {s.get("server_id") for s in servers if isinstance(s, dict)}
+        known = {_sid(s) for s in servers} - {None}
         member: dict[str, str | None] = {}
         pod_ids: set[str] = set()
         for k, pod in enumerate(pods):
@@ -489,7 +491,8 @@ class _Checker:
                                           "rank is invalid\"); add it to its super pod", f"{PARSER} CheckSuperPodInfo")
                 continue
             missing = 0
-            for j, d in enumerate(s.get("device") or []):
+            devices = s.get("device")
+            for j, d in enumerate(devices if isinstance(devices, list) else []):
                 if not isinstance(d, dict):
                     continue
                 sdid = d.get("super_device_id")
@@ -511,7 +514,7 @@ class _Checker:
 
     def _pod_order(self, servers: list[Any], pods: dict[str, str | None]) -> None:
         # the A3 guide: "请将属于同一超节点内的AI Server信息配置在一起 ... 不支持交叉配置"
-        order = [pods.get(s.get("server_id")) for s in servers if isinstance(s, dict)]
+        order = [pods.get(sid) for sid in map(_sid, servers) if sid is not None]
         runs = [p for k, p in enumerate(order) if p is not None and (k == 0 or order[k - 1] != p)]
         if len(runs) != len(set(runs)):
             self.err("", "the servers of a super pod are not listed together in server_list (super pods "
@@ -571,6 +574,12 @@ class _Checker:
         self.err("", f"servers carry different numbers of devices ({text}): HCCL on {who} refuses it (\"devices "
                      f"num of each server error\"), and ascend-env writes every server with the same devices{hint}",
                  f"{CONFIG} CheckDeviceNumValid")
+
+
+def _sid(server: Any) -> str | None:
+    """A server's server_id when it is one (a string), else None."""
+    sid = server.get("server_id") if isinstance(server, dict) else None
+    return sid if isinstance(sid, str) else None
 
 
 def _split(value: str) -> list[str]:

@@ -59,7 +59,9 @@ def test_devices_are_bounded_by_the_chip_before_anything_is_expanded():
     with pytest.raises(RankTableError, match=r"device 16 is beyond the chip's 16 devices \(0-15\)"):
         parse_devices("0-16", hccl_chip(["910b"]).devices)
     with pytest.raises(RankTableError, match="beyond the chip's 32 devices"):
-        parse_devices("0-" + "9" * 4000)          # no list of 10^4000 entries, no int() limit crash
+        parse_devices("0-" + "9" * 4000)          # no list of 10^4000 entries
+    with pytest.raises(RankTableError, match="is beyond the chip's 32 devices"):
+        parse_devices("9" * 5000)                 # no int() of 5000 digits (Python's limit: a ValueError traceback)
 
 
 # -- who takes part, and the format ------------------------------------------------------------------------------
@@ -206,3 +208,16 @@ def test_the_ansible_filter_takes_the_same_rules(monkeypatch):
     hv = {"a": {"ascend_chip": "910b", "ansible_host": "192.0.2.10"}}
     assert f(hv, [], "", "auto")["problems"][0].startswith("no host takes part")
     assert "device 0 is named twice" in f(hv, ["a"], "0,0", "auto")["problems"][0]
+    assert "device 16 is beyond the chip's 16 devices" in f(hv, ["a"], "0-16", "auto")["problems"][0]
+    ips = {"a": {0: "10.0.1.11", 1: "10.0.1.12"}, "b": {0: "10.0.2.11", 1: "10.0.2.12"}}
+    fleet = {n: {"ascend_chip": "910b", "ansible_host": f"192.0.2.{10 + i}", "ascend_ranktable_facts": _facts(ips[n])}
+             for i, n in enumerate(ips)}
+    for n in ips:       # both servers ready: links up, net health Success
+        for runs in fleet[n]["ascend_ranktable_facts"]["network"]["devices"].values():
+            runs["link"]["stdout"], runs["net_health"]["stdout"] = "link status: UP\n", "net health status: Success\n"
+    got = f(fleet, ["a", "b"], "", "auto")
+    assert got["ok"] and got["ranks"] == 4 and got["problems"] == []
+    assert validate(json.loads(got["text"])) == []
+    fleet["b"]["ascend_ranktable_facts"]["network"]["devices"]["1"]["ip"]["stdout"] = "ipaddr:fd00::1\n"
+    got = f(fleet, ["a", "b"], "", "auto")
+    assert not got["ok"] and "device_ip mixes IPv4 and IPv6 addresses across servers" in got["problems"][0]

@@ -340,6 +340,8 @@ def test_files_that_are_no_table(tmp_path, capsys):
     assert code == 1 and "it has // comments, which HCCL's JSON reader rejects" in out
     code, out = run(tmp_path, "", capsys)
     assert code == 1 and "the file is empty" in out
+    code, out = run(tmp_path, "[" * 100000 + "]" * 100000, capsys)
+    assert code == 1 and "nested thousands of levels deep" in out
     assert cli.main(["ranktable", "--check", str(tmp_path / "none.json")]) == 2
     assert "cannot read it" in capsys.readouterr().err
     (tmp_path / "latin1.json").write_bytes(b'{"server_id": "\xe9"}')
