@@ -114,7 +114,14 @@ def hccl_chip(chips: Sequence[str]) -> HcclChip | None:
 
 
 def _port_problems(host: str, d: int, p: NetInfo) -> list[Problem]:
-    """What stops a port from carrying HCCL's traffic between servers (RoCE): an address, the link, net health."""
+    """What stops a port from carrying HCCL's traffic between servers (RoCE): the tool's own failure, an address,
+    the link, net health."""
+    failure = getattr(p, "failure", None)       # hccn_tool's own error, in its words (probe.hccn)
+    if failure:
+        option = failure.split(":", 1)[0] or "-ip"
+        return [Problem(host, d, f"hccn_tool failed: {failure}", f"run {TOOL} -i {d} {option} -g on {host} to see "
+                                                                   "the whole message; then check the driver "
+                                                                   "(npu-smi info, dmesg | grep -i davinci)")]
     if not p.address:
         return [Problem(host, d, "no device IP", f"{TOOL} -i {d} -ip -s address <IP> netmask <mask> "
                                                  f"(ascend-env doctor on {host} suggests a free one)")]

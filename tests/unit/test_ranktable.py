@@ -182,6 +182,12 @@ def test_two_servers_need_every_address_link_and_health():
     table, problems = build([a, b])
     assert table is None and [str(p).split(". Fix")[0] for p in problems] == ["b NPU 0: no device IP",
                                                                              "b NPU 1: link DOWN"]
+    said = "-ip: Device ID is out of the valid range. Cmd execute failed!"
+    c = Server(name="c", server_id="192.0.2.12", ports=(port(0, 12, address=None, failure=said),
+                                                        *(port(d, 12) for d in range(1, 8))))
+    table, problems = build([a, c])
+    assert str(problems[0]).startswith(f"c NPU 0: hccn_tool failed: {said}. Fix: run "
+                                       "/usr/local/Ascend/driver/tools/hccn_tool -i 0 -ip -g on c")
 
 
 def test_what_is_written_passes_the_check_or_is_not_written():
