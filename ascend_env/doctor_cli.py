@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .doctor.status import FAIL, GROUPS, OK, SKIP, WARN
+from .doctor.status import FAIL, GROUPS, OK, SKIP, UNKNOWN, WARN
 from .doctor.transport import SshTarget, TransportError
 
 if TYPE_CHECKING:          # imported when the checks run, after the probe has started (run_doctor)
@@ -31,8 +31,8 @@ examples:
   python -m ascend_env doctor --expect cann=8.0.RC2,torch=2.1.0,torch_npu=2.1.0.post4
   python -m ascend_env doctor --list-checks
 """
-MARK = {OK: "✓", WARN: "!", FAIL: "✗", SKIP: "?"}
-COLOUR = {OK: "32", WARN: "33", FAIL: "31", SKIP: "90"}
+MARK = {OK: "✓", WARN: "!", FAIL: "✗", SKIP: "?", UNKNOWN: "??"}
+COLOUR = {OK: "32", WARN: "33", FAIL: "31", SKIP: "90", UNKNOWN: "35"}
 
 
 def add_doctor_parser(sub: Any) -> None:
@@ -93,20 +93,25 @@ def render(name: str, checks: list[Check], tty: bool) -> str:
         lines.append(f"{group}")
         for c in rows:
             lines.append(f"  {paint(c.status, MARK[c.status])} {c.summary}")
-            if c.status in (FAIL, WARN) and c.detail:
+            if c.status in (FAIL, WARN, UNKNOWN) and c.detail:
                 lines.append(f"      {c.detail}")
-            if c.status in (FAIL, WARN) and c.fix:
+            if c.status in (FAIL, WARN, UNKNOWN) and c.fix:
                 lines.append(f"      fix: {c.fix}")
-    counts = {s: sum(1 for c in checks if c.status == s) for s in (OK, WARN, FAIL, SKIP)}
-    lines.append(f"{counts[FAIL]} failed, {counts[WARN]} warning(s), {counts[OK]} ok, {counts[SKIP]} could not check")
+    counts = {s: sum(1 for c in checks if c.status == s) for s in (OK, WARN, FAIL, SKIP, UNKNOWN)}
+    lines.append(f"{counts[FAIL]} failed, {counts[WARN]} warning(s), {counts[OK]} ok, {counts[SKIP]} could not check"
+                 + (f", {counts[UNKNOWN]} unknown" if counts[UNKNOWN] else ""))
     return "\n".join(lines)
 
 
 def exit_code(checks: list[Check]) -> int:
+    """0 nothing failed and nothing that must be judged was unreadable; 1 a check failed or is unknown (it could not
+    read what it judges: never reported as fine); 2 nothing could be checked at all."""
     if any(c.status == FAIL for c in checks):
         return 1
-    if checks and all(c.status == SKIP for c in checks):
+    if checks and all(c.status in (SKIP, UNKNOWN) for c in checks):
         return 2
+    if any(c.status == UNKNOWN for c in checks):
+        return 1
     return 0
 
 
@@ -237,7 +242,7 @@ def run_doctor(args: argparse.Namespace) -> int:
         print(fleet_table(results))
         print()
     for name, _, checks in results:
-        if len(results) == 1 or any(c.status in (FAIL, WARN, SKIP) for c in checks):
+        if len(results) == 1 or any(c.status in (FAIL, WARN, SKIP, UNKNOWN) for c in checks):
             print(render(name if len(results) > 1 or name else "", checks, tty))
     return code
 
@@ -252,7 +257,8 @@ def fleet_table(results: Sequence[tuple[str, Any, list[Check]]]) -> str:
             if g == "expect":
                 continue
             st = [c.status for c in checks if c.group == g]
-            worst = FAIL if FAIL in st else WARN if WARN in st else SKIP if st and all(s == SKIP for s in st) \
+            worst = FAIL if FAIL in st else UNKNOWN if UNKNOWN in st else WARN if WARN in st \
+                else SKIP if st and all(s == SKIP for s in st) \
                 else OK if st else "-"
             cells.append(f"{MARK.get(worst, '-'):10}")
         rows.append(f"{name:{width}}  " + "  ".join(cells))
