@@ -263,7 +263,7 @@ def _python_covered(value: Any, specs: Sequence[Spec]) -> bool:
     want = _python_specs(value)
     if want is None:
         return False
-    return all(any(s.contains(v) for s in specs) for v in _PY_ALL if any(w.contains(v) for w in want))
+    return _grid_set(want) <= _grid_set(specs)
 
 
 def _canns(m: Matrix, value: str) -> list[Version]:
@@ -337,7 +337,7 @@ def _python_within(row_specs: Sequence[Spec], value: Any) -> bool:
     want = _python_specs(value)
     if want is None:
         return False
-    return all(any(w.contains(v) for w in want) for v in _PY_ALL if any(s.contains(v) for s in row_specs))
+    return _grid_set(row_specs) <= _grid_set(want)
 
 
 def row_states(m: Matrix, section: str, row: Any, p: HistoryPairing) -> bool:
@@ -648,6 +648,11 @@ def _subject(m: Matrix, section: str, row: Any) -> str:
 
 
 def _grid_set(specs: Sequence[Spec]) -> frozenset[Version]:
+    return _grid_set_of(tuple(specs))
+
+
+@functools.lru_cache(maxsize=4096)
+def _grid_set_of(specs: tuple[Spec, ...]) -> frozenset[Version]:
     return frozenset(v for v in _PY_ALL if any(s.contains(v) for s in specs))
 
 
