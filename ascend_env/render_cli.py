@@ -267,6 +267,37 @@ def run_render(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
             print(f"error: unknown render command {args.render_cmd!r}", file=err)
             return EXIT_USAGE
     except RenderError as exc:
-        print(f"error: {exc}", file=err)
+        print(f"error: {cli_words(str(exc), args.render_cmd)}", file=err)
         return EXIT_USAGE
     return EXIT_OK
+
+
+#: the spec keys (inventory and playbook spelling) each ``render`` subcommand takes as a flag, for error messages:
+#: the renderers name what the inventory calls a value; the command line user typed a flag
+_FLAGS: dict[str, dict[str, str]] = {
+    "sshd": {"allow_insecure": "--allow-insecure", "permit_root_login": "--permit-root-login",
+             "password_login": "--password-login", "listen_addresses": "--listen",
+             "authorized_keys_file": "--authorized-keys-file", "client_alive_interval": "--client-alive-interval",
+             "client_alive_count_max": "--client-alive-count-max", "extra_options": "--option"},
+    "container": {"host_ascend_root": "--ascend-root", "host_driver_dir": "--driver-dir",
+                  "host_dcmi_dir": "--dcmi-dir", "host_npu_smi": "--npu-smi", "host_install_info": "--install-info",
+                  "mount_driver_dir": "--mount-driver-dir", "ipc_host": "--no-ipc-host", "shm_size": "--shm-size",
+                  "pids_limit": "--pids-limit", "oci_runtime": "--oci-runtime", "ascend_runtime": "--ascend-runtime",
+                  "device_dir": "--device-dir"},
+    "env": {"set_env": "--set-env", "driver_root": "--driver-root", "npu_smi_dir": "--npu-smi-dir",
+            "nnal_set_env": "--nnal-set-env", "conda_prefix": "--conda-prefix", "conda_env": "--conda-env",
+            "exports": "--export"},
+}
+
+
+def cli_words(message: str, command: str) -> str:
+    """``message`` (a renderer's, which names spec keys as the inventory spells them) with each key the subcommand
+    takes as a flag named as that flag: "set allow_insecure: true" -> "pass --allow-insecure", "permit_root_login
+    'yes'" -> "--permit-root-login 'yes'"."""
+    flags = _FLAGS.get(command, {})
+    if not flags:
+        return message
+    keys = "|".join(sorted(map(re.escape, flags), key=len, reverse=True))
+    message = re.sub(rf"\bset ({keys}): true\b", lambda mo: f"pass {flags[mo[1]]}", message)
+    message = re.sub(rf"\buse ({keys}): true\b", lambda mo: f"use {flags[mo[1]]}", message)
+    return re.sub(rf"(?<![\w-])({keys})\b", lambda mo: flags[mo[1]], message)

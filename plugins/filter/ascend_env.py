@@ -117,12 +117,14 @@ def ascend_env_ranktable(hostvars: Any, members: Any, devices: Any = None, fmt: 
     string), ``problems`` one line each (host, NPU, what, fix)."""
     _need()
     from ascend_env.probe.hccn import from_facts
-    from ascend_env.ranktable import Server, build, format_for, parse_devices, render
+    from ascend_env.ranktable import MAX_DEVICES, Server, build, format_for, hccl_chip, parse_devices, render
 
     names = [str(n) for n in members or []]
     try:
-        wanted = parse_devices(str(devices) if devices not in (None, "") else None)
         chips = sorted({str(hostvars[n].get("ascend_chip") or "").lower() for n in names})
+        chip = hccl_chip(chips)
+        wanted = parse_devices(str(devices) if devices not in (None, "") else None,
+                               chip.devices if chip else MAX_DEVICES)
         version = format_for(_matrix(None), chips)[0] if fmt in (None, "", "auto") else str(fmt)
     except (ValueError, KeyError) as exc:
         return {"ok": False, "format": None, "text": "", "ranks": 0, "problems": [str(exc)]}
@@ -136,7 +138,7 @@ def ascend_env_ranktable(hostvars: Any, members: Any, devices: Any = None, fmt: 
             continue
         servers.append(Server(name=n, server_id=str(hv.get("ansible_host") or n), ports=from_facts(net),
                               devices=tuple((facts.get("devices") or {}).get("davinci") or ())))
-    table, issues = build(servers, wanted, version) if not problems else (None, [])
+    table, issues = build(servers, wanted, version, chip) if not problems else (None, [])
     problems += [str(p) for p in issues]
     if table is None:
         return {"ok": False, "format": version, "text": "", "ranks": 0, "problems": problems}
