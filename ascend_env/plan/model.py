@@ -176,10 +176,15 @@ class HostPlan(_Model):
 
 
 class FleetPlan(_Model):
-    """Every host of the run, in inventory order, and the problems that stopped the rest (one line each)."""
+    """Every host of the run, in inventory order, and per host the preflight's problems (one line each): a host with
+    problems is not planned, unless it sets ``ascend_ignore_preflight_errors`` (then its problems are ``ignored``)."""
 
     hosts: dict[str, HostPlan]
-    problems: tuple[str, ...] = ()
+    problems: dict[str, tuple[str, ...]] = {}
+    ignored: dict[str, tuple[str, ...]] = {}
+
+    def problem_lines(self) -> list[str]:
+        return [line for lines in self.problems.values() for line in lines]
 
     def envs(self) -> Iterator[EnvPlan]:
         for host in self.hosts.values():

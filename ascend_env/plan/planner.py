@@ -30,7 +30,7 @@ from .model import (
     SshPlan,
 )
 
-__all__ = ["Resolver", "enabled_containers", "plan", "stack_request"]
+__all__ = ["MatrixFor", "Resolver", "enabled_containers", "overrides_of", "plan", "stack_request"]
 
 Resolver = Callable[[Matrix, Request], "Stack | Conflict"]
 
@@ -114,7 +114,7 @@ def _python(hv: Mapping[str, Any], c: Mapping[str, Any], stack: Mapping[str, Any
 def _paths(hv: Mapping[str, Any], root: str, on_host: bool, store_dir: str, python: PythonEnvPlan) -> EnvPaths:
     if not on_host:
         return EnvPaths(venv=python.path if python.provider == "venv" else S.DEFAULT_VENV, pip_conf=S.PIP_CONF,
-                        ca_dir=S.CA_DIR, store=S.STORE_MOUNT, cann_install_path=S.DEFAULT_ASCEND_ROOT,
+                        ca_dir=S.CA_DIR, store=_store_mount(hv), cann_install_path=S.DEFAULT_ASCEND_ROOT,
                         cann_record=S.CANN_RECORD, bashrc="/root/.bashrc", driver_root=S.DEFAULT_DRIVER_DIR,
                         npu_smi_dir=str(Path(S.DEFAULT_NPU_SMI).parent), smoke_lib_dir=S.SMOKE_LIB_DIR,
                         smoke_report=S.SMOKE_REPORT)
@@ -127,14 +127,19 @@ def _paths(hv: Mapping[str, Any], root: str, on_host: bool, store_dir: str, pyth
                     smoke_report=root + S.SMOKE_REPORT)
 
 
-def _mounts(c: Mapping[str, Any], root: str, store_dir: str) -> tuple[Mount, ...]:
+def _store_mount(hv: Mapping[str, Any]) -> str:
+    """Where a container sees the host's store copy (``ascend_container_store_mount``)."""
+    return str(hv.get("ascend_container_store_mount") or S.STORE_MOUNT)
+
+
+def _mounts(c: Mapping[str, Any], root: str, store_dir: str, store_mount: str) -> tuple[Mount, ...]:
     from ..render import Mount as RenderMount
 
     own = []
     for value in c.get("mounts") or []:
         m = RenderMount.coerce(value)
         own.append(Mount(host=root + m.host if root else m.host, container=m.container, read_only=m.read_only))
-    return (Mount(host=store_dir, container=S.STORE_MOUNT, read_only=True), *own)
+    return (Mount(host=store_dir, container=store_mount, read_only=True), *own)
 
 
 def _ranktable(hv: Mapping[str, Any], name: str, root: str | None) -> RankTablePlan:
@@ -159,7 +164,7 @@ def _env(name: str, hv: Mapping[str, Any], c: Mapping[str, Any], stack: Stack, c
         conn = host_conn
         port = host_conn.port
     else:
-        port = int(c.get("ssh_port") or S.SSH_PORT)
+        port = int(c.get("ssh_port") or hv.get("ascend_ssh_port_default") or S.SSH_PORT)
         conn = Connection(address=str(hv.get("ascend_ssh_listen_address") or host_conn.address), port=port,
                           user="root", key_file=host_conn.key_file, ssh_common_args=host_conn.ssh_common_args,
                           python=S.ENV_PYTHON)
@@ -167,7 +172,8 @@ def _env(name: str, hv: Mapping[str, Any], c: Mapping[str, Any], stack: Stack, c
     framework = str(stack.framework or c.get("framework") or "")
     spec = None if on_host else ContainerPlan(
         name=str(c["name"]), image=str(c.get("image") or hv.get("ascend_container_image") or S.IMAGE),
-        devices=_devices(c.get("devices", "all")), mounts=_mounts(c, root, store_dir), framework=framework,
+        devices=_devices(c.get("devices", "all")), mounts=_mounts(c, root, store_dir, _store_mount(hv)),
+        framework=framework,
         cann=str(cann or ""))
     return EnvPlan(
         name=f"{name}-{c['name']}", host=name, container=str(c["name"]), on_host=on_host, connection=conn,
@@ -229,36 +235,51 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-def plan(hostvars_by_host: Mapping[str, Mapping[str, Any]], matrix: Matrix, *,
-         known: frozenset[str] | None = None, ignore_problems: bool = False,
-         resolver: Resolver = resolve) -> FleetPlan:
+MatrixFor = Callable[[tuple[str, ...]], Matrix]
+
+
+def overrides_of(hostvars: Mapping[str, Any]) -> tuple[str, ...]:
+    """The host's ``ascend_matrix_overrides`` (site-local matrix rows) as a key."""
+    return tuple(str(p) for p in hostvars.get("ascend_matrix_overrides") or ())
+
+
+def plan(hostvars_by_host: Mapping[str, Mapping[str, Any]], matrix: Matrix | MatrixFor, *,
+         known: frozenset[str] | None = None, resolver: Resolver = resolve) -> FleetPlan:
     """The fleet's plan.  ``hostvars_by_host``: each NPU host's variables (inventory order), as Ansible or
-    ``ansible-inventory --list`` gives them.  Hosts with a preflight problem are left out of the plan (their problems
-    are in :attr:`FleetPlan.problems`), unless ``ignore_problems`` (``ascend_ignore_preflight_errors``) plans
-    whatever can be planned; a container whose stack has no resolution is never planned."""
+    ``ansible-inventory --list`` gives them; ``matrix``: the matrix, or a function giving the matrix with a host's
+    ``ascend_matrix_overrides``.  A host with a preflight problem is not planned (its problems are in
+    :attr:`FleetPlan.problems`) unless it sets ``ascend_ignore_preflight_errors`` (then they are
+    :attr:`FleetPlan.ignored` and whatever can be planned is); a container whose stack has no resolution is never
+    planned."""
     from ..preflight import check_fleet
 
-    resolutions = _Resolutions(matrix, resolver)
-    problems = check_fleet(hostvars_by_host, matrix, known=known, resolver=resolutions)
-    bad = {p.host for p in problems}
+    groups: dict[tuple[str, ...], dict[str, Mapping[str, Any]]] = {}
+    for name, hv in hostvars_by_host.items():
+        groups.setdefault(overrides_of(hv) if callable(matrix) else (), {})[str(name)] = hv
+    found: dict[str, list[str]] = {}
+    resolved: dict[str, list[tuple[Mapping[str, Any], Stack]]] = {}
+    for key, members in groups.items():
+        m = matrix(key) if callable(matrix) else matrix
+        resolutions = _Resolutions(m, resolver)
+        for p in check_fleet(members, m, known=known, resolver=resolutions):
+            found.setdefault(p.host, []).append(str(p))
+        for name, hv in members.items():
+            results = [(c, resolutions(m, stack_request(hv, c))) for c in enabled_containers(hv)]
+            resolved[name] = [(c, r) for c, r in results if isinstance(r, Stack)]
+    problems: dict[str, tuple[str, ...]] = {}
+    ignored: dict[str, tuple[str, ...]] = {}
     hosts: dict[str, HostPlan] = {}
     for name, hv in hostvars_by_host.items():
-        if name in bad and not ignore_problems:
-            continue
-        stacks = []
-        for c in enabled_containers(hv):
-            result = resolutions(matrix, stack_request(hv, c))
-            if isinstance(result, Stack):
-                stacks.append((c, result))
+        name = str(name)
+        if name in found:
+            if not _bool(hv.get("ascend_ignore_preflight_errors"), False):
+                problems[name] = tuple(found[name])
+                continue
+            ignored[name] = tuple(found[name])
         try:
-            hosts[str(name)] = _host(str(name), hv, stacks)
-        except (ValueError, TypeError) as exc:   # only reachable with ignore_problems: a value the checks refused
-            problems.append(_unplannable(str(name), exc))
-    return FleetPlan(hosts=hosts, problems=tuple(str(p) for p in problems))
-
-
-def _unplannable(host: str, exc: Exception) -> Any:
-    from ..preflight import Problem
-
-    return Problem(host, None, "inventory", None, f"cannot be planned: {exc}",
-                   "fix the problems above (ascend_ignore_preflight_errors only goes on past what can be planned)")
+            hosts[name] = _host(name, hv, resolved[name])
+        except (ValueError, TypeError) as exc:   # only with ascend_ignore_preflight_errors: a value the checks refused
+            problems[name] = (*found.get(name, ()), f"{name}: cannot be planned ({exc}); fix the problems above "
+                              "(ascend_ignore_preflight_errors only goes on past what can be planned)")
+            ignored.pop(name, None)
+    return FleetPlan(hosts=hosts, problems=problems, ignored=ignored)

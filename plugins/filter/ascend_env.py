@@ -83,6 +83,29 @@ def ascend_env_preflight(hostvars: Any, host: str, overrides: list[str] | None =
     return [str(p) for p in check_fleet({str(host): wanted}, _matrix(overrides), known=_known())]
 
 
+#: The connection variables the plan reads besides the ascend_* ones.
+_PLAN_VARS = ("ansible_host", "ansible_port", "ansible_user", "ansible_ssh_private_key_file", "ansible_ssh_common_args",
+              "ansible_python_interpreter")
+
+
+def ascend_env_plan(hostvars: Any, hosts: Any) -> dict[str, Any]:
+    """The fleet plan of ``hosts`` (``ascend_env.plan.plan``), computed once for the run: ``{hosts: {name: HostPlan},
+    problems: {host: [line, ...]}, ignored: {host: [line, ...]}}`` (a host with problems is not planned unless it sets
+    ascend_ignore_preflight_errors)."""
+    _need()
+    from ascend_env.plan import plan
+
+    wanted: dict[str, dict[str, Any]] = {}
+    for h in hosts or []:
+        hv = hostvars[h]
+        wanted[str(h)] = {str(k): _plain(hv[k]) for k in list(hv.keys())
+                          if str(k).startswith("ascend_") or k in _PLAN_VARS}
+    try:
+        return plan(wanted, lambda overrides: _matrix(list(overrides)), known=_known()).dump()
+    except MatrixInvalid as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
 def ascend_env_stack_request(hostvars: Any, container: Any) -> dict[str, Any]:
     """The resolver request for one container of a host (``ascend_env.inventory.stack_request``: the host's chip
     and arch, the container's framework, host pins overlaid by the container's). The testinfra suite computes the
@@ -296,6 +319,7 @@ def ascend_env_package_check(value: Any = None) -> str:
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"ascend_env_resolve": ascend_env_resolve, "ascend_env_preflight": ascend_env_preflight,
+                "ascend_env_plan": ascend_env_plan,
                 "ascend_env_stack_request": ascend_env_stack_request, "ascend_env_smoke_table": ascend_env_smoke_table,
                 "ascend_env_package_check": ascend_env_package_check, "ascend_env_ranktable": ascend_env_ranktable,
                 "ascend_env_fanout_state": ascend_env_fanout_state,

@@ -30,7 +30,7 @@ def fleet(matrix) -> FleetPlan:
 
 def test_environments_are_the_enabled_containers_named_host_container(fleet):
     assert [e.name for e in fleet.envs()] == ["npu-a-llm-pt", "npu-a-llm-ms", "npu-b-host"]
-    assert fleet.problems == ()
+    assert fleet.problems == {} and fleet.ignored == {}
 
 
 def test_a_container_is_reached_at_its_hosts_address_and_its_own_port(fleet):
@@ -90,7 +90,7 @@ def test_a_host_with_problems_is_not_planned_and_its_problems_are_named(matrix):
                               "ascend_containers": [{"name": "c", "framework": "torch"}]}}
     fleet = plan(bad, matrix)
     assert "npu-c" not in fleet.hosts and "npu-a" in fleet.hosts
-    assert any(p.startswith("npu-c: ascend_chip '910x'") for p in fleet.problems), fleet.problems
+    assert any(p.startswith("npu-c: ascend_chip '910x'") for p in fleet.problems["npu-c"]), fleet.problems
 
 
 def test_the_plan_dumps_to_plain_json_data(fleet):
