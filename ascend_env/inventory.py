@@ -162,21 +162,19 @@ class EnvTarget:
     root: str = ""          # host mode: the host's filesystem root ('' for /), where the environment's paths live
 
 
+def host_env_targets(host: str, hv: Mapping[str, Any], port_default: int = 223) -> list[EnvTarget]:
+    """The environments site.yml builds on one host and where each is reached (as ascend_ssh's add_host does)."""
+    if hv.get("ascend_container_enabled", True) is False:
+        return [EnvTarget(f"{host}-{c['name']}", host, c, str(hv.get("ansible_host", host)),
+                          int(hv.get("ansible_port", 22)), True, str(hv.get("ascend_host_root") or "/").rstrip("/"))
+                for c in enabled_containers(dict(hv))[:1]]
+    return [EnvTarget(f"{host}-{c['name']}", host, c, str(hv.get("ansible_host", host)),
+                      int(c.get("ssh_port", port_default))) for c in enabled_containers(dict(hv))]
+
+
 def env_targets(data: dict[str, Any], group: str = "ascend_hosts", port_default: int = 223) -> list[EnvTarget]:
     hostvars = data.get("_meta", {}).get("hostvars", {})
-    out = []
-    for h in group_hosts(data, group):
-        hv = hostvars.get(h, {})
-        if hv.get("ascend_container_enabled", True) is False:
-            for c in enabled_containers(hv)[:1]:
-                out.append(EnvTarget(f"{h}-{c['name']}", h, c, str(hv.get("ansible_host", h)),
-                                     int(hv.get("ansible_port", 22)), True,
-                                     str(hv.get("ascend_host_root") or "/").rstrip("/")))
-            continue
-        for c in enabled_containers(hv):
-            out.append(EnvTarget(f"{h}-{c['name']}", h, c, str(hv.get("ansible_host", h)),
-                                 int(c.get("ssh_port", port_default))))
-    return out
+    return [t for h in group_hosts(data, group) for t in host_env_targets(h, hostvars.get(h, {}), port_default)]
 
 
 def stack_request(hostvars: Mapping[str, Any], container: Mapping[str, Any]) -> dict[str, Any]:
