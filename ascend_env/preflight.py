@@ -1055,7 +1055,7 @@ def check_addresses(hostvars_by_host: Mapping[str, Mapping[str, Any]]) -> list[P
 
     problems: list[Problem] = []
     machines: dict[tuple[str, int], str] = {}
-    endpoints: dict[tuple[str, int], str] = {}
+    endpoints: dict[tuple[str, int], tuple[str, str]] = {}   # (address, port) -> (host, environment)
     for host, raw in hostvars_by_host.items():
         hv = _plain({k: raw[k] for k in list(raw) if str(k).startswith("ascend_") or k in CONNECTION_VARIABLES})
         try:
@@ -1075,8 +1075,8 @@ def check_addresses(hostvars_by_host: Mapping[str, Mapping[str, Any]]) -> list[P
             continue
         for env in envs:
             key = (env.address.lower(), env.port)
-            first = endpoints.setdefault(key, env.name)
-            if first != env.name:
+            first_host, first = endpoints.setdefault(key, (str(host), env.name))
+            if first_host != host:   # within one host, check_host names the clash (ssh_port)
                 problems.append(Problem(str(host), None if env.on_host else str(env.container.get("name")),
                                         "ansible_port" if env.on_host else "ssh_port", env.port,
                                         f"{first} already listens on {env.address}:{env.port}; {env.name} would "

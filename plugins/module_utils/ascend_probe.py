@@ -474,11 +474,11 @@ def main(argv=None):
     a = ap.parse_args(argv)
     # a root or Python that is not there would read nothing, and "nothing installed" is not a finding
     if not os.path.isdir(a.root):
-        sys.stderr.write("probe: --root %s: no such directory on this machine\n" % a.root)
+        sys.stderr.write(f"probe: --root {a.root}: no such directory on this machine\n")
         return 2
     if a.python is not None and not (os.path.isfile(a.python) and os.access(a.python, os.X_OK)) \
             and not (os.sep not in a.python and _which(a.python)):
-        sys.stderr.write("probe: --python %s: no such executable on this machine\n" % a.python)
+        sys.stderr.write(f"probe: --python {a.python}: no such executable on this machine\n")
         return 2
     json.dump(collect(a.root, a.python, imports=not a.no_imports), sys.stdout)
     sys.stdout.write("\n")
