@@ -315,6 +315,11 @@ def _check_devices(out: _Out, ctr: str, value: Any, npu_count: int | None) -> No
                     if value else "the device list is empty",
                     "write devices: [0, 1], devices: '0-1,3' or devices: all")
             return
+        twice = sorted({v for v in value if value.count(v) > 1})
+        if twice:
+            out.add(ctr, "devices", value, f"lists card{'s' if len(twice) > 1 else ''} {format_device_list(twice)} "
+                    "twice", f"name each card once: devices: [{', '.join(map(str, sorted(set(value))))}]")
+            return
         text = format_device_list(value)
     elif isinstance(value, str):
         text = value
