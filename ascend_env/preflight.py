@@ -114,8 +114,10 @@ _NAME_RE = hostvalues.CONTAINER_NAME_RE
 #: (``ssh -p PORT``, ``rsync --rsh=... user@host:path``), where a bad value is an option or a broken argument
 CONNECTION_VARIABLES = ("ansible_host", "ansible_port", "ansible_user", "ansible_ssh_private_key_file")
 #: host paths that reach the roles' shell and rsync lines unquoted by their nature (rsync splits --rsh on spaces)
-_SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_.+/@%=:,-]*$")
-_PATH_VARIABLES = ("ascend_host_root", "ascend_artifacts_host_dir", "ansible_ssh_private_key_file")
+_SAFE_PATH_RE = re.compile(r"^(?:/|~/)[A-Za-z0-9_.+/@%=:,-]*$")   # ~/: Ansible and ssh expand it (-i ~/.ssh/id)
+_PATH_EXAMPLES = {"ascend_host_root": "/", "ascend_artifacts_host_dir": "/var/cache/ascend-env/store",
+                  "ansible_ssh_private_key_file": "~/.ssh/id_ed25519"}
+_PATH_VARIABLES = tuple(_PATH_EXAMPLES)
 _IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
 _BOOL_WORDS = {"yes", "no", "true", "false", "on", "off", "y", "n", "1", "0"}
 #: Host variables read by the playbooks and preflight that no role's argument_specs declares.
@@ -1003,7 +1005,7 @@ def _check_connection(out: _Out, conn: Mapping[str, Any], hv: Mapping[str, Any])
         if not isinstance(value, str) or not _SAFE_PATH_RE.match(value) or "/../" in value + "/":
             out.add(None, name, value, "must be an absolute path of letters, digits and . _ - + / (no spaces, "
                                        "quotes or shell characters: it reaches ssh and rsync command lines)",
-                    "use a plain absolute path, e.g. /var/cache/ascend-env/store (a symlink can point elsewhere)")
+                    f"use a plain absolute path, e.g. {_PATH_EXAMPLES[name]} (a symlink can point elsewhere)")
 
 
 def _check_ranktable(out: _Out, hv: Mapping[str, Any], chip: Chip | None, npu_count: int | None, m: Matrix) -> None:
