@@ -186,7 +186,7 @@ def test_doctor_inventory_with_a_bad_port_or_engine_is_exit_2_naming_host_and_va
                             "groups: devices, driver", "doctor --list-checks"]),
     (["--only", ","], ["--only ',' names no check"]),
     (["--expect", "bogus=1"], ["--expect: unknown component 'bogus'", "the doctor reads driver, firmware, cann"]),
-    (["--expect", "cann=abc"], ["--expect cann=abc:", "'abc' is not a valid version"]),
+    (["--expect", "cann=abc"], ["--expect cann=abc:", "'abc' is not a valid CANN version"]),
     (["--expect", "cann"], ["expected component=version pairs"]),
     (["--ssh", "root@h:70000"], ["--ssh port 70000: is out of range 1-65535"]),
     (["--ssh", "root@-oProxyCommand=x"], ["--ssh host '-oProxyCommand=x': is not a host name or IP address"]),
