@@ -52,23 +52,27 @@ def add_ranktable_parser(sub: Any) -> None:
                                   "strictest rule where chips differ, A3 for a 1.2 table)")
 
 
-def _members(hostvars: dict[str, dict[str, Any]], hosts: str | None, roce: set[str], inventory: str) -> list[str]:
+def _members(fleet: Any, hosts: str | None, roce: set[str], inventory: str) -> list[str]:
+    """The NPU hosts of the fleet plan that take part: ``--hosts``, else those with ascend_ranktable_enabled, else
+    those whose chip has NPU RoCE ports."""
     from .ranktable import RankTableError
 
-    names = sorted(hostvars)
+    names = list(fleet.hosts)
     if not names:
-        raise RankTableError(f"--inventory {inventory}: no hosts in it; give the inventory of the fleet "
-                             "(e.g. inventory/hosts.yml)")
+        raise RankTableError(f"--inventory {inventory}: no NPU host could be planned; fix the inventory:\n"
+                             + "\n".join(fleet.problem_lines()))
     if hosts is not None:
         want = list(dict.fromkeys(h.strip() for h in hosts.split(",") if h.strip()))
         if not want:
             raise RankTableError(f"--hosts {hosts!r} names no host; hosts: {', '.join(names)}")
-        unknown = [h for h in want if h not in hostvars]
+        unknown = [h for h in want if h not in fleet.hosts]
         if unknown:
-            raise RankTableError(f"--hosts: no host {', '.join(unknown)} in the inventory; hosts: {', '.join(names)}")
+            bad = [f"{h}: {'; '.join(fleet.problems[h])}" for h in unknown if h in fleet.problems]
+            raise RankTableError(f"--hosts: no NPU host {', '.join(unknown)} in the inventory's plan; hosts: "
+                                 f"{', '.join(names)}" + ("; inventory problems: " + " | ".join(bad) if bad else ""))
         return want
-    marked = [n for n in names if hostvars[n].get("ascend_ranktable_enabled") is True]
-    found = marked or [n for n in names if str(hostvars[n].get("ascend_chip", "")).lower() in roce]
+    marked = [n for n in names if fleet.hosts[n].ranktable.enabled]
+    found = marked or [n for n in names if fleet.hosts[n].chip.lower() in roce]
     if not found:
         raise RankTableError(f"no host of {inventory} takes part: none has ascend_ranktable_enabled: true, and none "
                              f"has a chip with NPU RoCE ports ({', '.join(sorted(roce))}); name them with --hosts or "
@@ -79,6 +83,8 @@ def _members(hostvars: dict[str, dict[str, Any]], hosts: str | None, roce: set[s
 def _report(args: argparse.Namespace, code: int, table: dict[str, Any] | None, problems: list[str]) -> int:
     if args.json:
         print(json.dumps({"ok": code == 0, "exit_code": code, "table": table, "problems": problems}, indent=1))
+        if code == 2 and problems:    # bad input: said on stderr too, as every command does (README's exit codes)
+            print(f"error: {problems[0]}", file=sys.stderr)
     else:
         for line in problems:
             print(f"✗ {line}", file=sys.stderr)
@@ -148,6 +154,8 @@ def run_check(args: argparse.Namespace) -> int:
                              "level": "error" if f.error else "warning"} for f in (report.findings if report else [])],
                "table": table if code == 0 else None}
         print(json.dumps(doc, indent=1, ensure_ascii=False))
+        if code == 2 and problems:
+            print(f"error: {problems[0]}", file=sys.stderr)
         return code
     shown = 20
     for line in problems[:shown]:
@@ -187,7 +195,8 @@ def run_ranktable(args: argparse.Namespace) -> int:
 def _write(args: argparse.Namespace) -> int:
     from .doctor import transport
     from .doctor.transport import TransportError
-    from .doctor_cli import inventory_targets
+    from .doctor_cli import ssh_target
+    from .inventory import InventoryError, fleet_plan, read_inventory
     from .matrix import load_matrix
     from .probe.hccn import from_facts
     from .ranktable import MAX_DEVICES, RankTableError, Server, build, format_for, hccl_chip, parse_devices, render
@@ -199,11 +208,11 @@ def _write(args: argparse.Namespace) -> int:
     roce = {c for r in matrix.rank_tables for c in r.chips}
     parse_devices(args.devices)                 # a bad --devices is refused before any host is read
     try:
-        targets = {t.name: (t, hv) for t, hv in inventory_targets(args.inventory, None)}
-    except ValueError as e:
+        fleet = fleet_plan(read_inventory(args.inventory), where=f"inventory {args.inventory}")
+    except InventoryError as e:
         raise RankTableError(str(e)) from None
-    members = _members({n: hv for n, (_, hv) in targets.items()}, args.hosts, roce, args.inventory)
-    chips = sorted({str(targets[n][1].get("ascend_chip") or "").lower() for n in members})
+    members = _members(fleet, args.hosts, roce, args.inventory)
+    chips = sorted({fleet.hosts[n].chip.lower() for n in members})
     try:
         fmt, _source = format_for(matrix, chips)
     except ValueError as e:
@@ -214,9 +223,9 @@ def _write(args: argparse.Namespace) -> int:
         fmt = args.format
 
     def read(name: str) -> tuple[str, dict[str, Any] | None, str | None]:
-        target, _hv = targets[name]
+        h = fleet.hosts[name]
         try:
-            return name, transport.ssh(target, imports=False), None
+            return name, transport.ssh(ssh_target(name, h.connection, h.root), imports=False), None
         except TransportError as e:
             return name, None, str(e)
         except Exception as e:  # one host's failure is reported with that host, not a crash of the run
@@ -242,8 +251,7 @@ def _write(args: argparse.Namespace) -> int:
             problems.append(f"{name}: hccn_tool not found (/usr/local/Ascend/driver/tools/hccn_tool). Fix: reinstall "
                             "the NPU driver (--full); without it the device IPs cannot be read")
             continue
-        hv = targets[name][1]
-        servers.append(Server(name=name, server_id=str(hv.get("ansible_host", name)), ports=from_facts(net),
+        servers.append(Server(name=name, server_id=fleet.hosts[name].ranktable.server_id, ports=from_facts(net),
                               devices=tuple((facts.get("devices") or {}).get("davinci") or ())))
     if problems:
         return _report(args, 1, None, problems)

@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ascend_env.inventory import env_targets, read_inventory  # noqa: E402
+from ascend_env.inventory import fleet_plan, read_inventory  # noqa: E402
 
 
 def one_run(cli: str, docker_host: str | None, name: str, framework: str, repeat: int) -> dict:
@@ -46,16 +46,13 @@ def main() -> int:
     ap.add_argument("--invocations", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    data = read_inventory(args.inventory)
-    hostvars = data["_meta"]["hostvars"]
+    fleet = fleet_plan(read_inventory(args.inventory))
     rows = []
-    for t in env_targets(data):
+    for h, t in ((host, env) for host in fleet.hosts.values() for env in host.envs):
         if t.on_host:
             continue
-        hv = hostvars[t.host]
-        cli = str(hv.get("ascend_container_cli") or hv.get("ascend_container_runtime") or "docker")
-        docs = [one_run(cli, hv.get("ascend_docker_host"), t.container["name"], t.container["framework"],
-                        args.repeat) for _ in range(args.invocations)]
+        docs = [one_run(h.cli, h.engine_env.get("DOCKER_HOST"), t.container, t.framework, args.repeat)
+                for _ in range(args.invocations)]
         runs = [r for d in docs for r in d["metrics"]["runs"]]
         rows.append({
             "environment": t.name, "runner": docs[0]["runner"], "versions": docs[0]["versions"],

@@ -9,12 +9,13 @@ environments.  Pure apart from what the preflight reads of the store (``manifest
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..conda import python_env
 from ..matrix import Matrix
+from ..preflight import Problem
 from ..resolver import Conflict, Request, Stack, resolve
 from . import settings as S
 from .model import (
@@ -30,7 +31,8 @@ from .model import (
     SshPlan,
 )
 
-__all__ = ["MatrixFor", "Resolver", "enabled_containers", "overrides_of", "plan", "stack_request"]
+__all__ = ["MatrixFor", "Resolver", "address_problems", "enabled_containers", "overrides_of", "plan",
+           "stack_request"]
 
 Resolver = Callable[[Matrix, Request], "Stack | Conflict"]
 
@@ -46,8 +48,10 @@ def _bool(value: Any, default: bool) -> bool:
 
 def enabled_containers(hostvars: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The host's ``ascend_containers`` entries site.yml builds (``enabled`` missing or true), in inventory order."""
-    return [c for c in hostvars.get("ascend_containers") or []
-            if isinstance(c, Mapping) and c.get("name") and _bool(c.get("enabled", True), True)]
+    containers = hostvars.get("ascend_containers") or []
+    if not isinstance(containers, (list, tuple)):
+        return []
+    return [c for c in containers if isinstance(c, Mapping) and c.get("name") and _bool(c.get("enabled", True), True)]
 
 
 def stack_request(hostvars: Mapping[str, Any], container: Mapping[str, Any]) -> Request:
@@ -243,6 +247,39 @@ def overrides_of(hostvars: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(p) for p in hostvars.get("ascend_matrix_overrides") or ())
 
 
+def address_problems(hosts: Iterable[HostPlan]) -> list[Problem]:
+    """What no single host shows: two inventory hosts that reach one machine (the same address and SSH port: their
+    containers would share one engine, so two containers of one name, and every sshd port twice), and two
+    environments of different hosts at the same address and port (the same sshd port on one machine).  Within one
+    host the preflight's own checks name a clash (ssh_port)."""
+    problems: list[Problem] = []
+    machines: dict[tuple[str, int], str] = {}
+    endpoints: dict[tuple[str, int], tuple[str, str]] = {}   # (address, port) -> (host, environment)
+    for h in hosts:
+        address, port = h.connection.address.lower(), h.connection.port
+        other = machines.setdefault((address, port), h.name)
+        if other != h.name:
+            problems.append(Problem(h.name, None, "ansible_host", address,
+                                    f"host {other} has the same address and SSH port ({address}:{port}): both "
+                                    "names reach one machine, so their containers would share one engine (two "
+                                    "containers of one name) and every sshd port would be taken twice",
+                                    f"list each server once: remove {h.name} or {other}, or fix its ansible_host / "
+                                    "ansible_port"))
+            continue
+        for env in h.envs:
+            key = (env.connection.address.lower(), env.connection.port)
+            first_host, first = endpoints.setdefault(key, (h.name, env.name))
+            if first_host != h.name:
+                problems.append(Problem(h.name, None if env.on_host else env.container,
+                                        "ansible_port" if env.on_host else "ssh_port", env.connection.port,
+                                        f"{first} already listens on {env.connection.address}:{env.connection.port}; "
+                                        f"{env.name} would take the same address and port, so one of them is "
+                                        "unreachable",
+                                        "give one of them another port (ssh_port of the container, or the host's "
+                                        "ansible_port), or check that the two hosts' ansible_host differ"))
+    return problems
+
+
 def plan(hostvars_by_host: Mapping[str, Mapping[str, Any]], matrix: Matrix | MatrixFor, *,
          known: frozenset[str] | None = None, resolver: Resolver = resolve) -> FleetPlan:
     """The fleet's plan.  ``hostvars_by_host``: each NPU host's variables (inventory order), as Ansible or
@@ -257,29 +294,41 @@ def plan(hostvars_by_host: Mapping[str, Mapping[str, Any]], matrix: Matrix | Mat
     for name, hv in hostvars_by_host.items():
         groups.setdefault(overrides_of(hv) if callable(matrix) else (), {})[str(name)] = hv
     found: dict[str, list[str]] = {}
-    resolved: dict[str, list[tuple[Mapping[str, Any], Stack]]] = {}
+    resolvers: dict[str, tuple[Matrix, _Resolutions]] = {}
     for key, members in groups.items():
         m = matrix(key) if callable(matrix) else matrix
         resolutions = _Resolutions(m, resolver)
         for p in check_fleet(members, m, known=known, resolver=resolutions):
             found.setdefault(p.host, []).append(str(p))
-        for name, hv in members.items():
+        resolvers.update((name, (m, resolutions)) for name in members)
+    planned: dict[str, HostPlan] = {}
+    unplannable: dict[str, str] = {}
+    for name, hv in hostvars_by_host.items():
+        name = str(name)
+        if name in found and not _bool(hv.get("ascend_ignore_preflight_errors"), False):
+            continue
+        m, resolutions = resolvers[name]
+        try:
             results = [(c, resolutions(m, stack_request(hv, c))) for c in enabled_containers(hv)]
-            resolved[name] = [(c, r) for c, r in results if isinstance(r, Stack)]
+            planned[name] = _host(name, hv, [(c, r) for c, r in results if isinstance(r, Stack)])
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            # only with ascend_ignore_preflight_errors: a value the checks refused
+            unplannable[name] = (f"{name}: cannot be planned ({exc}); fix the problems above "
+                                 "(ascend_ignore_preflight_errors only goes on past what can be planned)")
+    for p in address_problems(planned.values()):
+        found.setdefault(p.host, []).append(str(p))
     problems: dict[str, tuple[str, ...]] = {}
     ignored: dict[str, tuple[str, ...]] = {}
     hosts: dict[str, HostPlan] = {}
     for name, hv in hostvars_by_host.items():
         name = str(name)
+        if name in unplannable:
+            problems[name] = (*found.get(name, ()), unplannable[name])
+            continue
         if name in found:
             if not _bool(hv.get("ascend_ignore_preflight_errors"), False):
                 problems[name] = tuple(found[name])
                 continue
             ignored[name] = tuple(found[name])
-        try:
-            hosts[name] = _host(name, hv, resolved[name])
-        except (ValueError, TypeError) as exc:   # only with ascend_ignore_preflight_errors: a value the checks refused
-            problems[name] = (*found.get(name, ()), f"{name}: cannot be planned ({exc}); fix the problems above "
-                              "(ascend_ignore_preflight_errors only goes on past what can be planned)")
-            ignored.pop(name, None)
+        hosts[name] = planned[name]
     return FleetPlan(hosts=hosts, problems=problems, ignored=ignored)

@@ -3,7 +3,7 @@ as ``python -m ascend_env matrix resolve``.
 
     {{ {'chip': '910b', 'framework': 'torch', 'pins': {'cann': '8.0.RC1'}} | ascend_env_resolve }}
     {{ hostvars[inventory_hostname] | ascend_env_preflight(inventory_hostname) }}   # -> list of problem lines
-    {{ hostvars[inventory_hostname] | ascend_env_stack_request(container) }}       # -> the resolver request
+    {{ hostvars | ascend_env_plan(ansible_play_hosts_all) }}                   # -> the fleet plan (ascend_env.plan)
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from ansible_collections.ascend.env.plugins.plugin_utils.package import package_
 
 try:
     from ascend_env.conda import CondaSettingError, conda_plan, python_env
-    from ascend_env.inventory import stack_request
     from ascend_env.matrix import MatrixInvalid, load_matrix
     from ascend_env.matrix_cli import format_conflict
-    from ascend_env.preflight import check_fleet, known_variables
+    from ascend_env.preflight import CONNECTION_VARIABLES, check_fleet, known_variables
     from ascend_env.resolver import Request, resolve
 except ImportError as exc:  # pragma: no cover - only when the package is missing on the controller
     _IMPORT_ERROR: ImportError | None = exc
@@ -79,7 +78,8 @@ def ascend_env_preflight(hostvars: Any, host: str, overrides: list[str] | None =
         raise AnsibleFilterError(f"ascend_env_preflight needs a host's hostvars mapping, got {type(hostvars).__name__}")
     if overrides is None:
         overrides = hostvars.get("ascend_matrix_overrides")
-    wanted = {k: hostvars[k] for k in list(hostvars.keys()) if str(k).startswith("ascend_")}
+    wanted = {k: hostvars[k] for k in list(hostvars.keys())
+              if str(k).startswith("ascend_") or k in CONNECTION_VARIABLES}
     return [str(p) for p in check_fleet({str(host): wanted}, _matrix(overrides), known=_known())]
 
 
@@ -104,17 +104,6 @@ def ascend_env_plan(hostvars: Any, hosts: Any) -> dict[str, Any]:
         return plan(wanted, lambda overrides: _matrix(list(overrides)), known=_known()).dump()
     except MatrixInvalid as exc:
         raise AnsibleFilterError(str(exc)) from None
-
-
-def ascend_env_stack_request(hostvars: Any, container: Any) -> dict[str, Any]:
-    """The resolver request for one container of a host (``ascend_env.inventory.stack_request``: the host's chip
-    and arch, the container's framework, host pins overlaid by the container's). The testinfra suite computes the
-    expected stack with the same function, so what the preflight resolves is what the suite checks."""
-    _need()
-    if not isinstance(hostvars, Mapping) or not isinstance(container, Mapping):
-        raise AnsibleFilterError("ascend_env_stack_request needs a host's hostvars and one entry of ascend_containers,"
-                                 f" got {type(hostvars).__name__} and {type(container).__name__}")
-    return stack_request(hostvars, container)
 
 
 def ascend_env_smoke_table(names: Any, hostvars: Any) -> list[str]:
@@ -320,7 +309,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"ascend_env_resolve": ascend_env_resolve, "ascend_env_preflight": ascend_env_preflight,
                 "ascend_env_plan": ascend_env_plan,
-                "ascend_env_stack_request": ascend_env_stack_request, "ascend_env_smoke_table": ascend_env_smoke_table,
+                "ascend_env_smoke_table": ascend_env_smoke_table,
                 "ascend_env_package_check": ascend_env_package_check, "ascend_env_ranktable": ascend_env_ranktable,
                 "ascend_env_fanout_state": ascend_env_fanout_state,
                 "ascend_env_artifacts_mode": ascend_env_artifacts_mode,

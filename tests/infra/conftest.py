@@ -5,9 +5,9 @@
 
 The NPU hosts are reached as Ansible reaches them (testinfra's ``ansible://`` backend with the same inventory);
 the containers as site.yml's ascend_ssh role adds them to the group ``ascend_envs``: the host's address, the
-container's ssh_port (223 by default), the host's key and known_hosts. What each container should hold is what the
-preflight resolves for it (``ascend_env.inventory.expected_stack``: the same resolver, the same request), so a
-fact here differs from the fleet only when the fleet differs from the inventory.
+container's ssh_port (223 by default), the host's key and known_hosts. Which environments there are and what each
+should hold is the preflight's own fleet plan (``ascend_env.inventory.fleet_plan``: the same planner, the same
+stacks), so a fact here differs from the fleet only when the fleet differs from the inventory.
 """
 
 from __future__ import annotations
@@ -20,61 +20,58 @@ from typing import Any
 import pytest
 import yaml
 
-from ascend_env.inventory import (
-    InventoryError,
-    env_targets,
-    expected_stack,
-    group_hosts,
-    python_environment,
-    read_inventory,
-)
+from ascend_env.inventory import InventoryError, fleet_plan, read_inventory
+from ascend_env.plan import EnvPlan, HostPlan
 
 
 @dataclass
 class Env:
-    """One container: its host (testinfra, over the host's SSH), itself (over its own sshd), and what it should be."""
+    """One environment as the fleet plan lays it out (the preflight's own planner: the same hosts, containers, stacks
+    and paths site.yml builds), with testinfra hosts for its NPU server (as Ansible reaches it) and for itself (over
+    its own sshd, or the host's SSH in host mode)."""
 
-    id: str
-    host_name: str
-    hostvars: dict[str, Any]
-    container: dict[str, Any]
-    address: str
-    port: int
-    stack: dict[str, Any]
+    plan: EnvPlan
+    host_plan: HostPlan
     inventory: Path
-    on_host: bool = False   # host mode (ascend_container_enabled: false): the environment is the host itself
-    root: str = ""          # host mode: the host's filesystem root, under which the environment's paths live
     host: Any = None        # testinfra host of the NPU server
-    env: Any = None         # testinfra host of the container
+    env: Any = None         # testinfra host of the environment
+
+    id = property(lambda self: self.plan.name)
+    host_name = property(lambda self: self.plan.host)
+    address = property(lambda self: self.plan.connection.address)
+    port = property(lambda self: self.plan.connection.port)
+    stack = property(lambda self: self.plan.stack)
+    on_host = property(lambda self: self.plan.on_host)
+    #: the host's filesystem root ('' for /), under which a host-mode environment's paths live
+    root = property(lambda self: self.host_plan.root)
+    cli = property(lambda self: self.host_plan.cli)
 
     @property
-    def cli(self) -> str:
-        return str(self.hostvars.get("ascend_container_cli") or self.hostvars.get("ascend_container_runtime")
-                   or "docker")
+    def container(self) -> dict[str, Any]:
+        spec = self.plan.container_spec
+        return {"name": self.plan.container, "devices": spec.devices if spec else "all"}
 
     @property
     def engine_env(self) -> str:
-        dh = self.hostvars.get("ascend_docker_host")
+        dh = self.host_plan.engine_env.get("DOCKER_HOST")
         return f"DOCKER_HOST={dh} " if dh else ""
 
     @property
     def pyenv(self) -> dict[str, Any]:
-        """The environment site.yml made (``ascend_env.inventory.python_environment``): provider, path, conda name."""
-        return python_environment(self.hostvars, self.container, self.stack, self.root if self.on_host else "")
+        """The environment site.yml made: provider, path, conda name."""
+        return self.plan.python.dump()
 
     @property
     def venv(self) -> str:
-        # the venv (host mode: under the host's root, as ascend_ssh's join sets it; a container's follows the
-        # inventory's ascend_python_venv), or the conda environment's prefix (ascend_python_provider: conda)
-        return str(self.pyenv["path"])
+        """The venv, or the conda environment's prefix (ascend_python_provider: conda)."""
+        return self.plan.python.path
 
     def path(self, p: str) -> str:
         """Where an environment path is (under the host's root in host mode)."""
-        return self.root + p
+        return (self.root if self.on_host else "") + p
 
     def component(self, name: str) -> str | None:
-        c = self.stack.get("components", {}).get(name) or {}
-        return c.get("version")
+        return self.plan.version(name)
 
 
 _CACHE: dict[str, list[Env]] = {}
@@ -87,30 +84,29 @@ def _envs(config: pytest.Config) -> list[Env]:
     if inv in _CACHE:
         return _CACHE[inv]
     try:
-        data = read_inventory(inv)
+        fleet = fleet_plan(read_inventory(inv), where=f"--ansible-inventory {inv}")
     except InventoryError as e:
         raise pytest.UsageError(str(e)) from None
-    hostvars = data.get("_meta", {}).get("hostvars", {})
-    if not group_hosts(data, "ascend_hosts"):
-        raise pytest.UsageError(f"--ansible-inventory {inv}: no hosts in group ascend_hosts")
-    # the containers as an inventory of their own, connection variables as ascend_ssh's add_host sets them
+    if fleet.problems:
+        raise pytest.UsageError(f"--ansible-inventory {inv}: the preflight refuses it (site.yml would not have run):\n"
+                                + "\n".join(fleet.problem_lines()))
+    # the environments as an inventory of their own, connected as ascend_ssh's add_host connects them
     env_inv: dict[str, Any] = {}
     out = []
-    for t in env_targets(data):
-        hv = hostvars[t.host]
-        env_inv[t.name] = {k: hv[k] for k in ("ansible_ssh_private_key_file", "ansible_ssh_common_args")
-                           if k in hv}
-        env_inv[t.name].update(ansible_host=t.address, ansible_port=t.port,
-                               ansible_user=str(hv.get("ansible_user", "root")) if t.on_host else "root")
-        stack = expected_stack(hv, t.container)
-        out.append(Env(t.name, t.host, hv, t.container, t.address, t.port, stack, Path(inv), t.on_host, t.root))
+    for h in fleet.hosts.values():
+        for e in h.envs:
+            c = e.connection
+            env_inv[e.name] = {"ansible_host": c.address, "ansible_port": c.port, "ansible_user": c.user,
+                               "ansible_ssh_common_args": c.ssh_common_args,
+                               **({"ansible_ssh_private_key_file": c.key_file} if c.key_file else {})}
+            out.append(Env(e, h, Path(inv)))
     path = Path(tempfile.mkdtemp(prefix="ascend-env-infra-")) / "ascend_envs.yml"
     path.write_text(yaml.safe_dump({"ascend_envs": {"hosts": env_inv}}))
     import testinfra
 
-    for e in out:
-        e.host = testinfra.get_host(f"ansible://{e.host_name}?ansible_inventory={inv}")
-        e.env = testinfra.get_host(f"ansible://{e.id}?ansible_inventory={path}")
+    for env in out:
+        env.host = testinfra.get_host(f"ansible://{env.host_name}?ansible_inventory={inv}")
+        env.env = testinfra.get_host(f"ansible://{env.id}?ansible_inventory={path}")
     _CACHE[inv] = out
     return out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,11 @@ def inspect(env) -> dict:
     return json.loads(cp.stdout)[0]
 
 
+def _selection(devices: Any) -> str:
+    """The plan's device selection as the renderer reads it ('all', '0-3', or a list of card numbers)."""
+    return ",".join(str(d) for d in devices) if isinstance(devices, (list, tuple)) else str(devices)
+
+
 # --- on the NPU host, through its engine ----------------------------------------------------------------
 @pytest.mark.container
 def test_container_is_running(env):
@@ -25,10 +31,9 @@ def test_container_is_running(env):
 
 @pytest.mark.container
 def test_container_has_its_npu_devices(env):
-    root = str(env.hostvars.get("ascend_host_root") or "/").rstrip("/")
-    listing = env.host.run(f"ls {shlex.quote(root + '/dev')}").stdout.split()
+    listing = env.host.run(f"ls {shlex.quote(env.root + '/dev')}").stdout.split()
     cards = sorted(int(n[7:]) for n in listing if n.startswith("davinci") and n[7:].isdigit())
-    want = {f"/dev/davinci{n}" for n in parse_device_selection(str(env.container.get("devices", "all")), cards)}
+    want = {f"/dev/davinci{n}" for n in parse_device_selection(_selection(env.container["devices"]), cards)}
     want |= {f"/dev/{m}" for m in MANAGER_DEVICES}
     have = {d["PathInContainer"] for d in inspect(env)["HostConfig"]["Devices"] or []}
     assert have == want
@@ -58,15 +63,15 @@ def test_sshd_listens_on_the_hosts_address_and_the_containers_port(env):
 @pytest.mark.container
 def test_sshd_is_configured_key_only(env):
     effective = env.env.run("sshd -T").stdout.lower().splitlines()
-    password = env.hostvars.get("ascend_ssh_password_login") is True
+    password = env.host_plan.ssh.password_login
     assert ("passwordauthentication yes" if password else "passwordauthentication no") in effective
 
 
 @pytest.mark.container
 def test_sshd_refuses_a_password_login_from_the_controller(env):
-    if env.hostvars.get("ascend_ssh_password_login") is True:
+    if env.host_plan.ssh.password_login:
         pytest.skip("the inventory asks for password login (ascend_ssh_password_login: true)")
-    args = shlex.split(str(env.hostvars.get("ansible_ssh_common_args", "")))
+    args = shlex.split(env.plan.connection.ssh_common_args)
     cp = subprocess.run(["ssh", *args, "-p", str(env.port), "-o", "BatchMode=yes", "-o", "PubkeyAuthentication=no",
                          "-o", "PreferredAuthentications=password,keyboard-interactive", "-o", "ConnectTimeout=10",
                          f"root@{env.address}", "true"], capture_output=True, text=True, timeout=60)

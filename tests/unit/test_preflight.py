@@ -464,16 +464,18 @@ def test_site_yml_stops_in_preflight_for_each_bad_input(case, tmp_path):
     assert re.search(r"npu-a\s*:.*changed=0 .*failed=1", r.stdout[r.stdout.index("PLAY RECAP"):])
 
 
-def test_stack_request_filter_is_the_inventory_function():
-    """The preflight play asks the resolver through ascend_env_stack_request: host pins overlaid by container pins."""
+def test_the_plan_filter_overlays_container_pins_on_the_hosts():
+    """The preflight play plans the fleet through ascend_env_plan: host pins overlaid by container pins, the same
+    request the testinfra suite and the doctor read back from the plan."""
     pytest.importorskip("ansible")
     f = _filter_module().FilterModule().filters()
-    hv = {**host(), "ascend_host_pins": {"driver": "24.1.rc3", "cann": "8.0.RC1"}}
-    got = f["ascend_env_stack_request"](hv, {"name": "c", "framework": "torch", "pins": {"cann": "8.0.RC2"}})
-    assert got == {"chip": hv["ascend_chip"], "arch": hv["ascend_arch"], "framework": "torch",
-                   "pins": {"driver": "24.1.rc3", "cann": "8.0.RC2"}}
-    with pytest.raises(Exception, match="one entry of ascend_containers"):
-        f["ascend_env_stack_request"](hv, "llm-pt")
+    hv = {**host(container(name="c", framework="torch", pins={"cann": "8.0.RC2"})),
+          "ascend_host_pins": {"driver": "24.1.rc3", "cann": "8.0.RC1"}}
+    fleet = f["ascend_env_plan"]({"h": hv}, ["h"])
+    assert fleet["problems"] == {}, fleet["problems"]
+    (env,) = fleet["hosts"]["h"]["envs"]
+    assert env["stack"]["request"] == {"chip": hv["ascend_chip"], "arch": hv["ascend_arch"], "framework": "torch",
+                                       "pins": {"driver": "24.1.rc3", "cann": "8.0.RC2"}}
 
 
 @pytest.mark.parametrize(("password", "why"), [

@@ -84,13 +84,13 @@ def test_cli_missing_inventory_is_bad_input(capsys):
 
 def _fleet(monkeypatch, hosts: dict[str, dict], reach=None):
     """An inventory of ``hosts`` (name -> hostvars) without ansible-inventory, and an SSH that ``reach`` answers."""
-    from ascend_env import doctor_cli
+    from ascend_env import inventory
     from ascend_env.doctor import transport
-    from ascend_env.doctor.transport import SshTarget, TransportError
+    from ascend_env.doctor.transport import TransportError
 
-    monkeypatch.setattr(doctor_cli, "inventory_targets",
-                        lambda path, limit: [(SshTarget(host=hv.get("ansible_host", n), name=n), hv)
-                                             for n, hv in hosts.items()])
+    hostvars = {n: {"ascend_arch": "x86_64", **hv} for n, hv in hosts.items()}
+    monkeypatch.setattr(inventory, "read_inventory",
+                        lambda path: {"_meta": {"hostvars": hostvars}, "ascend_hosts": {"hosts": list(hostvars)}})
 
     def ssh(target, **kw):
         if reach is None:
@@ -101,10 +101,10 @@ def _fleet(monkeypatch, hosts: dict[str, dict], reach=None):
 
 
 @pytest.mark.parametrize(("hosts", "args", "said"), [
-    ({}, [], "no hosts in it"),
+    ({}, [], "has no host in the group ascend_hosts"),
     ({"duo": {"ascend_chip": "300i-duo"}}, [], "no host of INV takes part: none has ascend_ranktable_enabled: true"),
     ({"a": {"ascend_chip": "910b"}}, ["--hosts", ","], "--hosts ',' names no host; hosts: a"),
-    ({"a": {"ascend_chip": "910b"}}, ["--hosts", "b"], "--hosts: no host b in the inventory; hosts: a"),
+    ({"a": {"ascend_chip": "910b"}}, ["--hosts", "b"], "--hosts: no NPU host b in the inventory's plan; hosts: a"),
     ({"a": {"ascend_chip": "910b"}}, ["--devices", "0-16"], "device 16 is beyond the chip's 16 devices (0-15)"),
     ({"a": {"ascend_chip": "910b"}}, ["--chip", "910b"], "--chip 910b: only with --check FILE"),
 ])
@@ -134,7 +134,8 @@ class Tty(io.StringIO):
 
 
 def test_progress_on_a_terminal_quiet_when_piped(monkeypatch, tmp_path, capsys):
-    hosts = {f"h{i:04}": {"ascend_chip": "910b", "ansible_host": f"198.51.100.{i % 250}"} for i in range(300)}
+    hosts = {f"h{i:04}": {"ascend_chip": "910b", "ansible_host": f"198.51.{100 + i // 250}.{i % 250 + 1}"}
+             for i in range(300)}
     _fleet(monkeypatch, hosts)
     inv = tmp_path / "hosts.yml"
     inv.write_text("all: {}\n")
@@ -143,7 +144,7 @@ def test_progress_on_a_terminal_quiet_when_piped(monkeypatch, tmp_path, capsys):
     assert cli.main(["ranktable", "--inventory", str(inv)]) == 1
     shown = tty.getvalue()
     assert "\rreading hosts: 300/300 done (300 unreachable)\n" in shown
-    assert "h0000: unreachable (cannot reach 198.51.100.0:22" in shown
+    assert "h0000: unreachable (cannot reach 198.51.100.1:22" in shown
     monkeypatch.setattr(sys, "stderr", io.StringIO())           # piped: no progress line at all
     assert cli.main(["ranktable", "--inventory", str(inv)]) == 1
     assert "reading hosts" not in sys.stderr.getvalue()
