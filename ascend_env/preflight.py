@@ -128,6 +128,8 @@ INVENTORY_VARIABLES = frozenset({
     "ascend_npu_smi_path", "ascend_lab", "ascend_driver_manage",
     # the conda provider's site settings (the ascend_python role's ascend_python_conda_* follow them)
     "ascend_conda_prefix", "ascend_conda_installer", "ascend_conda_channels",
+    # read by the fleet plan (ascend_env.plan): how the host's engine is reached and the containers' base image
+    "ascend_container_cli", "ascend_container_image", "ascend_container_image_tar", "ascend_container_store_mount",
 })
 
 _KNOWN_PIN_VERSIONS = ("cann", "mindspore", "mindformers", "torch", "torch_npu")

@@ -68,6 +68,39 @@ def ascend_env_doctor(facts: dict[str, Any], chip: str | None = None, only: list
     return [c.as_dict() for c in run_checks(facts, ctx, only)]
 
 
+def ascend_env_host_check(facts: dict[str, Any], plan: dict[str, Any], groups: list[str] | None = None,
+                          chip_must_match: bool = True) -> list[str]:
+    """Why an NPU host is not ready, one line each (none: ready), from its one-call reading and its plan: the doctor's
+    checks of ``groups`` that failed or could not read what they judge (npu-smi's table, a health value), a chip the
+    PCI ids show other than the inventory's, a driver/firmware other than the pins."""
+    _need()
+    from ascend_env.doctor.checks import detected_chip
+
+    name = plan["name"]
+    lines = []
+    for c in ascend_env_doctor(facts, plan.get("chip"), groups or ["devices", "driver", "npu"]):
+        if c["status"] in ("fail", "unknown"):
+            lines.append(f"- {c['summary']}" + (f" ({c['detail']})" if c.get("detail") else "")
+                         + f"\n  fix: {c['fix']}")
+    if lines:
+        lines.insert(0, f"{name}: the NPU host is not ready:")
+    found = detected_chip(facts, _matrix()) if chip_must_match else None
+    if found and found != plan.get("chip"):
+        lines.append(f"{name}: the inventory says ascend_chip={plan.get('chip')} but the PCI ids say {found}. "
+                     f"Fix: set ascend_chip: {found} for this host.")
+    driver = (((facts.get("driver") or {}).get("driver") or {}).get("values") or {}).get("Version", "")
+    firmware = (((facts.get("driver") or {}).get("firmware") or {}).get("values") or {}).get("Version", "")
+    pins = plan.get("pins") or {}
+    if str(pins.get("driver", "")).lower() not in ("", str(driver).lower()) \
+            or str(pins.get("firmware", "")).lower() not in ("", str(firmware).lower()):
+        lines.append(f"{name}: the inventory pins driver {pins.get('driver', '-')} / firmware "
+                     f"{pins.get('firmware', '-')}, the host has driver {driver or 'none'} / firmware "
+                     f"{firmware or 'none'}. The stacks were resolved for the pins. Fix: set ascend_host_pins to what "
+                     "is installed (and re-run), or install the pinned HDK first (ascend_driver_manage: true installs "
+                     "it from the store's runs/).")
+    return lines
+
+
 def _matrix() -> Any:
     if not _MATRIX:
         _MATRIX.append(load_matrix())
@@ -135,6 +168,105 @@ def ascend_env_user_mounts(mounts: list[Any] | None, host_root: str = "/") -> li
     return out
 
 
+#: PID 1 of every container: keeps it up and (re)starts its sshd after a container restart, without systemd.
+CONTAINER_COMMAND = ["/bin/sh", "-c", "[ -f /etc/ssh/sshd_config.d/ascend-env.conf ] && mkdir -p /run/sshd && "
+                                      "/usr/sbin/sshd; exec sleep infinity"]
+
+
+def container_spec(plan: dict[str, Any], item: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """The run spec of one planned container (``item``: an environment's ``container_spec``) on its host: host paths
+    under the host's root, the role's own settings (``shm_size``), and CANN's variables in its environment so that
+    ``docker exec`` sessions (not only login shells) find CANN and npu-smi's driver libraries."""
+    root = str(plan.get("root") or "")
+    cann = str(item.get("cann") or "")
+    return {"name": item["name"], "image": item["image"], "runtime": plan["runtime"],
+            "devices": item.get("devices", "all"), "device_dir": f"{root}/dev",
+            "host_ascend_root": f"{root}/usr/local/Ascend", "host_dcmi_dir": f"{root}/usr/local/dcmi",
+            "host_npu_smi": f"{root}{plan['npu_smi']}", "host_install_info": f"{root}/etc/ascend_install.info",
+            "shm_size": settings.get("shm_size"), "command": CONTAINER_COMMAND, "mounts": item["mounts"],
+            "labels": {"io.ascend-env.framework": item.get("framework") or ""},
+            "env": ascend_env_cann_env(cann) if cann else {}}
+
+
+def ascend_env_container_changes(host_state: dict[str, Any], plan: dict[str, Any],
+                                 settings: dict[str, Any]) -> dict[str, Any]:
+    """What the container role changes on a host, from its one-call reading and its plan: ``{image: whether the base
+    image must be loaded, containers: [{name, action (create, recreate, start), argv, hash, mounts}]}`` for the
+    containers whose rendered spec differs from the running one (its spec-hash label) or that are stopped."""
+    _need()
+    if not plan.get("containers"):
+        return {"image": False, "containers": []}
+    cards = ((host_state.get("facts") or {}).get("devices") or {}).get("davinci")
+    known = host_state.get("containers") or {}
+    out = []
+    for env in plan.get("envs") or []:
+        item = env["container_spec"]
+        rendered = ascend_env_container_argv(container_spec(plan, item, settings), cards)
+        have = known.get(item["name"]) or {}
+        if not have.get("exists"):
+            action = "create"
+        elif have.get("spec_hash") != rendered["hash"]:
+            action = "recreate"
+        elif not have.get("running"):
+            action = "start"
+        else:
+            continue
+        out.append({"name": item["name"], "action": action, "argv": rendered["argv"], "hash": rendered["hash"],
+                    "mounts": [m for m in item["mounts"] if not m.get("read_only")]})
+    return {"image": not host_state.get("image_present", False) and bool(out), "containers": out}
+
+
+def ascend_env_sshd_changes(host_state: dict[str, Any], plan: dict[str, Any], root_password: str = "",
+                            known_hosts: str = "~/.ssh/known_hosts") -> list[dict[str, Any]]:
+    """The containers whose sshd differs from the host's plan (``ascend_plan.ssh`` and each environment's port), from
+    the host's one-call reading: ``[{name, ssh_port, todo, dropin, keys, hostkey, known_name}]`` (``todo``: parts of
+    ``ascend_env.plan.diff.SSHD_PARTS``); a container the reading has no sshd state for is read again by the role."""
+    _need()
+    import hashlib
+    import os
+
+    from ascend_env.plan.diff import SshdWant, sshd_todo
+
+    ssh = plan["ssh"]
+    if plan.get("envs") and not ssh.get("authorized_keys") and not ssh["password_login"]:
+        raise AnsibleFilterError(f"{plan['name']}: ascend_ssh_authorized_keys is empty and password login is off, so "
+                                 "nobody could log in to the containers. Fix: set ascend_ssh_authorized_keys: "
+                                 '["<the contents of the controller\'s ~/.ssh/id_ed25519.pub>"] (the lab sets its own '
+                                 "key)")
+    keys = "\n".join(str(k) for k in ssh.get("authorized_keys") or []) + "\n"
+    path = os.path.expanduser(str(known_hosts).strip())
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            known_lines = f.read().splitlines()
+    except OSError:
+        known_lines = []
+    out = []
+    for env in plan.get("envs") or []:
+        name, port = str(env["container"]), int(env["ssh_port"])
+        try:
+            dropin = render.render_sshd_config(render.SshdSpec.from_dict({
+                "port": port, "listen_addresses": [ssh["listen_address"]], "password_login": ssh["password_login"],
+                "permit_root_login": "yes" if ssh["password_login"] else "prohibit-password",
+                "allow_insecure": ssh["password_login"], "extra_options": ssh.get("extra_options") or {}}))
+        except render.RenderError as exc:
+            raise AnsibleFilterError(f"sshd: {exc}") from None
+        root_hash = "*"
+        if ssh["password_login"]:
+            from passlib.hash import sha512_crypt
+
+            salt = hashlib.sha256(f"{plan['name']}/{name}".encode()).hexdigest()[:16]
+            root_hash = sha512_crypt.using(salt=salt, rounds=5000).hash(str(root_password))
+        known_name = f"[{ssh['listen_address']}]:{port}"
+        read = ((host_state.get("containers") or {}).get(name) or {}).get("sshd")
+        todo = sshd_todo(read, SshdWant(dropin, keys, root_hash, bool(ssh["password_login"]), known_name,
+                                         known_lines))
+        if todo:
+            out.append({"name": name, "ssh_port": port, "todo": todo, "dropin": dropin, "keys": keys,
+                        "hostkey": str((read or {}).get("hostkey_pub") or ""), "known_name": known_name,
+                        "read": read is not None})
+    return out
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"ascend_env_container_argv": ascend_env_container_argv,
@@ -144,4 +276,7 @@ class FilterModule:
                 "ascend_env_cann_env": ascend_env_cann_env,
                 "ascend_env_hdk_plan": ascend_env_hdk_plan,
                 "ascend_env_reboot_needed": ascend_env_reboot_needed,
-                "ascend_env_user_mounts": ascend_env_user_mounts}
+                "ascend_env_user_mounts": ascend_env_user_mounts,
+                "ascend_env_sshd_changes": ascend_env_sshd_changes,
+                "ascend_env_container_changes": ascend_env_container_changes,
+                "ascend_env_host_check": ascend_env_host_check}
