@@ -57,10 +57,6 @@ COMMANDS = {"run": CREATE, "create": CREATE, "exec": EXEC, "inspect": INSPECT, "
             "version": PLAIN, "info": PLAIN}
 
 
-class Usage(Exception):
-    pass
-
-
 def fail(msg, code=EINVALIDARGS):
     sys.stderr.write(msg.rstrip("\n") + "\n")
     sys.exit(code)
