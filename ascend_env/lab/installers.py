@@ -99,11 +99,6 @@ class InnerVersion:
     source: str
     derived: bool = False
 
-    @property
-    def compatible_prefixes(self) -> list[str]:
-        """The driver Innerversion prefixes named in ``compatible_version`` (range ends included)."""
-        return re.findall(r"V\d+R\d+C\d+", self.compatible_version)
-
 
 @functools.lru_cache(maxsize=1)
 def load_inner_versions() -> tuple[InnerVersion, ...]:
