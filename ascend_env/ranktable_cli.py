@@ -79,6 +79,8 @@ def _members(hostvars: dict[str, dict[str, Any]], hosts: str | None, roce: set[s
 def _report(args: argparse.Namespace, code: int, table: dict[str, Any] | None, problems: list[str]) -> int:
     if args.json:
         print(json.dumps({"ok": code == 0, "exit_code": code, "table": table, "problems": problems}, indent=1))
+        if code == 2 and problems:    # bad input: said on stderr too, as every command does (README's exit codes)
+            print(f"error: {problems[0]}", file=sys.stderr)
     else:
         for line in problems:
             print(f"✗ {line}", file=sys.stderr)
@@ -148,6 +150,8 @@ def run_check(args: argparse.Namespace) -> int:
                              "level": "error" if f.error else "warning"} for f in (report.findings if report else [])],
                "table": table if code == 0 else None}
         print(json.dumps(doc, indent=1, ensure_ascii=False))
+        if code == 2 and problems:
+            print(f"error: {problems[0]}", file=sys.stderr)
         return code
     shown = 20
     for line in problems[:shown]:
