@@ -21,8 +21,10 @@ from typing import Any
 
 from ..probe.hccn import PING_ERROR, PING_LOSSY, PING_OK, PING_UNKNOWN, PING_UNREACHABLE, PingResult
 from ..ranktable import TOOL, validate
+from .results import Check, Measurement
 
-__all__ = ["NOT_EXPECTED", "NOT_RUN", "Endpoint", "Link", "Mesh", "commands", "endpoints", "mesh", "pairs"]
+__all__ = ["NOT_EXPECTED", "NOT_RUN", "Endpoint", "Link", "Mesh", "commands", "endpoints", "mesh", "pairs",
+           "result_items"]
 
 NOT_RUN, NOT_EXPECTED = "not-run", "not-expected"
 _GOOD = (PING_OK, NOT_EXPECTED)
@@ -188,4 +190,23 @@ def _suspects(links: Sequence[Link], names: Mapping[str, str]) -> list[str]:
                 host = names.get(ep.server_id, ep.server_id)
                 out.append(f"{ep.label(names)} {what} its {len(ls)} peers: check that port first ({TOOL} -i "
                            f"{ep.device_id} -link -g, -net_health -g and -ip -g on {host})")
+    return out
+
+
+def result_items(m: Mesh, names: Mapping[str, str] | None = None
+                 ) -> dict[str, tuple[dict[str, Measurement], dict[str, Check]]]:
+    """The mesh as acceptance results (ascend_env.day2.results), per source host: one check per ping (passed only
+    when every packet came back; None when it was not run or unreadable) and its mean round trip in ms."""
+    names = dict(names or {})
+    out: dict[str, tuple[dict[str, Measurement], dict[str, Check]]] = {}
+    for link in m.links:
+        if link.status == NOT_EXPECTED:
+            continue
+        host = names.get(link.src.server_id, link.src.server_id)
+        measurements, checks = out.setdefault(host, ({}, {}))
+        name = f"ping NPU {link.src.device_id} -> {link.dst.ip}"
+        passed = True if link.status == PING_OK else None if link.status in (NOT_RUN, PING_UNKNOWN) else False
+        checks[name] = Check(passed, link.problem or "")
+        if link.result is not None and link.status in (PING_OK, PING_LOSSY):
+            measurements[name + " rtt"] = Measurement(link.result.avg_ms, "ms", "lower")
     return out
