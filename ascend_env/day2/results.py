@@ -289,7 +289,8 @@ def drift(current: Run, baseline: Run, tolerance: float = 0.10,
             elif now.passed is True and chk.passed is False:
                 changes.append(Change(old.key, name, "recovered", False, True, "passes again"))
         for name in sorted(set(new.measurements) - set(old.measurements)):
-            changes.append(Change(old.key, name, "new", None, new.measurements[name].value, "measured for the first time"))
+            changes.append(Change(old.key, name, "new", None, new.measurements[name].value,
+                                  "measured for the first time"))
         for name in sorted(set(new.checks) - set(old.checks)):
             now = new.checks[name]
             kind = "failed" if now.passed is False else "unknown" if now.passed is None else "new"

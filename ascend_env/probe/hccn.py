@@ -389,7 +389,8 @@ _PING_SUMMARY = re.compile(r"(\d+)\s+packets?\s+transmitted\s*,\s*(\d+)\s+receiv
 # the command itself, when a paste keeps it: "hccn_tool -i 0 -ping -g address 10.0.0.21 pkt 64"
 _PING_COMMAND = re.compile(r"hccn_tool\s+-i\s+(\d+)\s+-ping\s+(?:-inet6\s+)?-g\b(?:.*?\b(?:ipv6_)?address\s+(\S+))?",
                            re.I)
-_PING_FAULTS = re.compile(r"Destination Host Unreachable|Message too long|pkt send fail[^\n]*|This pkt send fail!?", re.I)
+_PING_FAULTS = re.compile(r"Destination Host Unreachable|Message too long|pkt send fail[^\n]*|This pkt send fail!?",
+                          re.I)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""NPUs busy?  Real npu-smi tables (tests/unit/data/npu_smi, sources in its SOURCES.md) on the host and in containers."""
+"""NPUs busy?  Real npu-smi tables (tests/unit/data/npu_smi, sources in its SOURCES.md), host and containers."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ def test_processes_are_named_with_pid_name_npu_and_the_installer_refusal():
     v = assess("h1", [Reading("host", THREE_PROCS)])
     assert v.status == BUSY and v.busy
     assert [(h.npu_id, h.chip_id, h.pid, h.name, h.memory_mb) for h in v.holders] == [
-        (0, 0, 6513, "rayWorkerDict", 617), (0, 0, 33776, "VLLMWorker_TP", 31747), (1, 0, 33777, "VLLMWorker_TP", 31747)]
+        (0, 0, 6513, "rayWorkerDict", 617), (0, 0, 33776, "VLLMWorker_TP", 31747),
+        (1, 0, 33777, "VLLMWorker_TP", 31747)]
     assert INSTALLER_REFUSAL in v.message and "containers included" in v.message
     assert "NPU 1 chip 0: pid 33777 (VLLMWorker_TP, 31747 MB) owner unknown" in v.lines
     # nobody said where the pids live: the fix tells how to find out, it does not guess
@@ -112,8 +113,8 @@ def _wide_with(rows: str) -> str:
 
 
 def test_process_id_in_container_tells_host_from_container():
-    rows = ("| 0       0                 | 41020         | python3            | 2871                  | NA                      |\n"
-            "| 0       0                 | 51234         | python3            | 3140                  | 57                      |\n")
+    cells = "| 0       0                 | {pid}         | python3            | {mb}                  | {cp:<24}|\n"
+    rows = cells.format(pid=41020, mb=2871, cp="NA") + cells.format(pid=51234, mb=3140, cp="57")
     v = assess("h1", [Reading("host", _wide_with(rows)), Reading("llm-ms", _wide_with(rows)),
                       Reading("llm-pt", WIDE_26)])
     by_pid = {h.pid: h for h in v.holders}

@@ -114,7 +114,7 @@ def test_last_passing_and_the_files(tmp_path):
     assert [r.timestamp for r in runs] == [old.timestamp, good.timestamp, bad.timestamp]
     assert last_passing(runs) == good and last_passing([bad]) is None
     (tmp_path / "accept-broken.json").write_text("{}")
-    with pytest.raises(ResultsError, match="accept-broken.json: 'schema' is missing"):
+    with pytest.raises(ResultsError, match=r"accept-broken\.json: 'schema' is missing"):
         load_dir(tmp_path)
 
 
