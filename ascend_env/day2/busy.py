@@ -284,7 +284,8 @@ def assess(host: str, readings: Sequence[Reading], *, owners: Mapping[int, str] 
     running container (its name).
 
     ``owners``: pid -> container name from the container runtime (:func:`owners_from_top`,
-    :func:`owners_from_cgroups`); ``mapping_containers``: running containers that map ``/dev/davinci_manager`` (the
+    :func:`owners_from_cgroups`) for every running container of the host -- a pid it does not list is taken for a
+    process of the host; ``mapping_containers``: running containers that map ``/dev/davinci_manager`` (the
     installer refuses for each); ``managed``: the environment's containers, which ``ascend_upgrade_stop_containers``
     may stop; ``runtime``: ``docker`` or ``isula`` (the CLI the fix names).
 
@@ -319,6 +320,7 @@ def assess(host: str, readings: Sequence[Reading], *, owners: Mapping[int, str] 
             notes += [f"container {r.where}: {g}" for g in gaps]
         if r.where == "host" and "process id in container" in " ".join((r.stdout or "").lower().split()):
             in_container_col = True   # the 25.6+/26.x column: "NA" there is a process of the host
+    per_view.sort(key=lambda view: view[0] != "host")   # the host's NPU ids and names first
     holders = [_attribute(h, owners, host_ok, in_container_col) for h in _merge(per_view)] + evidence
     holders.sort(key=lambda h: (h.npu_id is None, h.npu_id or 0, h.chip_id or 0, h.pid or 0))
     mapping = tuple(sorted(set(mapping_containers)))

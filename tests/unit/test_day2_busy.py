@@ -161,3 +161,10 @@ def test_reading_from_the_probe_facts():
     retried = reading_from_probe("host", {"path": "x", "info": {"rc": 127, "stdout": "", "stderr": "loader"},
                                           "info_with_libpath": {"rc": 0, "stdout": THREE_PROCS, "stderr": ""}})
     assert assess("h1", [retried]).status == BUSY
+
+
+def test_the_host_numbering_wins_whatever_the_order_of_the_readings():
+    host_text = THREE_PROCS.replace("6513 ", "2173027 ")
+    v = assess("a3", [Reading("vllm", IN_CONTAINER_4266), Reading("host", host_text)])
+    h = next(h for h in v.holders if h.pid == 2173027)
+    assert (h.npu_seen_in, h.seen_in, h.name) == ("host", ("host", "vllm"), "rayWorkerDict")
