@@ -9,6 +9,7 @@ same validation.  The schema is documented in ``docs/matrix.md``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -172,6 +173,8 @@ class TorchNpuRow:
     torch: Version
     cann: tuple[Spec, ...]
     meta: RowMeta
+    #: the Python the release's own page states (its branch's README table, setup.py classifiers); empty: none
+    python: tuple[Spec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -266,11 +269,25 @@ def _data_dir() -> Path:
 
 
 def override_paths(explicit: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
-    """Override files from arguments plus ``$ASCEND_ENV_MATRIX_OVERRIDES``."""
+    """Override files from arguments plus ``$ASCEND_ENV_MATRIX_OVERRIDES``, each file once.
+
+    The same file named twice (``--overrides a.yml --overrides ./a.yml``, or on the command line and in the
+    environment) or two names for the same bytes (a copy, a symlink) are read once: reading them twice would make
+    every row a duplicate of itself."""
     paths = [Path(p) for p in explicit]
     env = os.environ.get(OVERRIDES_ENV, "")
     paths += [Path(p) for p in env.split(os.pathsep) if p]
-    return paths
+    out: list[Path] = []
+    seen: set[str] = set()
+    for p in paths:
+        keys = {f"path:{os.path.realpath(p)}"}
+        with contextlib.suppress(OSError):  # unreadable: kept, so that reading it reports the error
+            keys.add(f"sha256:{hashlib.sha256(p.read_bytes()).hexdigest()}")
+        if keys & seen:
+            continue
+        seen |= keys
+        out.append(p)
+    return out
 
 
 def _read_yaml(path: Path, where: str, problems: list[Problem]) -> dict[str, Any] | None:
@@ -278,6 +295,10 @@ def _read_yaml(path: Path, where: str, problems: list[Problem]) -> dict[str, Any
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         problems.append(Problem(where, f"cannot read the file: {exc.strerror}; check the path"))
+        return None
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(where, f"is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                                       f"{exc.start}); save the file as UTF-8"))
         return None
     try:
         doc = safe_load(text)
@@ -498,12 +519,12 @@ def check_matrix(overrides: Iterable[str | os.PathLike[str]] = (),
             m.torch.append(TorchRow(version=v, python=py, meta=meta))
 
     for where, row, ov in raw["torch_npu"]:
-        r = reader(where, row, ov, ("version", "torch", "cann"))
+        r = reader(where, row, ov, ("version", "torch", "cann"), ("python",))
         meta = r.meta()
         v, t = r.version("version", "torch_npu"), r.version("torch", "torch")
-        cann = r.specs("cann", "cann")
+        cann, py = r.specs("cann", "cann"), r.specs("python", "python")
         if r.ok and v and t:
-            m.torch_npu.append(TorchNpuRow(version=v, torch=t, cann=cann, meta=meta))
+            m.torch_npu.append(TorchNpuRow(version=v, torch=t, cann=cann, meta=meta, python=py))
 
     for where, row, ov in raw["installers"]:
         r = reader(where, row, ov, ("component", "versions", "pattern"))

@@ -113,6 +113,18 @@ def _label(component: str | None) -> str:
     return COMPONENTS[component].label if component in COMPONENTS else "version"
 
 
+#: the longest version and range texts read: the longest real spelling (an inner version, a firmware
+#: 7.1.0.5.220, a union of ranges) is a few dozen characters; longer text is a paste error, and Python refuses to
+#: turn a number of more than 4300 digits into an int (sys.get_int_max_str_digits)
+MAX_VERSION_CHARS = 64
+MAX_SPEC_CHARS = 256
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` as an error message quotes it: repr, cut to ``limit`` characters with its length."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}… ({len(text)} characters)"
+
+
 @functools.total_ordering
 @dataclass(frozen=True, eq=False)
 class Version:
@@ -150,6 +162,10 @@ class Version:
         if not s:
             raise VersionError(f"empty {_label(component)} version; expected a spelling like "
                                f"{_example_text(scheme or Scheme.ASCEND, component)}")
+        if len(s) > MAX_VERSION_CHARS:
+            raise VersionError(f"{_label(component)} version {_shown(s)} is longer than {MAX_VERSION_CHARS} "
+                               f"characters, which no version is; expected a spelling like "
+                               f"{_example_text(scheme or Scheme.ASCEND, component)}")
         parsers = {Scheme.ASCEND: cls._parse_ascend, Scheme.PEP440: cls._parse_pep440,
                    Scheme.INNER: cls._parse_inner}
         if scheme is None:
@@ -159,7 +175,7 @@ class Version:
             v = parsers[scheme](s)
         if v is None:
             what = f"{_label(component)} version" if component else "version"
-            raise VersionError(f"{text!r} is not a valid {what}; expected a spelling like "
+            raise VersionError(f"{_shown(s)} is not a valid {what}; expected a spelling like "
                                f"{_example_text(scheme, component)}")
         return v
 
@@ -352,6 +368,9 @@ def parse_spec(text: object, component: str | None = None, scheme: Scheme | None
         raise VersionError(f"{_label(component)} range {text!r} was read as a number; quote it in YAML")
     if not isinstance(text, str) or not text.strip():
         raise VersionError(f"{_label(component)} range must be a non-empty string, got {text!r}")
+    if len(text) > MAX_SPEC_CHARS:
+        raise VersionError(f"{_label(component)} range {_shown(text)} is longer than {MAX_SPEC_CHARS} characters; "
+                           f"write one version or a range like >=X,<Y")
     clauses = [c.strip() for c in text.split(",")]
     key_clauses: list[str] = []
     canon: list[str] = []
@@ -370,9 +389,9 @@ def parse_spec(text: object, component: str | None = None, scheme: Scheme | None
         if scheme is Scheme.INNER:
             raise VersionError("inner versions have no ranges; compare them with ascend_env.compat")
         try:
-            v = Version.parse(body, scheme=scheme)
+            v = Version.parse(body, component if component in COMPONENTS else None, scheme=scheme)
         except VersionError as exc:
-            raise VersionError(f"bad {_label(component)} range {text!r}: {exc}") from None
+            raise VersionError(f"bad {_label(component)} range {_shown(text)}: {exc}") from None
         # 25.0.* must match the whole 25.0 line; 24.1.RC2.* a release and its patches.
         key = _ascend_prefix_key(v) if scheme is Scheme.ASCEND and wildcard else str(v.key)
         if op == "~=" and scheme is Scheme.ASCEND:

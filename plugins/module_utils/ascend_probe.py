@@ -455,6 +455,12 @@ def collect(root="/", python=None, imports=True, env=None):
     return facts
 
 
+def _which(name):
+    import shutil
+
+    return shutil.which(name)
+
+
 def main(argv=None):
     import argparse
 
@@ -466,6 +472,14 @@ def main(argv=None):
                     "then this one)")
     ap.add_argument("--no-imports", action="store_true", help="do not import frameworks in a child process")
     a = ap.parse_args(argv)
+    # a root or Python that is not there would read nothing, and "nothing installed" is not a finding
+    if not os.path.isdir(a.root):
+        sys.stderr.write(f"probe: --root {a.root}: no such directory on this machine\n")
+        return 2
+    if a.python is not None and not (os.path.isfile(a.python) and os.access(a.python, os.X_OK)) \
+            and not (os.sep not in a.python and _which(a.python)):
+        sys.stderr.write(f"probe: --python {a.python}: no such executable on this machine\n")
+        return 2
     json.dump(collect(a.root, a.python, imports=not a.no_imports), sys.stdout)
     sys.stdout.write("\n")
     return 0
