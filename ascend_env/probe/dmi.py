@@ -278,7 +278,8 @@ def parse_bandwidth(text: str) -> DmiBandwidth:
         if bw is None:
             reasons.append(f"row {line!r}: bandwidth unreadable")
         row_kind = (cell("kind") or "").lower() or kind
-        row_dev = int(cell("device")) if (cell("device") or "").isdigit() else device
+        dev_text = cell("device") or ""
+        row_dev = int(dev_text) if dev_text.isdigit() else device
         times = _num(cell("times"))
         rows.append(BandwidthRow(row_kind if row_kind in _KINDS else kind, row_dev, _size(cell("size"), unit_gb),
                                  int(times) if times is not None else None, bw, _num(cell("elapsed"))))
