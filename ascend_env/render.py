@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 import yaml
@@ -329,7 +329,10 @@ class PortMapping:
         return f"{ip}{self.host_port}:{self.container_port}{proto}"
 
 
-def _coerce(cls: Any, value: object, what: str, spelling: str, required: str) -> Any:
+_Field = TypeVar("_Field", "PortMapping", "Mount")
+
+
+def _coerce(cls: type[_Field], value: object, what: str, spelling: str, required: str) -> _Field:
     """A PortMapping/Mount from itself, its string spelling or a mapping of its fields."""
     if isinstance(value, cls):
         return value

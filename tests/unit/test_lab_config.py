@@ -9,13 +9,15 @@ import pytest
 import yaml
 
 from ascend_env.lab import hdk
-from ascend_env.lab.config import LabConfigError, build_config
+from ascend_env.lab.config import HostSpec, LabConfig, LabConfigError, build_config
 from ascend_env.lab.engine import dockerd_argv
 from ascend_env.lab.faults import desired, make_fault
 from ascend_env.lab.inventory import render_inventory
 from ascend_env.lab.layout import LabPaths
+from ascend_env.lab.procs import LabError
 from ascend_env.lab.sshd import sshd_config_text
-from ascend_env.lab.store import torch_guard
+from ascend_env.lab.store import lab_stacks, torch_guard
+from ascend_env.matrix import load_matrix
 
 PREFIX = Path("/srv/lab-test")
 
@@ -168,3 +170,10 @@ def test_a_host_provisioned_itself_gets_ascend_container_enabled_false():
     assert inv["all"]["vars"] == {"ascend_framework_check_device": "cpu", "ascend_smoke_device": "cpu"}
     with pytest.raises(LabConfigError, match=r"containers 'no'; use true .* or false"):
         build_config({"hosts": [{"name": "h1", "containers": "no"}]}, prefix=Path("/tmp/lab-x"))
+
+
+def test_a_lab_container_that_does_not_resolve_is_a_lab_error_naming_why():
+    # mypy found it: the message read Conflict.message, which does not exist (an AttributeError, not this error)
+    c = LabConfig(prefix=PREFIX, cache=Path("/srv/lab-cache"), hosts=(HostSpec("h1", "127.0.0.2", chip="910z"),))
+    with pytest.raises(LabError, match=r"container llm-torch on h1 does not resolve:\nunknown chip '910z'"):
+        lab_stacks(c, load_matrix())
