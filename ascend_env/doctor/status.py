@@ -3,4 +3,4 @@
 from __future__ import annotations
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
-GROUPS = ("devices", "driver", "npu", "network", "cann", "python", "frameworks", "system", "expect")
+GROUPS = ("devices", "driver", "npu", "network", "cann", "python", "frameworks", "launcher", "system", "expect")

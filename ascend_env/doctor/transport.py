@@ -26,8 +26,10 @@ def probe_source() -> str:
     return resources.files("ascend_env.probe").joinpath("host.py").read_text(encoding="utf-8")
 
 
-def _probe_args(root: str | None, python: str | None, imports: bool) -> list[str]:
-    args = []
+def _probe_args(root: str | None, python: str | None, imports: bool, via: str) -> list[str]:
+    """The probe's arguments; ``via`` says how it was started (exec: its own environment is what docker/isula exec
+    gives, which the launcher checks compare; ssh; local)."""
+    args = ["--via", via]
     if root:
         args += ["--root", root]
     if python:
@@ -45,14 +47,14 @@ def _decode(stdout: str, where: str, stderr: str) -> dict[str, Any]:
 
 
 def local(root: str = "/", python: str | None = None, imports: bool = True) -> dict[str, Any]:
-    return probe_host.collect(root, python, imports=imports)
+    return probe_host.collect(root, python, imports=imports, via="local")
 
 
 def container(name: str, runtime: str = "docker", python: str | None = None, imports: bool = True,
               timeout: float = 300) -> dict[str, Any]:
     argv = [runtime, "exec", "-i", name, "sh", "-c",
             "exec \"$(command -v python3 || command -v python)\" - " + " ".join(
-                shlex.quote(a) for a in _probe_args(None, python, imports))]
+                shlex.quote(a) for a in _probe_args(None, python, imports, "exec"))]
     try:
         cp = subprocess.run(argv, input=probe_source(), capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError:
@@ -111,7 +113,7 @@ def ssh(target: SshTarget, python: str | None = None, imports: bool = True, time
     except OSError as e:
         raise TransportError(f"cannot reach {target.host}:{target.port}: {e}") from None
     try:
-        rest = " ".join(shlex.quote(a) for a in _probe_args(None, python, imports))
+        rest = " ".join(shlex.quote(a) for a in _probe_args(None, python, imports, "exec" if container_name else "ssh"))
         if container_name:  # a container on that host: the same probe, through the host's docker/isula
             inner = shlex.quote(f'exec "$(command -v python3 || command -v python)" - {rest}')
             command = f"{runtime} exec -i {shlex.quote(container_name)} sh -c {inner}"
