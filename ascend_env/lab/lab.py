@@ -183,6 +183,8 @@ def up(cfg: LabConfig, wheels: list[str] | None = None, extra_cann: list[str] | 
             log.append(f"{spec.name}: dockerd on {hp.docker_sock}")
         if image.ensure_image(hp, cfg.cache, cfg.suite, cfg.mirror, log):
             log.append(f"{spec.name}: image {image.image_ref(cfg.suite)}")
+        if spec.image != "debian" and image.ensure_variant(hp, cfg.cache, cfg.suite, cfg.mirror, spec.image, log):
+            log.append(f"{spec.name}: image {image.variant_ref(cfg.suite, spec.image)}")
     sshd.write_client_files(lp, [(s, lp.host(s.name)) for s in cfg.hosts], cfg.ssh_port)
     inv = render_inventory(cfg, lp, lp.client_key.with_suffix(".pub").read_text().strip())
     lp.inventory.parent.mkdir(parents=True, exist_ok=True)
@@ -190,6 +192,8 @@ def up(cfg: LabConfig, wheels: list[str] | None = None, extra_cann: list[str] | 
         lp.inventory.write_text(inv)
         log.append(f"inventory {lp.inventory}")
     image.publish(cfg.cache, cfg.suite, cfg.mirror, lp.store / "images")
+    for variant in sorted({h.image for h in cfg.hosts if h.image != "debian"}):
+        image.publish(cfg.cache, cfg.suite, cfg.mirror, lp.store / "images", variant)
     store.fill_runs(cfg, lp, log, extra_cann)
     if any(h.conda for h in cfg.hosts):  # the conda container's channel and installer (not wheels the user chose)
         store.fill_conda(cfg, lp, log)
