@@ -455,6 +455,32 @@ _LAUNCH_REPORT = r"""
 import json, os, shutil, subprocess, sys
 out = {"env": dict(os.environ), "uid": os.getuid()}
 prefixes = {}
+
+
+def run_it(path):
+    try:
+        cp = subprocess.run([path, "-c", "import sys; print(sys.prefix)"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+        last = (cp.stderr.strip().splitlines() or ["exit %d" % cp.returncode])[-1]
+        return cp.stdout.strip() or None, None if cp.returncode == 0 else last
+    except Exception as e:
+        return None, str(e)
+
+
+def prefix_of(path):
+    # a venv's or conda environment's prefix from its files, without starting it: pyvenv.cfg next to the executable
+    # or one directory up (PEP 405), conda-meta/ one directory up; anything else (and every Python of the "run" mode,
+    # where running it is the question) is asked
+    where = os.path.dirname(path)
+    if sys.argv[1:2] != ["run"]:
+        for cand in (where, os.path.dirname(where)):
+            if os.path.isfile(os.path.join(cand, "pyvenv.cfg")):
+                return cand, None
+        if os.path.isdir(os.path.join(os.path.dirname(where), "conda-meta")):
+            return os.path.dirname(where), None
+    return run_it(path)
+
+
 for name in ("python3", "python"):
     path = shutil.which(name)
     out[name] = path
@@ -462,13 +488,7 @@ for name in ("python3", "python"):
         continue
     where = os.path.dirname(path)
     if where not in prefixes:
-        try:
-            cp = subprocess.run([path, "-c", "import sys; print(sys.prefix)"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
-            last = (cp.stderr.strip().splitlines() or ["exit %d" % cp.returncode])[-1]
-            prefixes[where] = (cp.stdout.strip() or None, None if cp.returncode == 0 else last)
-        except Exception as e:
-            prefixes[where] = (None, str(e))
+        prefixes[where] = prefix_of(path)
     out[name + "_prefix"], out[name + "_error"] = prefixes[where]
 print("ASCEND-ENV-LAUNCH " + json.dumps(out))
 """
@@ -536,7 +556,7 @@ def _ideal(set_env, where):
 def _launch_views(root, via, exe):
     """(name, argv, env) of every way a launcher starts a process here, each ending in the report; empty when there is
     no CANN toolkit and no Python environment to expect."""
-    report = [exe, "-c", _LAUNCH_REPORT]
+    report = [exe, "-I", "-S", "-c", _LAUNCH_REPORT]      # the report needs no site-packages: start it bare
     bash = _which("bash") or "/bin/bash"
     here = root in ("", "/")
     runner = _path(root, RUNNER)
@@ -569,7 +589,8 @@ def _launch_views(root, via, exe):
             user_env = dict(ssh_env, PATH=SSH_PATH_USER, HOME=nobody[3], USER=nobody[0], LOGNAME=nobody[0],
                             SHELL=bash)
             views.append(("users", [setpriv, "--reuid", str(nobody[1]), "--regid", str(nobody[2]), "--clear-groups",
-                                    bash, "-c", 'exec "$@"', "ascend-launch", system_python, "-c", _LAUNCH_REPORT],
+                                    bash, "-c", 'exec "$@"', "ascend-launch", system_python, "-I", "-S", "-c",
+                                    _LAUNCH_REPORT, "run"],
                           user_env))
     else:
         # a host root that is not this machine's "/" (a lab host): its ssh sessions read this machine's startup files,
