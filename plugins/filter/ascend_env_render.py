@@ -77,7 +77,7 @@ def _matrix() -> Any:
     return _MATRIX[0]
 
 
-def ascend_env_env_files(spec: dict[str, Any], profile: str = render.DEFAULT_PROFILE) -> dict[str, str]:
+def ascend_env_env_files(spec: dict[str, Any], profile: str = "/etc/profile.d/ascend-env.sh") -> dict[str, str]:
     """The files that give every process the environment: ``profile`` (/etc/profile.d/ascend-env.sh), ``hook`` (the
     line at the top of /etc/bash.bashrc and ~/.bashrc), ``runner`` (ascend-run)."""
     _need()

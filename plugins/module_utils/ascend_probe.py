@@ -246,7 +246,7 @@ def _tool(root, name):
 def _under(root, path):
     """``path`` as seen from this machine: a symlink's absolute target stays inside ``root``."""
     full = _path(root, path)
-    for _ in range(8):
+    for _hop in range(8):
         if not os.path.islink(full):
             break
         target = os.readlink(full)
