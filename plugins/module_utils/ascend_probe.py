@@ -524,16 +524,20 @@ def _which(name, root="/"):
 
 
 def _set_env(root, env):
-    """CANN's set_env.sh of the toolkit here: the one $ASCEND_TOOLKIT_HOME names, else the first under the install
-    path (<install>/ascend-toolkit/set_env.sh before 8.5, <install>/cann/set_env.sh from 8.5), or None."""
-    for _origin, home, _info in _toolkit_candidates(root, platform.machine(), env):
-        for cand in (os.path.join(os.path.dirname(home), "set_env.sh"), os.path.join(home, "set_env.sh")):
-            if os.path.isfile(cand):
-                return cand
-    for rel in ("ascend-toolkit/set_env.sh", "cann/set_env.sh"):
-        if os.path.isfile(_path(root, ASCEND + "/" + rel)):
-            return _path(root, ASCEND + "/" + rel)
-    return None
+    """CANN's set_env.sh of the toolkit here, by the path users source: the one $ASCEND_TOOLKIT_HOME names
+    (<install>/ascend-toolkit/latest -> <install>/ascend-toolkit/set_env.sh; <install>/cann -> cann/set_env.sh), else
+    <install>/cann/set_env.sh (8.5 on), <install>/ascend-toolkit/set_env.sh, else next to a toolkit found elsewhere;
+    None without a toolkit."""
+    cands = []
+    home = env.get("ASCEND_TOOLKIT_HOME") or env.get("ASCEND_HOME_PATH")
+    if home:
+        home = _path(root, home) if root not in ("", "/") else home
+        home = home.rstrip("/")
+        cands.append(os.path.join(os.path.dirname(home) if os.path.basename(home) == "latest" else home, "set_env.sh"))
+    cands += [_path(root, ASCEND + "/cann/set_env.sh"), _path(root, ASCEND + "/ascend-toolkit/set_env.sh")]
+    for _origin, found, _info in _toolkit_candidates(root, platform.machine(), env):
+        cands += [os.path.join(os.path.dirname(found), "set_env.sh"), os.path.join(found, "set_env.sh")]
+    return next((c for c in cands if os.path.isfile(c)), None)
 
 
 def _ideal(set_env, where):
