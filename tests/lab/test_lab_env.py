@@ -140,3 +140,11 @@ def test_the_doctor_meets_each_environment_as_launchers_do_then_names_what_a_bro
                         "-c", f"cat > {profile}"], input=saved, text=True, check=True,
                        env=dict(os.environ, DOCKER_HOST=hostvars("t1")["ascend_docker_host"]))
     assert engine("t1", "exec", "llm-torch", "cat", profile).stdout == saved
+
+
+def test_the_collective_smoke_started_every_rank_with_a_plain_ssh_command(converged):
+    """The controller started t1's and t3's ranks as launchers do (`ssh ENV 'python -m ascend_env collective ...'`):
+    each rank found `python` and ascend_env through what its environment gives a command run over ssh."""
+    said = " ".join(converged.stdout.split())                 # the YAML callback wraps long lines
+    assert "collective all_reduce across t1-llm-torch, t3-llm-torch: world 2, backend gloo, sum 3.0 correct on 2/2" \
+        in said and "started over ssh on 2/2 servers" in said, converged.stdout[-3000:]
