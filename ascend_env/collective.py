@@ -54,7 +54,7 @@ def plan(table: dict[str, Any], server_id: str, backend: str = "gloo", port: int
         raise CollectiveError(f"backend {backend!r}: use gloo (CPU, one process per server) or hccl (NPU)")
     index = ids.index(server_id)
     if backend == "gloo":
-        ranks = (RankPlan(index, None),)
+        ranks: tuple[RankPlan, ...] = (RankPlan(index, None),)
         world = len(servers)
     else:
         mine = servers[index].get("device") or []

@@ -23,12 +23,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 import yaml
 
 from .errors import AscendEnvError
+from .sshd_options import SshdOptionError
+from .sshd_options import check_option as check_sshd_option
 
 __all__ = [
     "CONTAINER_DCMI_DIR",
@@ -240,6 +242,11 @@ def parse_device_selection(text: str, available: Sequence[int] | None) -> list[i
         if hi > MAX_CARD_INDEX:
             raise RenderError(f"card number {hi} in device selection {text!r} is implausible; "
                               f"cards are numbered 0-{MAX_CARD_INDEX} at most")
+        twice = chosen.intersection(range(lo, hi + 1))
+        if twice:
+            raise RenderError(f"device selection {text!r} selects card{'s' if len(twice) > 1 else ''} "
+                              f"{format_device_list(twice)} twice; name each card once, e.g. "
+                              f"'{format_device_list(chosen | set(range(lo, hi + 1)))}'")
         chosen.update(range(lo, hi + 1))
     if host is not None:
         missing = sorted(chosen - set(host))
@@ -261,6 +268,10 @@ def _device_tuple(value: object, available: Sequence[int] | None = None) -> tupl
             _int(card, "device", 0, MAX_CARD_INDEX)
         if not cards:
             raise RenderError("devices is empty; select cards like '0-3' or 'all'")
+        twice = sorted({c for c in cards if cards.count(c) > 1})
+        if twice:
+            raise RenderError(f"devices {cards} lists card{'s' if len(twice) > 1 else ''} "
+                              f"{format_device_list(twice)} twice; name each card once")
         if available is not None:
             parse_device_selection(format_device_list(cards), available)  # same host check and message
         return tuple(sorted(set(cards)))
@@ -325,7 +336,10 @@ class PortMapping:
         return f"{ip}{self.host_port}:{self.container_port}{proto}"
 
 
-def _coerce(cls: Any, value: object, what: str, spelling: str, required: str) -> Any:
+_Field = TypeVar("_Field", "PortMapping", "Mount")
+
+
+def _coerce(cls: type[_Field], value: object, what: str, spelling: str, required: str) -> _Field:
     """A PortMapping/Mount from itself, its string spelling or a mapping of its fields."""
     if isinstance(value, cls):
         return value
@@ -740,7 +754,11 @@ class SshdSpec:
             if (lower in managed or lower in _SSHD_SECURITY_OTHER) and not self.allow_insecure:
                 fix = "use password_login: true for password logins, or " if lower == "passwordauthentication" else ""
                 raise RenderError(f"sshd option {key!r} overrides a security setting; {fix}set allow_insecure: true "
-                                  "to override it explicitly")
+                                  "(--allow-insecure on the command line) to override it explicitly")
+            try:   # the keyword and its value as sshd's own parser takes them (sshd -t would refuse the file)
+                check_sshd_option(key, text)
+            except SshdOptionError as exc:
+                raise RenderError(str(exc)) from None
             out[key] = text
         return dict(sorted(out.items(), key=lambda kv: kv[0].lower()))
 

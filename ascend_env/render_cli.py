@@ -9,7 +9,10 @@ import argparse
 import json
 import re
 import shlex
+import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -112,6 +115,37 @@ def _key_values(items: Sequence[str], what: str) -> dict[str, str]:
     return out
 
 
+def _sshd_binary() -> str | None:
+    return shutil.which("sshd") or next((p for p in ("/usr/sbin/sshd", "/usr/local/sbin/sshd") if Path(p).is_file()),
+                                        None)
+
+
+def sshd_test(text: str) -> str | None:
+    """``sshd -t`` on a rendered drop-in when sshd (and ssh-keygen) are installed here: its complaint, or None (it
+    accepts the file, or this sshd cannot test here: then the default drop-in fails too and nothing is blamed)."""
+    sshd, keygen = _sshd_binary(), shutil.which("ssh-keygen")
+    if sshd is None or keygen is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="ascend-env-sshd-") as tmp:
+        key = Path(tmp) / "host_key"
+        made = subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(key)], capture_output=True,
+                              check=False, timeout=30)
+        if made.returncode != 0:
+            return None
+
+        def test(config: str) -> subprocess.CompletedProcess[str]:
+            conf = Path(tmp) / "sshd_config"
+            conf.write_text(config, encoding="utf-8")
+            return subprocess.run([sshd, "-t", "-f", str(conf), "-h", str(key)], capture_output=True, text=True,
+                                  check=False, timeout=30)
+
+        cp = test(text)
+        if cp.returncode == 0 or test(render_sshd_config(SshdSpec())).returncode != 0:
+            return None
+        said = " ".join(ln.strip() for ln in (cp.stderr or cp.stdout).splitlines() if ln.strip())
+        return said.replace(str(Path(tmp) / "sshd_config"), "the drop-in") or f"exit {cp.returncode}"
+
+
 def add_render_parser(sub: Any) -> None:
     """Add ``render container|sshd|env`` to the top-level subparsers."""
     p = sub.add_parser("render", help="render the container run argv, the sshd drop-in or the shell environment",
@@ -190,7 +224,8 @@ def add_render_parser(sub: Any) -> None:
     q.add_argument("--client-alive-interval", type=int, default=60, metavar="SEC", help="default: 60")
     q.add_argument("--client-alive-count-max", type=int, default=3, metavar="N", help="default: 3")
     q.add_argument("--option", action="append", default=[], metavar="K=V",
-                   help="an extra sshd_config keyword and value; repeatable")
+                   help="an extra sshd_config keyword and value, checked against sshd's keywords and value types "
+                        "(and with sshd -t when sshd is installed here); repeatable")
     q.add_argument("--allow-insecure", action="store_true",
                    help="allow --option to override the security settings")
 
@@ -282,7 +317,12 @@ def run_render(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
                             client_alive_interval=args.client_alive_interval,
                             client_alive_count_max=args.client_alive_count_max,
                             extra_options=_key_values(args.option, "option"), allow_insecure=args.allow_insecure)
-            out.write(render_sshd_config(spec))
+            text = render_sshd_config(spec)
+            refused = sshd_test(text) if args.option else None
+            if refused:
+                raise RenderError(f"this machine's sshd refuses the result (sshd -t: {refused}); fix or drop that "
+                                  "--option")
+            out.write(text)
         elif args.render_cmd == "env":
             spec_env = EnvSpec(set_env=args.set_env, driver_root=args.driver_root, npu_smi_dir=args.npu_smi_dir,
                                nnal_set_env=args.nnal_set_env, conda_prefix=args.conda_prefix,
@@ -303,6 +343,37 @@ def run_render(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
             print(f"error: unknown render command {args.render_cmd!r}", file=err)
             return EXIT_USAGE
     except RenderError as exc:
-        print(f"error: {exc}", file=err)
+        print(f"error: {cli_words(str(exc), args.render_cmd)}", file=err)
         return EXIT_USAGE
     return EXIT_OK
+
+
+#: the spec keys (inventory and playbook spelling) each ``render`` subcommand takes as a flag, for error messages:
+#: the renderers name what the inventory calls a value; the command line user typed a flag
+_FLAGS: dict[str, dict[str, str]] = {
+    "sshd": {"allow_insecure": "--allow-insecure", "permit_root_login": "--permit-root-login",
+             "password_login": "--password-login", "listen_addresses": "--listen",
+             "authorized_keys_file": "--authorized-keys-file", "client_alive_interval": "--client-alive-interval",
+             "client_alive_count_max": "--client-alive-count-max", "extra_options": "--option"},
+    "container": {"host_ascend_root": "--ascend-root", "host_driver_dir": "--driver-dir",
+                  "host_dcmi_dir": "--dcmi-dir", "host_npu_smi": "--npu-smi", "host_install_info": "--install-info",
+                  "mount_driver_dir": "--mount-driver-dir", "ipc_host": "--no-ipc-host", "shm_size": "--shm-size",
+                  "pids_limit": "--pids-limit", "oci_runtime": "--oci-runtime", "ascend_runtime": "--ascend-runtime",
+                  "device_dir": "--device-dir"},
+    "env": {"set_env": "--set-env", "driver_root": "--driver-root", "npu_smi_dir": "--npu-smi-dir",
+            "nnal_set_env": "--nnal-set-env", "conda_prefix": "--conda-prefix", "conda_env": "--conda-env",
+            "exports": "--export"},
+}
+
+
+def cli_words(message: str, command: str) -> str:
+    """``message`` (a renderer's, which names spec keys as the inventory spells them) with each key the subcommand
+    takes as a flag named as that flag: "set allow_insecure: true" -> "pass --allow-insecure", "permit_root_login
+    'yes'" -> "--permit-root-login 'yes'"."""
+    flags = _FLAGS.get(command, {})
+    if not flags:
+        return message
+    keys = "|".join(sorted(map(re.escape, flags), key=len, reverse=True))
+    message = re.sub(rf"\bset ({keys}): true\b", lambda mo: f"pass {flags[mo[1]]}", message)
+    message = re.sub(rf"\buse ({keys}): true\b", lambda mo: f"use {flags[mo[1]]}", message)
+    return re.sub(rf"(?<![\w-])({keys})\b", lambda mo: flags[mo[1]], message)

@@ -32,7 +32,6 @@ IMAGES = ("debian", "ubuntu-bashrc")
 #: Chip -> (chips per card, most cards a server of that kind holds).
 CHIP_LIMITS = {"910b": (1, 16), "310p": (1, 8), "300i-duo": (2, 8)}
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
-FAULTS_FIELD = "faults"
 
 
 class LabConfigError(AscendEnvError, ValueError):

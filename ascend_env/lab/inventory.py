@@ -76,7 +76,7 @@ def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths, pubkey: 
 def render_inventory(cfg: LabConfig, lp: LabPaths, pubkey: str | None = None) -> str:
     hosts = {spec.name: host_vars(spec, i, cfg, lp, pubkey) for i, spec in enumerate(cfg.hosts)
              if spec.group == "ascend_hosts"}
-    doc = {
+    doc: dict[str, Any] = {
         # for every host and every container the run adds: the lab has no NPU, so frameworks verify on the CPU
         "all": {"vars": {"ascend_framework_check_device": "cpu", "ascend_smoke_device": "cpu"}},
         # the lab's hosts are never rebooted (a driver/firmware install with ascend_driver_manage=true says a reboot

@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from . import hdk
+from . import busy, hdk
 from .config import CHIP_LIMITS, HostSpec
 from .faults import Desired, desired
 from .layout import HostPaths
@@ -120,13 +120,24 @@ def make_pci(spec: HostSpec, hp: HostPaths, state: dict) -> None:
             _write(d / key, value + "\n")
 
 
-def npu_state(spec: HostSpec, want: Desired) -> dict:
+def npu_state(spec: HostSpec, want: Desired, holders: list[dict] | tuple[dict, ...] = ()) -> dict:
+    """The cards npu-smi shows: healthy defaults, the faults applied, and the processes that hold an NPU (the
+    npu-busy fault's running processes: their memory counts in the chip's HBM/memory usage)."""
     state = default_state(spec.chip, spec.cards)
     per_card = CHIP_LIMITS[spec.chip][0]
     for card in state["cards"]:
         card["lost"] = card["npu_id"] in want.lost_cards
     for dev, health in want.health.items():
         state["cards"][dev // per_card]["chips"][dev % per_card]["health"] = health
+    for h in sorted(holders, key=lambda r: r["device"]):
+        card = state["cards"][h["device"] // per_card]
+        chip = card["chips"][h["device"] % per_card]
+        card.setdefault("processes", []).append(
+            {"chip_id": chip["chip_id"], "pid": h["pid"], "name": h.get("name", "python3"),
+             "memory": h.get("memory", busy.MEMORY_MB), "container": h.get("container"),
+             "container_pid": h.get("container_pid")})
+        usage = chip["hbm"] if chip.get("hbm") else chip["memory"]
+        usage[0] = min(usage[1], usage[0] + int(h.get("memory", busy.MEMORY_MB)))
     return state
 
 
@@ -219,6 +230,36 @@ def hccn_conf(spec: HostSpec, want: Desired) -> str:
     return "\n".join(lines) + "\n"
 
 
+FABRIC = "lab-hccn-fabric"
+
+
+def fabric(hosts: list[tuple[HostSpec, Desired]]) -> dict[str, str]:
+    """Per 910B host, the other 910B hosts' NPU ports as its hccn_tool fake reads them to answer ``-ping`` from a
+    container (which cannot see the other hosts' trees): ``address_<host>.<N>=<ip>`` and ``link_<host>.<N>=DOWN``,
+    the lines of lab-hccn-state.  Pure."""
+    ports: dict[str, list[str]] = {}
+    for spec, want in hosts:
+        if spec.chip != "910b":
+            continue
+        lines = []
+        for line in hccn_conf(spec, want).splitlines():
+            key, _, value = line.partition("=")
+            kind, _, n = key.rpartition("_")
+            if kind == "address":
+                lines.append(f"address_{spec.name}.{n}={value}")
+        lines += [f"link_{spec.name}.{n}=DOWN" for n in sorted(want.links_down)]
+        ports[spec.name] = lines
+    return {name: "".join(f"{ln}\n" for other, lines in ports.items() if other != name for ln in lines)
+            for name in ports}
+
+
+def write_fabric(hosts: list[tuple[HostSpec, HostPaths, Desired]]) -> list[str]:
+    """Write :func:`fabric` beside each 910B host's hccn_tool state; returns the hosts whose file changed."""
+    texts = fabric([(spec, want) for spec, _, want in hosts])
+    return [spec.name for spec, hp, _ in hosts if spec.name in texts
+            and _write(hp.driver_lib / FABRIC, texts[spec.name])]
+
+
 def build_network(spec: HostSpec, hp: HostPaths, want: Desired) -> list[str]:
     """hccn_tool, /etc/hccn.conf and the lab's carrier state on a 910B host (310P/Duo cards have no RoCE port)."""
     if spec.chip != "910b":
@@ -235,9 +276,14 @@ def build_network(spec: HostSpec, hp: HostPaths, want: Desired) -> list[str]:
     return changed
 
 
-def build_host(spec: HostSpec, hp: HostPaths, cache: Path, want: Desired | None = None) -> list[str]:
-    """Create or refresh the host tree to match spec + faults; returns what changed (empty on a no-op)."""
+def build_host(spec: HostSpec, hp: HostPaths, cache: Path, want: Desired | None = None,
+               holders: list[dict] | None = None) -> list[str]:
+    """Create or refresh the host tree to match spec + faults; returns what changed (empty on a no-op).
+    ``holders``: the processes on the NPUs (default: the npu-busy fault's running ones, lab/busy.py)."""
     want = want or desired(spec, [])
+    if holders is None:
+        wanted = {d for d, _ in want.busy}
+        holders = [r for r in busy.live(hp) if r["device"] in wanted]
     changed: list[str] = []
     a = hp.ascend
     if _write(a / "driver/version.info", hdk.driver_version_info(want.driver)):
@@ -273,7 +319,7 @@ def build_host(spec: HostSpec, hp: HostPaths, cache: Path, want: Desired | None 
     if want.lib_broken and lib.exists():
         lib.rename(broken)
         changed.append("npu-smi library removed")
-    state = npu_state(spec, want)
+    state = npu_state(spec, want, holders)
     try:
         current = read_state(hp.driver_lib)
     except (OSError, ValueError):

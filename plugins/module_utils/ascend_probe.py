@@ -237,7 +237,7 @@ DRIVER_TOOLS = ("dkms", "gcc", "make", "lspci", "ifconfig")
 
 
 def _tool(root, name):
-    found = _which(name, root)
+    found = _std_tool(name, root)
     if found is None and root in ("", "/"):
         found = _find_tool("/", name, ())
     return found
@@ -514,7 +514,7 @@ def _account(root, name=None, uid=None):
     return None
 
 
-def _which(name, root="/"):
+def _std_tool(name, root="/"):
     """An executable ``name`` in the standard directories under ``root``."""
     for d in ("usr/local/sbin", "usr/local/bin", "usr/sbin", "usr/bin", "sbin", "bin"):
         p = _path(root, d + "/" + name)
@@ -561,7 +561,7 @@ def _launch_views(root, via, exe):
     """(name, argv, env) of every way a launcher starts a process here, each ending in the report; empty when there is
     no CANN toolkit and no Python environment to expect."""
     report = [exe, "-I", "-S", "-c", _LAUNCH_REPORT]      # the report needs no site-packages: start it bare
-    bash = _which("bash") or "/bin/bash"
+    bash = _std_tool("bash") or "/bin/bash"
     here = root in ("", "/")
     runner = _path(root, RUNNER)
     root_acct = _account(root, uid=0) or ("root", 0, 0, "/root", "/bin/bash")
@@ -587,8 +587,8 @@ def _launch_views(root, via, exe):
         # another user (nobody) whose shell is bash: only the system-wide files, and only what others may read; the
         # report runs on the system's python3 (this interpreter may live where other users cannot go)
         nobody = _account(root, name="nobody")
-        setpriv = _which("setpriv")
-        system_python = _which("python3")
+        setpriv = _std_tool("setpriv")
+        system_python = _std_tool("python3")
         if os.geteuid() == 0 and nobody and setpriv and system_python:
             user_env = dict(ssh_env, PATH=SSH_PATH_USER, HOME=nobody[3], USER=nobody[0], LOGNAME=nobody[0],
                             SHELL=bash)
@@ -768,6 +768,12 @@ def collect(root="/", python=None, imports=True, env=None, via=None):
     return facts
 
 
+def _which(name):
+    import shutil
+
+    return shutil.which(name)
+
+
 def main(argv=None):
     import argparse
 
@@ -782,7 +788,16 @@ def main(argv=None):
                     help="how this probe was started: exec (docker/isula exec: its own environment is what exec "
                     "gives), ssh, local; none leaves out the launcher views")
     a = ap.parse_args(argv)
-    json.dump(collect(a.root, a.python, imports=not a.no_imports, via=None if a.via == "none" else a.via), sys.stdout)
+    # a root or Python that is not there would read nothing, and "nothing installed" is not a finding
+    if not os.path.isdir(a.root):
+        sys.stderr.write(f"probe: --root {a.root}: no such directory on this machine\n")
+        return 2
+    if a.python is not None and not (os.path.isfile(a.python) and os.access(a.python, os.X_OK)) \
+            and not (os.sep not in a.python and _which(a.python)):
+        sys.stderr.write(f"probe: --python {a.python}: no such executable on this machine\n")
+        return 2
+    json.dump(collect(a.root, a.python, imports=not a.no_imports, via=None if a.via == "none" else a.via),
+              sys.stdout)
     sys.stdout.write("\n")
     return 0
 

@@ -9,13 +9,15 @@ import pytest
 import yaml
 
 from ascend_env.lab import hdk
-from ascend_env.lab.config import LabConfigError, build_config
+from ascend_env.lab.config import HostSpec, LabConfig, LabConfigError, build_config
 from ascend_env.lab.engine import dockerd_argv
 from ascend_env.lab.faults import desired, make_fault
 from ascend_env.lab.inventory import render_inventory
 from ascend_env.lab.layout import LabPaths
+from ascend_env.lab.procs import LabError
 from ascend_env.lab.sshd import sshd_config_text
-from ascend_env.lab.store import torch_guard
+from ascend_env.lab.store import lab_stacks, torch_guard
+from ascend_env.matrix import load_matrix
 
 PREFIX = Path("/srv/lab-test")
 
@@ -215,3 +217,10 @@ def test_build_faults_take_away_what_the_driver_installer_builds_with(tmp_path):
     assert sysroot.driver_build_deps(root) == ["dkms", "gcc", "make", "kernel headers"]
     assert (root / sysroot.HOST_MARKER).exists()
     assert "ID=ubuntu" in sysroot.OS_RELEASE["docker"] and 'ID="openEuler"' in sysroot.OS_RELEASE["isula"]
+
+
+def test_a_lab_container_that_does_not_resolve_is_a_lab_error_naming_why():
+    # mypy found it: the message read Conflict.message, which does not exist (an AttributeError, not this error)
+    c = LabConfig(prefix=PREFIX, cache=Path("/srv/lab-cache"), hosts=(HostSpec("h1", "127.0.0.2", chip="910z"),))
+    with pytest.raises(LabError, match=r"container llm-torch on h1 does not resolve:\nunknown chip '910z'"):
+        lab_stacks(c, load_matrix())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ascend_env.compat import Bound, parse_bounds
 from ascend_env.lab import installers as inst
 from ascend_env.lab import sysroot
 from ascend_env.versions import Version
@@ -81,7 +82,7 @@ def test_inner_versions_table_has_sources_and_real_samples():
     assert rows["8.5.0"].innerversion == "V100R001C25SPC001B212"
     assert all(r.source for r in rows.values())
     assert rows["8.0.RC2"].source.startswith("lab-derived")
-    assert "V100R001C15" in rows["8.0.0"].compatible_prefixes
+    assert Bound("V100R001C15", None) in parse_bounds(rows["8.0.0"].compatible_version)  # as the toolkit rule reads it
 
 
 def test_inner_version_for_betas_and_unknown_versions(matrix):

@@ -123,7 +123,7 @@ def parsed(**kw: Any) -> argparse.Namespace:
 
 
 @pytest.mark.parametrize(("text", "cards"), [
-    ("0-3", [0, 1, 2, 3]), ("0-3,7", [0, 1, 2, 3, 7]), (" 7, 0-1 ", [0, 1, 7]), ("2-4,3", [2, 3, 4]),
+    ("0-3", [0, 1, 2, 3]), ("0-3,7", [0, 1, 2, 3, 7]), (" 7, 0-1 ", [0, 1, 7]),
     ("5", [5]), ("all", HOST), ("ALL", HOST), ("0-0", [0]),
 ])
 def test_device_selection_resolves(text: str, cards: list[int]) -> None:
@@ -135,6 +135,9 @@ def test_device_selection_resolves(text: str, cards: list[int]) -> None:
     ("6-9", HOST, "devices 8-9 are not on this host (it has 0-7)"),
     ("0-3,7", [0, 1, 2, 3], "device 7 is not on this host (it has 0-3)"),
     ("3-1", HOST, "reversed range '3-1'"),
+    ("0,0", HOST, "device selection '0,0' selects card 0 twice; name each card once, e.g. '0'"),
+    ("2-4,3", HOST, "device selection '2-4,3' selects card 3 twice; name each card once, e.g. '2-4'"),
+    ("0-3,2-5", HOST, "selects cards 2-3 twice"),
     ("", HOST, "empty"),
     ("   ", HOST, "empty"),
     ("0-3,", HOST, "'0-3,' has an empty item"),
