@@ -30,9 +30,15 @@ KINDS: dict[str, str] = {
     "no-device-ip": "device <N> has no address: hccn.conf loses address_N/netmask_N/gateway_N, hccn_tool -ip -g "
                     "fails (910B)",
     "duplicate-ip": "device <N> gets --ip (default: the address of device N+1 on the same host) in hccn.conf (910B)",
+    "no-dkms": "dkms is not installed on the host: the driver installer cannot build its kernel modules",
+    "no-kernel-headers": "no headers for the running kernel (/lib/modules/$(uname -r)/build): dkms has nothing to "
+                         "build the driver against",
+    "no-build-tools": "gcc and make are not installed on the host",
     "npu-busy": "a real process holds device <N> (on the host, or in a running container): npu-smi lists it in its "
                 "process table, the driver installer refuses to replace or remove the driver; clearing stops it",
 }
+#: what each build fault takes away (ascend_env/lab/sysroot.py lays them down on every host)
+BUILD_FAULTS = {"no-dkms": ("dkms",), "no-kernel-headers": ("headers",), "no-build-tools": ("gcc", "make")}
 NET_KINDS = ("link-down", "no-device-ip", "duplicate-ip")
 HEALTH = ("OK", "Warning", "Alarm", "Critical")
 
@@ -122,6 +128,7 @@ class Desired:
     links_down: frozenset[int] = frozenset()
     no_ip: frozenset[int] = frozenset()
     ip_override: tuple[tuple[int, str | None], ...] = ()   # (device, address or None = the next device's)
+    no_build: frozenset[str] = frozenset()                   # of dkms, headers, gcc, make
     busy: tuple[tuple[int, str | None], ...] = ()          # (device, container or None = the host) held by a process
 
 
@@ -135,6 +142,7 @@ def desired(spec: HostSpec, faults: list[Fault]) -> Desired:
     down: set[int] = set()
     no_ip: set[int] = set()
     dup: list[tuple[int, str | None]] = []
+    no_build: set[str] = set()
     busy: list[tuple[int, str | None]] = []
     per_card = CHIP_LIMITS[spec.chip][0]
     for f in faults:
@@ -160,7 +168,10 @@ def desired(spec: HostSpec, faults: list[Fault]) -> Desired:
             no_ip.add(f.params["device"])
         elif f.kind == "duplicate-ip":
             dup.append((f.params["device"], f.params.get("ip")))
+        elif f.kind in BUILD_FAULTS:
+            no_build.update(BUILD_FAULTS[f.kind])
         elif f.kind == "npu-busy":
             busy.append((f.params["device"], f.params.get("container")))
     return Desired(driver, firmware, frozenset(missing), frozenset(lost), health, lib_broken, free,
-                   frozenset(down), frozenset(no_ip), tuple(dup), tuple(sorted(busy, key=lambda b: b[0])))
+                   frozenset(down), frozenset(no_ip), tuple(dup), frozenset(no_build),
+                   tuple(sorted(busy, key=lambda b: b[0])))

@@ -9,6 +9,7 @@ import yaml
 
 from ..versions import Arch
 from .config import HostSpec, LabConfig
+from .image import image_tar_name, variant_ref
 from .layout import LabPaths
 from .sysroot import ISULA_PATH
 
@@ -46,6 +47,10 @@ def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths, pubkey: 
         engine["ascend_container_enabled"] = False
     if spec.runtime == "isula":  # the shim lives in the host's filesystem view, like iSulad's /usr/bin/isula
         engine["ascend_container_cli"] = str(hp.root / ISULA_PATH)
+    if spec.image != "debian" and spec.containers:  # a variant of the base image (its own tar in the store)
+        engine["ascend_container_image"] = variant_ref(cfg.suite, spec.image)
+        engine["ascend_container_image_tar"] = image_tar_name(cfg.suite, spec.image)
+        engine["ascend_artifacts_images"] = [image_tar_name(cfg.suite, spec.image)]
     return {
         "ansible_host": spec.address,
         "ansible_port": cfg.ssh_port,

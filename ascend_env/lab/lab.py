@@ -187,6 +187,8 @@ def up(cfg: LabConfig, wheels: list[str] | None = None, extra_cann: list[str] | 
             log.append(f"{spec.name}: " + ", ".join(held))
         if image.ensure_image(hp, cfg.cache, cfg.suite, cfg.mirror, log):
             log.append(f"{spec.name}: image {image.image_ref(cfg.suite)}")
+        if spec.image != "debian" and image.ensure_variant(hp, cfg.cache, cfg.suite, cfg.mirror, spec.image, log):
+            log.append(f"{spec.name}: image {image.variant_ref(cfg.suite, spec.image)}")
     if write_fabric(_fabric_hosts(cfg, lp, state)):
         log.append("NPU ports of the other hosts (hccn_tool -ping)")
     sshd.write_client_files(lp, [(s, lp.host(s.name)) for s in cfg.hosts], cfg.ssh_port)
@@ -196,6 +198,8 @@ def up(cfg: LabConfig, wheels: list[str] | None = None, extra_cann: list[str] | 
         lp.inventory.write_text(inv)
         log.append(f"inventory {lp.inventory}")
     image.publish(cfg.cache, cfg.suite, cfg.mirror, lp.store / "images")
+    for variant in sorted({h.image for h in cfg.hosts if h.image != "debian"}):
+        image.publish(cfg.cache, cfg.suite, cfg.mirror, lp.store / "images", variant)
     store.fill_runs(cfg, lp, log, extra_cann)
     if any(h.conda for h in cfg.hosts):  # the conda container's channel and installer (not wheels the user chose)
         store.fill_conda(cfg, lp, log)

@@ -156,6 +156,57 @@ ISULA_PATH = "usr/bin/isula"
 
 HCCN_TOOL = Path(__file__).parent / "hccn_tool.sh"
 
+#: Each lab host's /etc/os-release, verbatim from real hosts: Ubuntu 22.04.4 LTS's on docker hosts (as printed by
+#: `cat /etc/os-release` on 22.04.4 servers in public READMEs and tests), openEuler 22.03 LTS-SP3's on isula hosts
+#: (openEuler's own iSulad; the same six lines in public install notes for SP1-SP4).  The driver role reads it to name
+#: the package manager of a fix (apt-get / yum).
+OS_RELEASE = {
+    "docker": 'PRETTY_NAME="Ubuntu 22.04.4 LTS"\nNAME="Ubuntu"\nVERSION_ID="22.04"\n'
+              'VERSION="22.04.4 LTS (Jammy Jellyfish)"\nVERSION_CODENAME=jammy\nID=ubuntu\nID_LIKE=debian\n'
+              'HOME_URL="https://www.ubuntu.com/"\nSUPPORT_URL="https://help.ubuntu.com/"\n'
+              'BUG_REPORT_URL="https://bugs.launchpad.net/ubuntu/"\n'
+              'PRIVACY_POLICY_URL="https://www.ubuntu.com/legal/terms-and-policies/privacy-policy"\n'
+              'UBUNTU_CODENAME=jammy\n',
+    "isula": 'NAME="openEuler"\nVERSION="22.03 (LTS-SP3)"\nID="openEuler"\nVERSION_ID="22.03"\n'
+             'PRETTY_NAME="openEuler 22.03 (LTS-SP3)"\nANSI_COLOR="0;31"\n',
+}
+#: Marks a lab host's root: the fake driver installer looks for the host's build tools under it.
+HOST_MARKER = "etc/ascend-env-lab/host"
+#: The driver installer's build tools, as stand-ins (the lab builds no kernel module) where the real packages put them.
+BUILD_TOOLS = {"dkms": "usr/sbin/dkms", "gcc": "usr/bin/gcc", "make": "usr/bin/make", "lspci": "usr/bin/lspci",
+               "ifconfig": "usr/sbin/ifconfig"}
+_STAND_IN = "#!/bin/sh\n# ascend-env lab: stand-in for {tool} on a simulated host (the lab builds no kernel module)\n" \
+            'echo "{tool}: ascend-env lab stand-in" >&2\nexit 0\n'
+
+
+def kernel_headers(root: Path, release: str | None = None) -> Path:
+    """Where the running kernel's headers are on a host: /lib/modules/<uname -r>/build."""
+    return root / "lib/modules" / (release or os.uname().release) / "build"
+
+
+def driver_build_deps(root: Path, missing: frozenset[str] = frozenset(), release: str | None = None) -> list[str]:
+    """Lay down (or take away, for ``missing``: dkms, headers, gcc, make) what the driver installer builds with."""
+    changed = []
+    _write(root / HOST_MARKER, "ascend-env lab host root: the driver installer's build tools are looked up here\n")
+    for tool, rel in BUILD_TOOLS.items():
+        path = root / rel
+        if tool in missing:
+            if path.exists():
+                path.unlink()
+                changed.append(f"{tool} removed")
+        elif _write(path, _STAND_IN.format(tool=tool), 0o755):
+            changed.append(tool)
+    makefile = kernel_headers(root, release) / "Makefile"
+    if "headers" in missing:
+        if makefile.parent.exists():
+            for f in makefile.parent.iterdir():
+                f.unlink()
+            makefile.parent.rmdir()
+            changed.append("kernel headers removed")
+    elif _write(makefile, "# ascend-env lab: stand-in for the running kernel's headers (kbuild Makefile)\n"):
+        changed.append("kernel headers")
+    return changed
+
 
 def device_addresses(spec: HostSpec) -> dict[int, dict[str, str]]:
     """The 910B host's NPU port settings, unique in the lab: 10.<b>.<c>.<11+N>/24 for host 127.0.<b>.<c>, gateway
@@ -243,6 +294,10 @@ def build_host(spec: HostSpec, hp: HostPaths, cache: Path, want: Desired | None 
     # the host's accounts, for the driver installer's run-user check (HwHiAiUser made as ascend-facts §3.4 says)
     _write(hp.root / "etc/passwd", _PASSWD)
     _write(hp.root / "etc/group", _GROUP)
+    _write(hp.root / "etc/os-release", OS_RELEASE[spec.runtime])
+    built = driver_build_deps(hp.root, want.no_build)
+    if built:
+        changed.append("driver build tools: " + ", ".join(built))
     for d in ("driver/lib64/common", "driver/include", "add-ons"):
         (a / d).mkdir(parents=True, exist_ok=True)
     _write(a / "driver/include/dsmi_common_interface.h", "/* ascend-env lab placeholder */\n")

@@ -119,14 +119,16 @@ def _paths(hv: Mapping[str, Any], root: str, on_host: bool, store_dir: str, pyth
     if not on_host:
         return EnvPaths(venv=python.path if python.provider == "venv" else S.DEFAULT_VENV, pip_conf=S.PIP_CONF,
                         ca_dir=S.CA_DIR, store=_store_mount(hv), cann_install_path=S.DEFAULT_ASCEND_ROOT,
-                        cann_record=S.CANN_RECORD, bashrc="/root/.bashrc", driver_root=S.DEFAULT_DRIVER_DIR,
+                        cann_record=S.CANN_RECORD, bashrc="/root/.bashrc", profile=S.PROFILE, runner=S.RUNNER,
+                        system_bashrcs=S.SYSTEM_BASHRCS, driver_root=S.DEFAULT_DRIVER_DIR,
                         npu_smi_dir=str(Path(S.DEFAULT_NPU_SMI).parent), smoke_lib_dir=S.SMOKE_LIB_DIR,
                         smoke_report=S.SMOKE_REPORT)
     venv = root + S.DEFAULT_VENV
     npu_smi = str(hv.get("ascend_npu_smi_path") or S.DEFAULT_NPU_SMI)
     return EnvPaths(venv=venv, pip_conf=venv + "/pip.conf", ca_dir=root + S.CA_DIR, store=store_dir,
                     cann_install_path=root + S.DEFAULT_ASCEND_ROOT, cann_record=root + S.CANN_RECORD,
-                    bashrc=root + "/root/.bashrc", driver_root=root + S.DEFAULT_DRIVER_DIR,
+                    bashrc=root + "/root/.bashrc", profile=root + S.PROFILE, runner=root + S.RUNNER,
+                    system_bashrcs=tuple(root + f for f in S.SYSTEM_BASHRCS), driver_root=root + S.DEFAULT_DRIVER_DIR,
                     npu_smi_dir=root + str(Path(npu_smi).parent), smoke_lib_dir=root + S.SMOKE_LIB_DIR,
                     smoke_report=root + S.SMOKE_REPORT)
 
@@ -180,7 +182,8 @@ def _env(name: str, hv: Mapping[str, Any], c: Mapping[str, Any], stack: Stack, c
         framework=framework,
         cann=str(cann or ""))
     return EnvPlan(
-        name=f"{name}-{c['name']}", host=name, container=str(c["name"]), on_host=on_host, connection=conn,
+        name=f"{name}-{c['name']}", host=name, container=str(c["name"]), on_host=on_host,
+        root=(root or "/") if on_host else "/", connection=conn,
         chip=str(stack.chip.id if stack.chip else hv.get("ascend_chip")),
         arch=str(stack.arch or hv.get("ascend_arch")), framework=framework, stack=stack_dict,
         nnal=_bool(c.get("nnal"), False), python=python, paths=_paths(hv, root, on_host, store_dir, python),

@@ -60,6 +60,12 @@ options:
       host key, and whether root has a password (only the sha256 of the shadow field, never the hash itself).
     type: bool
     default: false
+  driver_prereqs:
+    description:
+      - With O(scope=host), read what the NPU driver installer needs (dkms, gcc, make, lspci, ifconfig, the running
+        kernel's headers, the OS, the run user and group, free space) - the probe's C(probe_driver_prereqs).
+      - Keys C(user), C(group), C(install_path).
+    type: dict
   venv:
     description: With O(scope=env), the venv whose Python and packages to read (the doctor's probe of a Python).
     type: path
@@ -129,6 +135,10 @@ containers:
     container does not run).
   returned: when scope is host and engine is given
   type: dict
+driver_prereqs:
+  description: What the driver installer needs, as found on the host (tools, kernel, headers, os, accounts, free space).
+  returned: when scope is host and driver_prereqs is given
+  type: dict
 store:
   description: The host's store copy - sizes per path, the recorded sha256 per path, the fan-out tools found, and
     whether a fan-out key of an interrupted run is still there (fanout_leftover).
@@ -179,6 +189,7 @@ from ansible_collections.ascend.env.plugins.module_utils.ascend_probe import (
     FRAMEWORK_DISTS,
     collect,
     probe_cann,
+    probe_driver_prereqs,
     probe_python,
 )
 
@@ -336,6 +347,7 @@ def main():
             "containers": {"type": "list", "elements": "str", "default": []},
             "store_dir": {"type": "path"},
             "sshd": {"type": "bool", "default": False},
+            "driver_prereqs": {"type": "dict"},
             "venv": {"type": "path"},
             "dists": {"type": "list", "elements": "str", "default": []},
             "system_python": {"type": "path"},
@@ -359,6 +371,11 @@ def main():
                 result["image_present"] = present
         if p["store_dir"]:
             result["store"] = _store(p["store_dir"])
+        if p["driver_prereqs"] is not None:
+            d = p["driver_prereqs"]
+            result["driver_prereqs"] = probe_driver_prereqs(p["root"], str(d.get("user") or "HwHiAiUser"),
+                                                            str(d.get("group") or "HwHiAiUser"),
+                                                            d.get("install_path") or None)
     else:
         _env_scope(module, p, result)
     result["files"] = {f: _sha256(f) for f in p["files"]}

@@ -144,6 +144,7 @@ def test_the_driver_installer_refuses_while_a_process_holds_the_npus(tmp_path, d
     (root / "etc").mkdir(parents=True)
     (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\nHwHiAiUser:x:1000:1000::/home/h:/bin/bash\n")
     (root / "etc/group").write_text("root:x:0:\nHwHiAiUser:x:1000:\n")
+    sysroot.driver_build_deps(root)   # what the installer builds with, as every lab host's root has it
     path = root / "usr/local/Ascend"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASCEND_")}
     env.update(ASCEND_LAB_IN_CONTAINER="0", ASCEND_LAB_ROOT=str(root), ASCEND_LAB_UNAME_M="aarch64",

@@ -36,6 +36,13 @@
 #       docker": the driver package's own scripts (exitInstallInfo, checkUserProcess, checkUserDocker; CANN Open
 #       Software License, code-index ids 37093950212 and 37519693671), also quoted with --upgrade --force in
 #       https://support.huaweicloud.com/bestpractice-aics/aics_bp_0106.html
+#  [S9] "[ERROR]The list of missing tools: lspci,ifconfig", "[ERROR]Dkms install failed, details in :
+#       /var/log/ascend_seclog/ascend_install.log." and "[ERROR]Driver_ko_install failed, details in :
+#       /var/log/ascend_seclog/ascend_install.log.": hiascend CANN install guide, "Driver Installation Errors"
+#       (https://www.hiascend.com/document/detail/en/CANNCommunityEdition/900/softwareinst/instg/instg_0066.html);
+#       what the driver builds with (dkms, gcc, make, the running kernel's headers): instg_0051.  dkms's own
+#       "Error! Your kernel headers for kernel K cannot be found at /lib/modules/K/build or /lib/modules/K/source."
+#       (dkms, quoted in e.g. emilyst/hid-nx-dkms#20) goes to the log, as the real installer logs dkms's output
 #  Messages marked "lab wording" below: no public sample was found; the text is ours.
 
 set -u
@@ -598,6 +605,45 @@ in_ranges() {  # version "[a,b],[c,d]" -> 0 when a <= version <= b for some rang
     return 1
 }
 
+# the host's build tools: under a lab host's root (it carries the marker sysroot.py writes), else this machine's
+BUILD_ROOT=""
+if ! in_container && [ -n "$ASCEND_LAB_ROOT" ] && [ -f "$ASCEND_LAB_ROOT/etc/ascend-env-lab/host" ]; then
+    BUILD_ROOT=${ASCEND_LAB_ROOT%/}
+fi
+KERNEL_RELEASE=${ASCEND_LAB_UNAME_R:-$(uname -r)}
+host_has_tool() {
+    local d
+    if [ -n "$BUILD_ROOT" ]; then
+        for d in usr/local/sbin usr/local/bin usr/sbin usr/bin sbin bin; do
+            [ -x "$BUILD_ROOT/$d/$1" ] && return 0
+        done
+        return 1
+    fi
+    command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]
+}
+host_has_headers() {
+    [ -d "$BUILD_ROOT/lib/modules/$KERNEL_RELEASE/build" ] || [ -d "$BUILD_ROOT/usr/src/kernels/$KERNEL_RELEASE" ]
+}
+check_driver_tools() {  # [S9]: the installer names the missing tools and stops before anything
+    local t missing=""
+    for t in lspci ifconfig; do host_has_tool "$t" || missing="${missing:+$missing,}$t"; done
+    [ -z "$missing" ] || die "The list of missing tools: $missing"
+}
+build_driver_modules() {  # [S9]: dkms builds the kernel modules against the running kernel's headers
+    local why="" t
+    if ! host_has_tool dkms; then
+        why="dkms: command not found"  # lab wording (the shell's)
+    elif ! host_has_headers; then
+        why="Error! Your kernel headers for kernel $KERNEL_RELEASE cannot be found at /lib/modules/$KERNEL_RELEASE/build or /lib/modules/$KERNEL_RELEASE/source."
+    else
+        for t in gcc make; do host_has_tool "$t" || why="${why:+$why; }$t: command not found"; done  # lab wording
+    fi
+    [ -z "$why" ] && return 0
+    log ERROR "$why"
+    say ERROR "Dkms install failed, details in : $LOG_FILE. "
+    die "Driver_ko_install failed, details in : $LOG_FILE."
+}
+
 # Before it removes an installed driver (overwrite, upgrade, uninstall) the real installer refuses while a process
 # holds /dev/davinci_manager (fuser) or, in its docker check, while a running container maps it  [S8].  The lab's
 # processes on the NPUs are the ones its npu-busy fault runs, recorded (host pids) in the npu-smi state file beside the
@@ -650,6 +696,7 @@ do_driver() {
         exit 0
     fi
     check_arch
+    check_driver_tools
     # the run user: given > the one the installed driver recorded > HwHiAiUser.  Lab inference, not a documented
     # behaviour: ascend-deployer runs --upgrade without --install-username, so an upgrade must keep the recorded
     # user (and --install-for-all) or every non-HwHiAiUser site would break on upgrade.
@@ -683,6 +730,7 @@ do_driver() {
     [ -n "$cur" ] && check_occupied
     say INFO "driver install type: Direct"
     say INFO "upgradePercentage:10%"
+    build_driver_modules
     # The lab's npu-smi library and its state file stand for the driver's own libdrvdsmi_host.so and for the cards
     # themselves: carried over, as a real driver install leaves a working npu-smi and the hardware in place.
     local keep
