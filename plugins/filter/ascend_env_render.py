@@ -258,7 +258,8 @@ def ascend_env_container_changes(host_state: dict[str, Any], plan: dict[str, Any
 def ascend_env_sshd_changes(host_state: dict[str, Any], plan: dict[str, Any], root_password: str = "",
                             known_hosts: str = "~/.ssh/known_hosts") -> list[dict[str, Any]]:
     """The containers whose sshd differs from the host's plan (``ascend_plan.ssh`` and each environment's port), from
-    the host's one-call reading: ``[{name, ssh_port, todo, dropin, keys, hostkey, known_name}]`` (``todo``: parts of
+    the host's one-call reading: ``[{name, ssh_port, todo, dropin, authorized_keys, hostkey, known_name, read}]``
+    (``todo``: parts of
     ``ascend_env.plan.diff.SSHD_PARTS``); a container the reading has no sshd state for is read again by the role."""
     _need()
     import hashlib
@@ -300,7 +301,7 @@ def ascend_env_sshd_changes(host_state: dict[str, Any], plan: dict[str, Any], ro
         todo = sshd_todo(read, SshdWant(dropin, keys, root_hash, bool(ssh["password_login"]), known_name,
                                          known_lines))
         if todo:
-            out.append({"name": name, "ssh_port": port, "todo": todo, "dropin": dropin, "keys": keys,
+            out.append({"name": name, "ssh_port": port, "todo": todo, "dropin": dropin, "authorized_keys": keys,
                         "hostkey": str((read or {}).get("hostkey_pub") or ""), "known_name": known_name,
                         "read": read is not None})
     return out
