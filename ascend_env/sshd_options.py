@@ -5,7 +5,7 @@ Taken from OpenSSH's own parser, ``servconf.c`` (``process_server_config_line``)
 whose keyword lists are merged here; the algorithm names from ``cipher.c`` (``ciphers[]``), ``mac.c`` (``macs[]``),
 ``kex.h``/``kex-names.c`` (``kexalgs[]``) and the key types of ``sshkey.c`` / ``ssh-*.c``, OpenSSH 8.0 to master.
 A keyword a newer sshd knows may still be refused by an older one: the renderer's command line also runs ``sshd -t``
-on the result when sshd is installed (:func:`ascend_env.render_cli`), and the ascend_ssh role validates the drop-in
+on the result when sshd is installed (:mod:`ascend_env.cli.render`), and the ascend_ssh role validates the drop-in
 with ``sshd -t`` in the container before it replaces the running one.
 
 Standard library only; pure.

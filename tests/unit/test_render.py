@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from ascend_env import render
+from ascend_env.cli.render import add_render_parser, detect_cards, run_render
 from ascend_env.render import (
     MANAGER_DEVICES,
     SPEC_HASH_LABEL,
@@ -49,7 +50,6 @@ from ascend_env.render import (
     template_dir,
     with_spec_hash_label,
 )
-from ascend_env.render_cli import add_render_parser, detect_cards, run_render
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = list(range(8))

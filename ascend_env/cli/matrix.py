@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from .errors import AscendEnvError
-from .matrix import Matrix, MatrixInvalid, Problem, check_matrix, load_matrix
-from .resolver import BAD_INPUT, PIN_COMPONENTS, Conflict, Request, Stack, resolve
-from .versions import COMPONENTS
+from ..errors import AscendEnvError
+from ..matrix import Matrix, MatrixInvalid, Problem, check_matrix, load_matrix
+from ..resolver import BAD_INPUT, PIN_COMPONENTS, Conflict, Request, Stack, resolve
+from ..versions import COMPONENTS
 
 EXIT_OK, EXIT_CONFLICT, EXIT_USAGE = 0, 1, 2
 
@@ -309,7 +309,7 @@ def coverage_markdown(m: Matrix, read: dict[str, str] | None = None) -> str:
 
 def _show(m: Matrix, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.section is None or args.coverage:
-        from .matrix_history import load_history, versions_read
+        from ..matrix_history import load_history, versions_read
 
         read = versions_read(load_history())
         headers = (*_COVERAGE_HEADERS, _READ_HEADER)
@@ -351,8 +351,8 @@ def _row_dict(row: Any) -> dict[str, str]:
 
 # --- audit -------------------------------------------------------------------------------------------
 def _audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .matrix_history import audit as run_audit
-    from .matrix_history import load_history
+    from ..matrix_history import audit as run_audit
+    from ..matrix_history import load_history
 
     m, problems = check_matrix(args.overrides)
     if problems:

@@ -78,8 +78,8 @@ def add_lab_parser(sub: Any) -> None:
 
 
 def _config(args: argparse.Namespace, for_up: bool = False) -> Any:
-    from .lab.config import build_config, default_cache, default_prefix, load_config_file
-    from .lab.lab import config_from_state
+    from ..lab.config import build_config, default_cache, default_prefix, load_config_file
+    from ..lab.lab import config_from_state
 
     prefix = (args.prefix or default_prefix()).absolute()
     cache = (args.cache or default_cache()).absolute()
@@ -106,7 +106,7 @@ def _print_status(rows: list[Any]) -> None:
 
 
 def run_lab(args: argparse.Namespace) -> int:
-    from .lab.procs import LabError
+    from ..lab.procs import LabError
 
     try:
         return _run(args)
@@ -116,12 +116,12 @@ def run_lab(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .lab import lab
-    from .lab.faults import KINDS, make_fault
+    from ..lab import lab
+    from ..lab.faults import KINDS, make_fault
 
     cmd = args.lab_command
     if cmd == "deps":
-        from .lab.hostdeps import ensure_packages, missing_packages
+        from ..lab.hostdeps import ensure_packages, missing_packages
 
         done: list[str] = []
         ensure_packages(done)
@@ -186,7 +186,7 @@ def _run(args: argparse.Namespace) -> int:
             return 1
         os.execvp("ssh", ["ssh", "-F", str(lp.ssh_config), host, *args.remote_command])
     if cmd == "store":
-        from .lab import store
+        from ..lab import store
 
         log: list[str] = []
         lp = lab.paths(cfg)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .render import (
+from ..render import (
     CONTAINER_DEVICE_DIR,
     DEFAULT_ASCEND_ROOT,
     DEFAULT_COMMAND,

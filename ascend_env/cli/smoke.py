@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .smoke.devices import DEVICES
-from .smoke.errors import EXIT_FAILED, EXIT_OK, SmokeError
-from .smoke.golden import MAX_NEW_TOKENS, PROMPT
-from .smoke.runners import FRAMEWORKS, KINDS
+from ..smoke.devices import DEVICES
+from ..smoke.errors import EXIT_FAILED, EXIT_OK, SmokeError
+from ..smoke.golden import MAX_NEW_TOKENS, PROMPT
+from ..smoke.runners import FRAMEWORKS, KINDS
 
 _EPILOG = """\
 examples:
@@ -118,8 +118,8 @@ def _write_report(path: str, report: dict) -> None:
 
 
 def run_smoke(args: argparse.Namespace) -> int:
-    from .smoke.run import SmokeOptions, error_report, list_runners
-    from .smoke.run import run_smoke as run
+    from ..smoke.run import SmokeOptions, error_report, list_runners
+    from ..smoke.run import run_smoke as run
 
     if args.list_runners:
         rows = list_runners()

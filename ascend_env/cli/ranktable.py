@@ -55,7 +55,7 @@ def add_ranktable_parser(sub: Any) -> None:
 def _members(fleet: Any, hosts: str | None, roce: set[str], inventory: str) -> list[str]:
     """The NPU hosts of the fleet plan that take part: ``--hosts``, else those with ascend_ranktable_enabled, else
     those whose chip has NPU RoCE ports."""
-    from .ranktable import RankTableError
+    from ..ranktable import RankTableError
 
     names = list(fleet.hosts)
     if not names:
@@ -118,7 +118,7 @@ class Progress:
 
 def run_check(args: argparse.Namespace) -> int:
     """--check FILE: does HCCL load it?  0 yes, 1 no (every reason), 2 unreadable or a format not checked."""
-    from .ranktable_check import RankTableFormatError, check, chip_named, load_text
+    from ..ranktable_check import RankTableFormatError, check, chip_named, load_text
 
     try:
         chip = chip_named(args.chip)
@@ -177,7 +177,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_ranktable(args: argparse.Namespace) -> int:
-    from .ranktable import RankTableError
+    from ..ranktable import RankTableError
 
     if args.check:
         return run_check(args)
@@ -193,13 +193,13 @@ def run_ranktable(args: argparse.Namespace) -> int:
 
 
 def _write(args: argparse.Namespace) -> int:
-    from .doctor import transport
-    from .doctor.transport import TransportError
-    from .doctor_cli import ssh_target
-    from .inventory import InventoryError, fleet_plan, read_inventory
-    from .matrix import load_matrix
-    from .probe.hccn import from_facts
-    from .ranktable import MAX_DEVICES, RankTableError, Server, build, format_for, hccl_chip, parse_devices, render
+    from ..doctor import transport
+    from ..doctor.transport import TransportError
+    from ..inventory import InventoryError, fleet_plan, read_inventory
+    from ..matrix import load_matrix
+    from ..probe.hccn import from_facts
+    from ..ranktable import MAX_DEVICES, RankTableError, Server, build, format_for, hccl_chip, parse_devices, render
+    from .doctor import ssh_target
 
     if not Path(args.inventory).exists():
         raise RankTableError(f"--inventory {args.inventory}: no such file or directory; give the fleet's Ansible "

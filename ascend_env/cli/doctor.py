@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import hostvalues
-from .doctor.status import FAIL, GROUPS, OK, SKIP, UNKNOWN, WARN
-from .doctor.transport import SshTarget, TransportError
-from .errors import UsageError
+from .. import hostvalues
+from ..doctor.status import FAIL, GROUPS, OK, SKIP, UNKNOWN, WARN
+from ..doctor.transport import SshTarget, TransportError
+from ..errors import UsageError
 
 if TYPE_CHECKING:          # imported when the checks run, after the probe has started (run_doctor)
-    from .doctor.checks import Check
+    from ..doctor.checks import Check
 
 _EPILOG = """\
 examples:
@@ -68,7 +68,7 @@ EXPECT_COMPONENTS = ("driver", "firmware", "cann", "python", "torch", "torch_npu
 
 
 def _read_expect_file(path: Path, text: str) -> Any:
-    from .yamlload import YamlError, safe_load
+    from ..yamlload import YamlError, safe_load
 
     try:
         raw = path.read_bytes().decode("utf-8")
@@ -89,7 +89,7 @@ def _read_expect_file(path: Path, text: str) -> Any:
 def parse_expect(text: str | None) -> dict[str, str] | None:
     """The expected stack: a file (``matrix resolve --json``, or a mapping) or ``component=version`` pairs; every
     component one the doctor reads, every version one the component's scheme parses (else :class:`UsageError`)."""
-    from .versions import VersionError, parse_spec
+    from ..versions import VersionError, parse_spec
 
     if not text:
         return None
@@ -137,7 +137,7 @@ def parse_only(text: str | None) -> list[str] | None:
     items = [x.strip() for x in text.split(",") if x.strip()]
     if not items:
         raise UsageError(f"--only {text!r} names no check; give check ids or groups, e.g. --only driver,cann")
-    from .doctor.checks import list_checks
+    from ..doctor.checks import list_checks
 
     ids = [cid for cid, _, _ in list_checks()]
     valid = [*GROUPS, *ids]
@@ -242,7 +242,7 @@ def inventory_targets(path: str, limit: str | None, containers: bool = False) ->
     """The NPU hosts of the inventory at ``path`` (or the ``limit`` ones), and with ``containers`` their enabled
     containers, from the fleet plan (the preflight's planner: one enumeration).  An inventory Ansible cannot read,
     one without NPU hosts, or one the preflight refuses is bad input (every problem, one line each)."""
-    from .inventory import InventoryError, fleet_plan, read_inventory
+    from ..inventory import InventoryError, fleet_plan, read_inventory
 
     # lenient: a host is checked whatever the preflight would say of its store or pins; one that cannot be planned at
     # all (its address, its containers) is bad input
@@ -270,12 +270,12 @@ def _write_reports(directory: str, results: Sequence[tuple[str, dict[str, Any] |
 
 def run_doctor(args: argparse.Namespace) -> int:
     if args.list_checks:
-        from .doctor.checks import list_checks
+        from ..doctor.checks import list_checks
 
         for cid, group, doc in list_checks():
             print(f"{cid:22} {group:11} {doc}")
         return 0
-    from .doctor import transport
+    from ..doctor import transport
 
     # every input is checked before anything is read: a bad value is exit 2 with its name, never a run that
     # checked nothing (or the controller instead of the fleet) and said ok
@@ -325,9 +325,9 @@ def run_doctor(args: argparse.Namespace) -> int:
     pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(todo))))
     try:
         pending = [pool.submit(gather, target) for target in todo]
-        from .doctor.checks import Check, Context, run_checks
-        from .doctor.network import fleet_checks
-        from .matrix import load_matrix
+        from ..doctor.checks import Check, Context, run_checks
+        from ..doctor.network import fleet_checks
+        from ..matrix import load_matrix
 
         matrix = load_matrix()
         results: list[tuple[str, dict[str, Any] | None, list[Check]]] = []
