@@ -16,6 +16,17 @@ from typing import Any, TextIO
 
 from ..errors import AscendEnvError
 from ..matrix import Matrix, MatrixInvalid, Problem, check_matrix, load_matrix
+from ..matrix_text import (
+    COVERAGE_HEADERS,
+    READ_HEADER,
+    coverage_markdown,
+    coverage_rows,
+    format_audit,
+    format_conflict,
+    format_stack,
+    row_dict,
+    table,
+)
 from ..resolver import BAD_INPUT, PIN_COMPONENTS, Conflict, Request, Stack, resolve
 from ..versions import COMPONENTS
 
@@ -180,173 +191,34 @@ def _print_check(m: Matrix, problems: Sequence[Problem], as_json: bool, out: Tex
     return EXIT_CONFLICT if problems else EXIT_OK
 
 
-# --- formatting --------------------------------------------------------------------------------
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool = False) -> str:
-    if markdown:
-        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-        lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
-        return "\n".join(lines)
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False))
-    body = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows]
-    return "\n".join([line.rstrip(), "  ".join("-" * w for w in widths), *body])
-
-
-class _Sources:
-    """Numbers sources in order of first use: [1], [2], ..."""
-
-    def __init__(self) -> None:
-        self.order: list[str] = []
-
-    def ref(self, text: str) -> str:
-        refs = []
-        for s in [x.strip() for x in text.split(";") if x.strip()]:
-            if s not in self.order:
-                self.order.append(s)
-            refs.append(f"[{self.order.index(s) + 1}]")
-        return "".join(refs)
-
-    def render(self) -> str:
-        return "\n".join(f"  [{i}] {s}" for i, s in enumerate(self.order, 1))
-
-
-def format_stack(st: Stack) -> str:
-    src = _Sources()
-    head = " / ".join(x for x in (st.chip.id if st.chip else "any chip", str(st.arch) if st.arch else "any arch",
-                                  st.framework or "no framework") if x)
-    lines = [f"✓ resolved stack for {head}  (rows: {st.tier})", ""]
-    rows = []
-    details: list[str] = []
-    for name, c in st.components.items():
-        label = COMPONENTS[name].label
-        if c.version is not None:
-            shown = f"{c.version}" + ("  (pinned)" if c.pinned else "")
-        elif c.recommended is not None:
-            shown = f"{c.recommended}  (recommended)"
-        else:
-            shown = "-"
-        refs = "".join(src.ref(s) for s in sorted({x.strip() for text in c.sources for x in text.split(";")
-                                                    if x.strip()}))
-        rows.append((label, shown, refs))
-        for con in c.constraints:
-            if con.by == "your pin":
-                continue
-            details.append(f"  {label}: {con.describe()}  (by {con.by}) {src.ref(con.source)}")
-        for note in c.notes:
-            details.append(f"  {label}: {note}")
-    lines.append(_table(("component", "version", "sources"), rows))
-    if details:
-        lines += ["", "constraints:", *details]
-    if st.installers:
-        lines += ["", "installers:"] + [f"  {k:<9} {v}" for k, v in st.installers.items()]
-    if st.warnings:
-        lines += ["", "warnings:"] + [f"  ! {w}" for w in st.warnings]
-    lines += ["", "sources:", src.render()]
-    return "\n".join(lines)
-
-
-def format_conflict(c: Conflict) -> str:
-    lines = [f"✗ no consistent stack: {len(c.violations)} violated rule(s)"]
-    for v in c.violations:
-        lines.append(f"  ✗ {v.message}" + (f"  [{v.source}]" if v.source else ""))
-        lines.append(f"    fix: {v.fix}")
-    return "\n".join(lines)
-
-
-def coverage_rows(m: Matrix, read: dict[str, str] | None = None) -> list[tuple[str, ...]]:
-    """(concern, file, rows, versions covered, sources[, page versions read]) for the README table.  ``read``
-    (concern -> text, from :func:`ascend_env.matrix_history.versions_read`) adds the last column."""
-
-    def span(vs: Sequence[Any]) -> str:
-        vs = sorted(set(vs))
-        return f"{vs[0]} … {vs[-1]} ({len(vs)})" if vs else "-"
-
-    def srcs(rows: Sequence[Any]) -> str:
-        return str(len({r.meta.source for r in rows}))
-
-    rows = [
-        ("chips", "chips.yaml", str(len(m.chips)), ", ".join(c.id for c in m.chips), srcs(m.chips)),
-        ("CANN releases", "cann_releases.yaml", str(len(m.releases)), span([r.version for r in m.releases]),
-         srcs(m.releases)),
-        ("CANN ↔ driver/firmware per chip", "cann_hdk.yaml", str(len(m.cann_hdk)),
-         "CANN " + span([r.cann for r in m.cann_hdk]), srcs(m.cann_hdk)),
-        ("CANN ↔ Python", "cann_python.yaml", str(len(m.cann_python)),
-         f"{len({str(s) for r in m.cann_python for s in r.cann})} CANN versions/series", srcs(m.cann_python)),
-        ("MindSpore ↔ CANN ↔ Python", "mindspore.yaml", str(len(m.mindspore)),
-         "MindSpore " + span([r.version for r in m.mindspore]), srcs(m.mindspore)),
-        ("MindFormers ↔ MindSpore", "mindspore.yaml", str(len(m.mindformers)),
-         "MindFormers " + span([r.version for r in m.mindformers]), srcs(m.mindformers)),
-        ("torch ↔ Python", "torch.yaml", str(len(m.torch)), "torch " + span([r.version for r in m.torch]),
-         srcs(m.torch)),
-        ("torch_npu ↔ torch ↔ CANN", "torch.yaml", str(len(m.torch_npu)),
-         "torch_npu " + span([r.version for r in m.torch_npu]), srcs(m.torch_npu)),
-        ("installer names", "installers.yaml", str(len(m.installers)),
-         ", ".join(sorted({r.component for r in m.installers})), srcs(m.installers)),
-        ("toolkit layouts", "installers.yaml", str(len(m.layouts)), f"{len(m.layouts)} layouts", srcs(m.layouts)),
-        ("HCCL rank table format", "hccl.yaml", str(len(m.rank_tables)),
-         ", ".join(f"{'/'.join(r.chips)}: {r.format}" for r in m.rank_tables), srcs(m.rank_tables)),
-    ]
-    if read is None:
-        return rows
-    keys = (None, None, "cann_hdk", "cann_python", "mindspore", "mindformers", "torch", "torch_npu", None, None, None)
-    return [(*r, read.get(k, "-") if k else "-") for r, k in zip(rows, keys, strict=True)]
-
-
-_COVERAGE_HEADERS = ("concern", "file", "rows", "covers", "sources")
-_READ_HEADER = "page versions read"
-
-
-def coverage_markdown(m: Matrix, read: dict[str, str] | None = None) -> str:
-    headers = (*_COVERAGE_HEADERS, _READ_HEADER) if read is not None else _COVERAGE_HEADERS
-    table = _table(headers, coverage_rows(m, read), markdown=True)
-    text = f"{table}\n\nTotal: {m.row_count()} rows from {len(m.sources())} distinct sources."
-    if read is not None:
-        text += (f"\n\n{_READ_HEADER}: every version of the pages the rows cite (and of related pages) read for the "
-                 f"matrix, per concern (intermediate commits counted too); `python -m ascend_env matrix audit` checks "
-                 f"each row against them (docs/matrix.md, \"Page history\").")
-    return text
-
-
 def _show(m: Matrix, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.section is None or args.coverage:
-        from ..matrix_history import load_history, versions_read
-
-        read = versions_read(load_history())
-        headers = (*_COVERAGE_HEADERS, _READ_HEADER)
-        if args.json:
-            print(json.dumps([dict(zip(headers, r, strict=True)) for r in coverage_rows(m, read)], indent=2), file=out)
-        elif args.markdown:
-            print(coverage_markdown(m, read), file=out)
-        else:
-            print(_table(headers, coverage_rows(m, read)), file=out)
-            print(f"\n{m.row_count()} rows from {len(m.sources())} distinct sources", file=out)
+        _show_coverage(m, args, out)
         return EXIT_OK
     if args.section not in _SHOW_SECTIONS:
         print(f"error: unknown section {args.section!r}; choose from {', '.join(_SHOW_SECTIONS)}", file=err)
         return EXIT_USAGE
-    rows = getattr(m, args.section)
-    dicts = [_row_dict(r) for r in rows]
+    dicts = [row_dict(r) for r in getattr(m, args.section)]
     if args.json:
         print(json.dumps(dicts, indent=2), file=out)
         return EXIT_OK
     headers = list(dicts[0]) if dicts else ["(empty)"]
-    print(_table(headers, [[d[h] for h in headers] for d in dicts], markdown=args.markdown), file=out)
+    print(table(headers, [[d[h] for h in headers] for d in dicts], markdown=args.markdown), file=out)
     return EXIT_OK
 
 
-def _row_dict(row: Any) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in vars(row).items():
-        if key == "meta":
-            continue
-        if isinstance(value, tuple):
-            value = ", ".join(str(v) for v in value)
-        elif isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items())
-        out[key] = "" if value is None else str(value)
-    out["preferred"] = "yes" if row.meta.preferred else "no"
-    out["source"] = row.meta.source
-    return out
+def _show_coverage(m: Matrix, args: argparse.Namespace, out: TextIO) -> None:
+    from ..matrix_history import load_history, versions_read
+
+    read = versions_read(load_history())
+    headers = (*COVERAGE_HEADERS, READ_HEADER)
+    if args.json:
+        print(json.dumps([dict(zip(headers, r, strict=True)) for r in coverage_rows(m, read)], indent=2), file=out)
+    elif args.markdown:
+        print(coverage_markdown(m, read), file=out)
+    else:
+        print(table(headers, coverage_rows(m, read)), file=out)
+        print(f"\n{m.row_count()} rows from {len(m.sources())} distinct sources", file=out)
 
 
 # --- audit -------------------------------------------------------------------------------------------
@@ -368,69 +240,3 @@ def _audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"error: {report.history_problems[0]}", file=err)
         return EXIT_CONFLICT
     return EXIT_CONFLICT if args.strict and not report.ok else EXIT_OK
-
-
-def _refs_text(refs: Sequence[str], own: str | None) -> str:
-    shown = list(refs) if len(refs) <= 6 else [*refs[:2], "…", *refs[-3:]]
-    if own and own in refs and own not in shown:
-        shown.append(own)
-    return ", ".join(shown)
-
-
-def format_audit(report: Any) -> str:
-    rows = [r for r in report.rows if r.status not in ("url", "local")]
-    lines = [f"matrix audit: {report.pages} pages, {report.versions} page versions read; "
-             f"{len(rows)} row sources name a repository page", ""]
-    status_text = {"ok": "ok", "missing-ref": "✗ no page version", "unknown-ref": "✗ unknown page version",
-                   "not-stated": "✗ not stated at its version", "superseded": "✗ superseded_by",
-                   "unread": "! version not read", "no-history": "- page not in the history"}
-    for r in rows:
-        detail = ""
-        if r.status in ("ok", "not-stated", "superseded"):
-            detail = (f"checked against {r.versions_read} version(s); stated at {len(r.stated_at)}: "
-                      f"{_refs_text(r.stated_at, r.ref)}" if r.stated_at else
-                      f"checked against {r.versions_read} version(s) (the row is older than the history's scope)")
-        lines.append(f"  {r.where}  {r.source}")
-        lines.append(f"      {status_text.get(r.status, r.status)}" + (f": {detail}" if detail else ""))
-        if r.python:
-            lines.append(f"      python: {r.python} (stated by this page)")
-        if r.message:
-            lines.append(f"      {r.message}")
-    lines.append("")
-    lines += _format_python(report.python)
-    lines.append("")
-    if report.unencoded:
-        lines.append(f"✗ {len(report.unencoded)} pairing(s) stated by the pages that no row encodes "
-                     f"(encode them, or list them under ignored: in page_history.yaml with the reason):")
-        for p in report.unencoded:
-            lines.append(f"  - {p.source}: {p.describe()}  [{_refs_text(p.refs, None)}]")
-    else:
-        lines.append(f"✓ every pairing the pages state is encoded ({len(report.ignored)} judged not a release's "
-                     f"pairing and listed under ignored: in page_history.yaml)")
-    for text in report.history_problems:
-        lines.append(f"✗ {text}")
-    problems = report.problems
-    unread = [r for r in rows if r.status == "unread"]
-    if unread:
-        lines.append(f"! {len(unread)} row(s) cite a page version no reading covers (page_history.yaml unread:)")
-    lines.append(f"✗ {len(problems)} row problem(s)" if problems else "✓ every row names a page version that states it")
-    return "\n".join(lines)
-
-
-def _format_python(py: dict[str, Any]) -> list[str]:
-    """The audit's Python section: every row's Python range with the page that states it, then the components whose
-    pages disagree (the resolver's default stays within all of them, a Python one of them states is accepted)."""
-    if not py:
-        return []
-    lines = ["Python ranges: each row's, and the page that states it (docs/matrix.md, \"Python\"):"]
-    for r in py.get("rows", []):
-        lines.append(f"  {r['subject']}: python {r['python']}  [{r['source']}]  ({r['where']})")
-    dis = py.get("disagreements", [])
-    if dis:
-        lines += ["", f"pages that disagree on a Python range ({len(dis)}): the default stays within every page, a "
-                      f"Python one page states is accepted when pinned (with a warning naming the pages):"]
-        for d in dis:
-            pages = "; ".join(f"{s['python']} [{s['source']}]" for s in d["statements"])
-            lines.append(f"  {d['subject']}: default within {d['default_within']}; accepted {d['accepted']}  "
-                         f"({pages})")
-    return lines

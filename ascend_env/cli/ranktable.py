@@ -194,12 +194,12 @@ def run_ranktable(args: argparse.Namespace) -> int:
 
 def _write(args: argparse.Namespace) -> int:
     from ..doctor import transport
+    from ..doctor.targets import ssh_target
     from ..doctor.transport import TransportError
     from ..inventory import InventoryError, fleet_plan, read_inventory
     from ..matrix import load_matrix
     from ..probe.hccn import from_facts
     from ..ranktable import MAX_DEVICES, RankTableError, Server, build, format_for, hccl_chip, parse_devices, render
-    from .doctor import ssh_target
 
     if not Path(args.inventory).exists():
         raise RankTableError(f"--inventory {args.inventory}: no such file or directory; give the fleet's Ansible "
