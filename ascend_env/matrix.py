@@ -428,6 +428,34 @@ class _RowReader:
                 self.fail(f"{key}: {exc}")
         return tuple(out)
 
+    def names(self, key: str) -> tuple[str, ...]:
+        """A list of names (a chip's aliases, its npu-smi names); () when absent."""
+        value = self.raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
+            self.fail(f"{key} must be a list of names, e.g. [910B3, \"Atlas A2\"], got {value!r}")
+            return ()
+        return tuple(str(v) for v in value)
+
+    def count(self, key: str) -> int:
+        """A whole number of at least 1 (``chips_per_card``); 0 when absent (the required-field check says so)."""
+        value = self.raw.get(key)
+        if value in (None, "", []):
+            return 0
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            self.fail(f"{key} must be a whole number of at least 1, e.g. 1 (2 for a 300I Duo), got {value!r}")
+            return 0
+        return value
+
+    def flag(self, key: str) -> bool:
+        """true or false; false when absent."""
+        value = self.raw.get(key, False)
+        if not isinstance(value, bool):
+            self.fail(f"{key} must be true or false, got {value!r}")
+            return False
+        return value
+
     def text(self, key: str) -> str:
         value = self.raw.get(key, "")
         if not isinstance(value, str):
@@ -463,14 +491,13 @@ def _read_chip(r: _RowReader) -> Chip | None:
     if not isinstance(pci, dict) or "vendor" not in pci or "device" not in pci:
         r.fail("pci must be a mapping with vendor and device (and optional subsystem), e.g. "
                "{vendor: \"0x19e5\", device: \"0xd802\"}")
+    aliases, smi_names = r.names("aliases"), r.names("npu_smi_names")
+    per_card, hbm = r.count("chips_per_card"), r.flag("hbm")
     if not r.ok:
         return None
-    return Chip(id=str(r.raw["id"]).lower(), name=r.text("name"),
-                aliases=tuple(str(a) for a in r.raw.get("aliases", [])),
-                pci={k: str(v).lower() for k, v in pci.items()},
-                file_chip=r.text("file_chip"), chips_per_card=int(r.raw["chips_per_card"]),
-                hbm=bool(r.raw.get("hbm", False)),
-                npu_smi_names=tuple(str(a) for a in r.raw.get("npu_smi_names", [])), meta=meta)
+    return Chip(id=str(r.raw["id"]).lower(), name=r.text("name"), aliases=aliases,
+                pci={k: str(v).lower() for k, v in pci.items()}, file_chip=r.text("file_chip"),
+                chips_per_card=per_card, hbm=hbm, npu_smi_names=smi_names, meta=meta)
 
 
 def _read_release(r: _RowReader) -> CannRelease | None:
