@@ -217,7 +217,11 @@ def write_report(directory: Path, name: str, facts: dict[str, Any], checks: list
     return path
 
 
-def _write_reports(directory: str, results: Sequence[tuple[str, dict[str, Any] | None, list[Check]]]) -> None:
+#: one target's results: its name, its facts (None: they could not be read), its checks
+Result = tuple[str, "dict[str, Any] | None", "list[Check]"]
+
+
+def _write_reports(directory: str, results: Sequence[Result]) -> None:
     try:
         for name, facts, checks in results:
             p = write_report(Path(directory), name, facts or {}, checks)
@@ -234,12 +238,31 @@ def run_doctor(args: argparse.Namespace) -> int:
         for cid, group, doc in list_checks():
             print(f"{cid:22} {group:11} {doc}")
         return 0
-    from ..doctor import transport
-
     # every input is checked before anything is read: a bad value is exit 2 with its name, never a run that
     # checked nothing (or the controller instead of the fleet) and said ok
     expect = parse_expect(args.expect)
     only = parse_only(args.only)
+    targets = _targets(args)
+    results = _check_targets(args, targets, expect, only)
+    if len(results) > 1 and (not only or "network" in only):   # what only the whole fleet shows
+        from ..doctor.network import fleet_checks
+
+        extra = fleet_checks([(n, f) for n, f, _ in results])
+        results = [(n, f, c + extra.get(n, [])) for n, f, c in results]
+    codes = [exit_code(c) for _, _, c in results]
+    code = 1 if 1 in codes else (2 if all(x == 2 for x in codes) else 0)
+    if args.json:
+        _print_json(results, code)
+    else:
+        _print_text(results, args.only, only, expect)
+    sys.stdout.flush()
+    if args.report:   # after the results are out: a folder that cannot be written loses nothing but the bundle
+        _write_reports(args.report, results)
+    return code
+
+
+def _targets(args: argparse.Namespace) -> list[Target]:
+    """What to check over SSH (none: here or ``--container``), once the flags that go together are checked."""
     if args.limit is not None and not args.inventory:
         raise UsageError("--limit needs --inventory (it names inventory hosts)")
     if args.containers and not args.inventory:
@@ -262,34 +285,42 @@ def run_doctor(args: argparse.Namespace) -> int:
         report_dir = Path(args.report)
         if report_dir.exists() and not report_dir.is_dir():
             raise UsageError(f"--report {args.report}: is a file, not a folder; give a folder for the bundle")
+    return targets
+
+
+def _gather(args: argparse.Namespace, target: Target | None) -> dict[str, Any] | str:
+    """The target's facts (this machine's or ``--container``'s when ``target`` is None), or why they could not be
+    read."""
+    from ..doctor import transport
+
     imports = not args.no_imports
+    try:
+        if args.container:
+            return transport.container(args.container, args.runtime, args.python, imports)
+        if target is not None:
+            # the host's own engine CLI (inventory: ascend_container_cli, e.g. isula on openEuler hosts)
+            return transport.ssh(target.ssh, args.python, imports, container_name=target.container,
+                                 runtime=target.cli)
+        return transport.local(args.root or os.environ.get("ASCEND_ENV_HOST_ROOT") or "/", args.python, imports)
+    except TransportError as e:
+        return str(e)
 
-    def gather(target: Target | None) -> dict[str, Any] | str:
-        """The target's facts, or why they could not be read."""
-        try:
-            if args.container:
-                return transport.container(args.container, args.runtime, args.python, imports)
-            if target is not None:
-                # the host's own engine CLI (inventory: ascend_container_cli, e.g. isula on openEuler hosts)
-                return transport.ssh(target.ssh, args.python, imports, container_name=target.container,
-                                     runtime=target.cli)
-            return transport.local(args.root or os.environ.get("ASCEND_ENV_HOST_ROOT") or "/", args.python, imports)
-        except TransportError as e:
-            return str(e)
 
+def _check_targets(args: argparse.Namespace, targets: list[Target], expect: dict[str, str] | None,
+                   only: list[str] | None) -> list[Result]:
+    """Each target's facts and the checks on them, in the targets' order."""
     todo: list[Target | None] = list(targets) or [None]
     # The probes start first: they wait on subprocesses (docker exec, npu-smi, hccn_tool, SSH) while this process
     # imports the checks and loads the matrix, so a cold run pays for the slower of the two, not their sum.
     # No `with`: on Ctrl-C or an error the pool is left without waiting for an SSH probe's timeout.
     pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(todo))))
     try:
-        pending = [pool.submit(gather, target) for target in todo]
+        pending = [pool.submit(_gather, args, target) for target in todo]
         from ..doctor.checks import Check, Context, run_checks
-        from ..doctor.network import fleet_checks
         from ..matrix import load_matrix
 
         matrix = load_matrix()
-        results: list[tuple[str, dict[str, Any] | None, list[Check]]] = []
+        results: list[Result] = []
         for target, fut in zip(todo, pending, strict=True):
             name = target.name if target else (args.container or "")
             facts = fut.result()
@@ -301,34 +332,32 @@ def run_doctor(args: argparse.Namespace) -> int:
             results.append((name, facts, run_checks(facts, ctx, only)))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    if len(results) > 1 and (not only or "network" in only):   # what only the whole fleet shows
-        extra = fleet_checks([(n, f) for n, f, _ in results])
-        results = [(n, f, c + extra.get(n, [])) for n, f, c in results]
-    codes = [exit_code(c) for _, _, c in results]
-    code = 1 if 1 in codes else (2 if all(x == 2 for x in codes) else 0)
-    if args.json:
-        doc: dict[str, Any] = {"ok": code == 0, "exit_code": code, "targets": [
-            {"name": n, "ok": exit_code(c) == 0, "checks": [x.as_dict() for x in c],
-             "elapsed_ms": (f or {}).get("elapsed_ms")} for n, f, c in results]}
-        if len(results) == 1:
-            doc["checks"] = doc["targets"][0]["checks"]
-        print(json.dumps(doc, indent=1))
-    else:
-        tty = sys.stdout.isatty()
-        if len(results) > 1:
-            print(fleet_table(results))
-            print()
-        for name, _, checks in results:
-            if not checks:
-                print(render(name, checks, tty) + f"\nnothing was checked: no check of --only {args.only} applies "
-                      "here" + (" (the expect check needs --expect)" if only and "expect" in only and not expect
-                                else ""))
-            elif len(results) == 1 or any(c.status in (FAIL, WARN, SKIP, UNKNOWN) for c in checks):
-                print(render(name if len(results) > 1 or name else "", checks, tty))
-    sys.stdout.flush()
-    if args.report:   # after the results are out: a folder that cannot be written loses nothing but the bundle
-        _write_reports(args.report, results)
-    return code
+    return results
+
+
+def _print_json(results: Sequence[Result], code: int) -> None:
+    doc: dict[str, Any] = {"ok": code == 0, "exit_code": code, "targets": [
+        {"name": n, "ok": exit_code(c) == 0, "checks": [x.as_dict() for x in c],
+         "elapsed_ms": (f or {}).get("elapsed_ms")} for n, f, c in results]}
+    if len(results) == 1:
+        doc["checks"] = doc["targets"][0]["checks"]
+    print(json.dumps(doc, indent=1))
+
+
+def _print_text(results: Sequence[Result], only_text: str | None, only: list[str] | None,
+                expect: dict[str, str] | None) -> None:
+    """A fleet's table, then each target whose checks are not all fine (a single target: always)."""
+    tty = sys.stdout.isatty()
+    if len(results) > 1:
+        print(fleet_table(results))
+        print()
+    for name, _, checks in results:
+        if not checks:
+            print(render(name, checks, tty) + f"\nnothing was checked: no check of --only {only_text} applies "
+                  "here" + (" (the expect check needs --expect)" if only and "expect" in only and not expect
+                            else ""))
+        elif len(results) == 1 or any(c.status in (FAIL, WARN, SKIP, UNKNOWN) for c in checks):
+            print(render(name if len(results) > 1 or name else "", checks, tty))
 
 
 def fleet_table(results: Sequence[tuple[str, Any, list[Check]]]) -> str:
