@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import jinja2
-import yaml
 
 from .errors import AscendEnvError
 from .sshd_options import SshdOptionError
@@ -579,21 +578,34 @@ def _volume_pairs(spec: ContainerSpec) -> list[tuple[str, str]]:
     return pairs
 
 
-def container_context(spec: ContainerSpec) -> dict[str, Any]:
-    """The variables of ``templates/container_run.argv.j2``, all pre-computed (plain str/bool/int/list/None)."""
-    devices: list[str] = []
+def _device_args(spec: ContainerSpec) -> list[str]:
+    """``HOST:CONTAINER`` of each device to pass (none in ascend_runtime mode: the runtime injects them)."""
+    if spec.ascend_runtime:
+        return []
+    devices = [f"{_join(spec.device_dir, f'davinci{card}')}:{CONTAINER_DEVICE_DIR}/davinci{card}"
+               for card in spec.devices]
+    devices += [f"{_join(spec.device_dir, manager)}:{CONTAINER_DEVICE_DIR}/{manager}" for manager in MANAGER_DEVICES
+                if getattr(spec, manager)]
+    return devices
+
+
+def _volume_args(spec: ContainerSpec) -> list[str]:
+    """``HOST:CONTAINER[:ro]`` of each bind mount: the Ascend base mounts read-only, then the spec's own."""
+    pairs = _volume_pairs(spec)
+    base_count = len(pairs) - len(spec.mounts)
+    return [f"{host}:{ctr}:ro" for host, ctr in pairs[:base_count]] + [m.to_arg() for m in spec.mounts]
+
+
+def _env_items(spec: ContainerSpec) -> list[str]:
+    """``KEY=VALUE`` of the container's environment, sorted (ascend_runtime mode adds ASCEND_VISIBLE_DEVICES)."""
     env = dict(spec.env)
     if spec.ascend_runtime:
         env["ASCEND_VISIBLE_DEVICES"] = format_device_list(spec.devices)
-    else:
-        for card in spec.devices:
-            devices.append(f"{_join(spec.device_dir, f'davinci{card}')}:{CONTAINER_DEVICE_DIR}/davinci{card}")
-        for manager in MANAGER_DEVICES:
-            if getattr(spec, manager):
-                devices.append(f"{_join(spec.device_dir, manager)}:{CONTAINER_DEVICE_DIR}/{manager}")
-    base_count = len(_volume_pairs(spec)) - len(spec.mounts)
-    volumes = [f"{host}:{ctr}:ro" for host, ctr in _volume_pairs(spec)[:base_count]]
-    volumes += [m.to_arg() for m in spec.mounts]
+    return [f"{k}={v}" for k, v in sorted(env.items())]
+
+
+def container_context(spec: ContainerSpec) -> dict[str, Any]:
+    """The variables of ``templates/container_run.argv.j2``, all pre-computed (plain str/bool/int/list/None)."""
     return {
         "runtime": spec.runtime,
         "name": spec.name,
@@ -612,22 +624,60 @@ def container_context(spec: ContainerSpec) -> dict[str, Any]:
         "restart": spec.restart,
         "user": spec.user,
         "workdir": spec.workdir,
-        "devices": devices,
-        "volumes": volumes,
-        "env": [f"{k}={v}" for k, v in sorted(env.items())],
+        "devices": _device_args(spec),
+        "volumes": _volume_args(spec),
+        "env": _env_items(spec),
     }
 
 
 def render_container_argv(spec: ContainerSpec) -> list[str]:
-    """The ``docker run`` / ``isula run`` argv of ``spec``, as a list (never a shell string)."""
-    text = _render("container_run.argv.j2", container_context(spec))
-    try:
-        argv = yaml.safe_load(text)
-    except yaml.YAMLError as exc:  # pragma: no cover - tojson output is always valid YAML
-        raise RenderError(f"container_run.argv.j2 rendered invalid YAML ({exc}); this is a template bug") from exc
-    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
-        raise RenderError("container_run.argv.j2 did not render a list of strings; this is a template bug")
-    return argv
+    """The ``docker run`` / ``isula run`` argv of ``spec``, as a list (never a shell string).
+
+    Every option is one ``--flag=value`` element (both CLIs parse that form: docker/cli, and iSulad's
+    src/cmd/command_parser.c command_parse_long_arg), so no value can be read as another option.  docker and isula
+    differ only in:
+
+    * the network flag: docker documents ``--network`` (docker/cli: docs/reference/commandline/container_run.md);
+      iSulad's create options define only ``--net`` (openeuler-mirror/iSulad: src/cmd/isula/base/create.h); builds
+      with the native network also accept ``--network`` (docs/manual/native_network.md), so ``--net`` is the
+      spelling every isula accepts;
+    * ``--runtime``: the Ascend Docker Runtime installer makes ``ascend`` docker's default runtime
+      (/etc/docker/daemon.json) but keeps isulad's default for ``--install-scene=isula`` (Ascend/ascend-docker-runtime:
+      build/scripts/run_main.sh, install/deb/src/main.go): in ascend_runtime mode isula always gets
+      ``--runtime=ascend``, docker only when ``oci_runtime`` asks for it;
+    * the ``--restart`` values (docker ``unless-stopped``, isula ``on-reboot``), validated by the spec.
+
+    The same on both (create.h / run.h): run, --detach, --name, --label, --privileged, --ipc, --publish (isula:
+    native-network builds), --shm-size, --pids-limit, --restart, --user, --workdir (isula has no ``-w``), --device,
+    --volume, --env.
+    """
+    argv = [spec.runtime, "run"]
+    if spec.detach:
+        argv.append("--detach")
+    argv.append(f"--name={spec.name}")
+    argv += [f"--label={k}={v}" for k, v in sorted(spec.labels.items())]
+    oci_runtime = spec.oci_runtime or ("ascend" if spec.ascend_runtime and spec.runtime == "isula" else None)
+    if oci_runtime:
+        argv.append(f"--runtime={oci_runtime}")
+    if spec.privileged:
+        argv.append("--privileged")
+    if spec.ipc_host:
+        argv.append("--ipc=host")
+    argv.append(f"--net={spec.network}" if spec.runtime == "isula" else f"--network={spec.network}")
+    argv += [f"--publish={p.to_arg()}" for p in spec.ports]
+    argv += _limits_and_identity(spec)
+    argv += [f"--device={d}" for d in _device_args(spec)]
+    argv += [f"--volume={v}" for v in _volume_args(spec)]
+    argv += [f"--env={item}" for item in _env_items(spec)]
+    return [*argv, spec.image, *spec.command]
+
+
+def _limits_and_identity(spec: ContainerSpec) -> list[str]:
+    """--shm-size, --pids-limit, --restart, --user, --workdir: those the spec sets, in that order."""
+    pids = None if spec.pids_limit is None else str(spec.pids_limit)
+    options = [("--shm-size", spec.shm_size), ("--pids-limit", pids), ("--restart", spec.restart),
+               ("--user", spec.user), ("--workdir", spec.workdir)]
+    return [f"{flag}={value}" for flag, value in options if value]
 
 
 def with_spec_hash_label(spec: ContainerSpec) -> ContainerSpec:
