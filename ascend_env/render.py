@@ -1,8 +1,10 @@
 """Renderers: the container run argv (docker / isula), the sshd drop-in and the shell environment block.
 
-Each renderer is a frozen, validated spec dataclass, a ``*_context(spec)`` function that pre-computes every template
-variable, and a ``render_*`` function that renders one of the top-level ``templates/`` (the Ansible roles render the
-same templates with the same variables, so the templates use builtin Jinja2 filters only).
+Each renderer is a frozen, validated spec dataclass and a ``render_*`` function.  The container argv is built as a
+list in Python (:func:`render_container_argv`); the sshd drop-in and the environment files come from a
+``*_context(spec)`` function that pre-computes every template variable and one of the top-level ``templates/``
+(the Ansible roles render the same templates with the same variables, so the templates use builtin Jinja2 filters
+only).
 
 Pure functions: no subprocess and no I/O except reading the templates. Device detection (scanning ``/dev``) is the
 caller's job; :func:`parse_device_selection` takes the detected card list as an argument.
@@ -50,7 +52,6 @@ __all__ = [
     "PortMapping",
     "RenderError",
     "SshdSpec",
-    "container_context",
     "env_context",
     "exec_env",
     "format_device_list",
@@ -122,7 +123,8 @@ _CONDA_ENV_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
 def _text(value: object, what: str, *, allow_newline: bool = False, allow_empty: bool = False) -> str:
     """A string without NUL (impossible in argv), without newlines unless allowed, and inside the Basic Multilingual
-    Plane (the YAML argv transport turns astral characters into surrogate pairs that YAML loaders do not rejoin)."""
+    Plane (the argv used to travel as YAML, whose loaders do not rejoin the surrogate pairs of astral characters; the
+    limit stays so that every spec accepted before is accepted now, and no other)."""
     if not isinstance(value, str):
         raise RenderError(f"{what} must be a string, got {value!r} ({type(value).__name__})")
     if not value and not allow_empty:
@@ -602,32 +604,6 @@ def _env_items(spec: ContainerSpec) -> list[str]:
     if spec.ascend_runtime:
         env["ASCEND_VISIBLE_DEVICES"] = format_device_list(spec.devices)
     return [f"{k}={v}" for k, v in sorted(env.items())]
-
-
-def container_context(spec: ContainerSpec) -> dict[str, Any]:
-    """The variables of ``templates/container_run.argv.j2``, all pre-computed (plain str/bool/int/list/None)."""
-    return {
-        "runtime": spec.runtime,
-        "name": spec.name,
-        "image": spec.image,
-        "command": list(spec.command),
-        "detach": spec.detach,
-        "labels": [f"{k}={v}" for k, v in sorted(spec.labels.items())],
-        "oci_runtime": spec.oci_runtime,
-        "ascend_runtime": spec.ascend_runtime,
-        "privileged": spec.privileged,
-        "ipc_host": spec.ipc_host,
-        "network": spec.network,
-        "ports": [p.to_arg() for p in spec.ports],
-        "shm_size": spec.shm_size,
-        "pids_limit": spec.pids_limit,
-        "restart": spec.restart,
-        "user": spec.user,
-        "workdir": spec.workdir,
-        "devices": _device_args(spec),
-        "volumes": _volume_args(spec),
-        "env": _env_items(spec),
-    }
 
 
 def render_container_argv(spec: ContainerSpec) -> list[str]:
