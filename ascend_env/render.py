@@ -447,7 +447,18 @@ class ContainerSpec:
     oci_runtime: str | None = None
 
     def __post_init__(self) -> None:
-        put = object.__setattr__
+        self._check_what_runs()
+        self._check_host_side()
+        self._check_network()
+        self._check_options()
+        self._check_mount_targets()
+
+    def _put(self, name: str, value: object) -> None:
+        """Store the normalised form of a field (the dataclass is frozen)."""
+        object.__setattr__(self, name, value)
+
+    def _check_what_runs(self) -> None:
+        """The engine, the container's name, its image, its cards and its command."""
         if self.runtime not in RUNTIMES:
             raise RenderError(f"runtime {self.runtime!r} is not supported; use 'docker' or 'isula'")
         if not _NAME_RE.match(_text(self.name, "container name")):
@@ -456,58 +467,74 @@ class ContainerSpec:
         if not _IMAGE_RE.match(_text(self.image, "image")):
             raise RenderError(f"image {self.image!r} is not an image reference like 'ubuntu:22.04' or "
                               "'quay.io/ascend/cann:8.0.0-910b-ubuntu22.04-py3.10'")
-        put(self, "devices", _device_tuple(self.devices))
+        self._put("devices", _device_tuple(self.devices))
         if isinstance(self.command, str):
             raise RenderError(f"command {self.command!r} must be a list of arguments, e.g. ['sleep', 'infinity']")
-        put(self, "command", tuple(_text(a, "command argument", allow_newline=True, allow_empty=True)
+        self._put("command", tuple(_text(a, "command argument", allow_newline=True, allow_empty=True)
                                    for a in self.command))
+
+    def _check_host_side(self) -> None:
+        """The switches, and the host's device directory and Ascend paths."""
         for flag in ("detach", "davinci_manager", "devmm_svm", "hisi_hdc", "mount_driver_dir", "info_mounts",
                      "ipc_host", "privileged", "ascend_runtime"):
             _bool(getattr(self, flag), flag)
         for name in ("device_dir", "host_ascend_root", "host_dcmi_dir", "host_npu_smi", "host_install_info"):
             _abs_path(getattr(self, name), name, no_colon=True)
         if self.host_driver_dir is None:
-            put(self, "host_driver_dir", _join(self.host_ascend_root, "driver"))
+            self._put("host_driver_dir", _join(self.host_ascend_root, "driver"))
         _abs_path(self.host_driver_dir, "host_driver_dir", no_colon=True)
+
+    def _check_network(self) -> None:
+        """The network, and the published ports (meaningless with the host's network or none)."""
         if not _NETWORK_RE.match(_text(self.network, "network")):
             raise RenderError(f"network {self.network!r} is invalid; use 'host', 'bridge', 'none' or a network name")
-        put(self, "ports", tuple(PortMapping.coerce(p) for p in self.ports))
+        self._put("ports", tuple(PortMapping.coerce(p) for p in self.ports))
         if self.ports and self.network in ("host", "none"):
             listed = ", ".join(p.to_arg() for p in self.ports)
             raise RenderError(f"ports {listed} are meaningless with network {self.network!r}: "
                               + ("the container already uses the host's ports (sshd on its port is reachable "
                                  "directly); drop the ports or use network 'bridge'" if self.network == "host"
                                  else "the container has no network; drop the ports or use network 'bridge'"))
+
+    def _check_options(self) -> None:
+        """shm size, workdir, user, mounts, env, labels, pids limit, restart policy, OCI runtime."""
         if self.shm_size is not None:
             match = _SHM_RE.match(_text(self.shm_size, "shm_size"))
             if not match:
                 raise RenderError(f"shm_size {self.shm_size!r} is not a size like '16g', '128G' or '512m' "
                                   "(a number and k, m, g or t)")
-            put(self, "shm_size", f"{match.group(1)}{match.group(2).lower()}")
+            self._put("shm_size", f"{match.group(1)}{match.group(2).lower()}")
         if self.workdir is not None:
             _abs_path(self.workdir, "workdir")
         if self.user is not None and not _USER_RE.match(_text(self.user, "user")):
             raise RenderError(f"user {self.user!r} is not NAME|UID[:GROUP|GID], e.g. 'root' or '1000:1000'")
-        put(self, "mounts", tuple(Mount.coerce(m) for m in self.mounts))
-        put(self, "env", _str_mapping(self.env, "env", _ENV_NAME_RE,
+        self._put("mounts", tuple(Mount.coerce(m) for m in self.mounts))
+        self._put("env", _str_mapping(self.env, "env", _ENV_NAME_RE,
                                       "use letters, digits and '_', not starting with a digit"))
-        put(self, "labels", _str_mapping(self.labels, "label", _LABEL_KEY_RE,
+        self._put("labels", _str_mapping(self.labels, "label", _LABEL_KEY_RE,
                                          "use letters, digits, '.', '_', '/', '-', e.g. io.ascend-env.role"))
         if self.pids_limit is not None and (_int(self.pids_limit, "pids_limit", -1, 2**31 - 1) == 0):
             raise RenderError("pids_limit 0 is ambiguous; use a positive limit such as 409600, "
                               "or -1 for unlimited")
-        if self.restart is not None:
-            policy = _text(self.restart, "restart")
-            base, _, retries = policy.partition(":")
-            allowed = _RESTART_POLICIES[self.runtime]
-            if base not in allowed or (retries and (base != "on-failure" or not retries.isdigit())):
-                raise RenderError(f"restart policy {policy!r} is not valid for {self.runtime}; use one of "
-                                  f"{', '.join(allowed)} (on-failure[:N] takes a retry count)")
+        self._check_restart()
         if self.oci_runtime is not None and not _NAME_RE.match(_text(self.oci_runtime, "oci_runtime")):
             raise RenderError(f"oci_runtime {self.oci_runtime!r} is not a runtime name like 'ascend' or 'runc'")
         if self.ascend_runtime and "ASCEND_VISIBLE_DEVICES" in self.env:
             raise RenderError("env ASCEND_VISIBLE_DEVICES is set from devices in ascend_runtime mode; "
                               "drop it from env and select the cards with devices")
+
+    def _check_restart(self) -> None:
+        if self.restart is None:
+            return
+        policy = _text(self.restart, "restart")
+        base, _, retries = policy.partition(":")
+        allowed = _RESTART_POLICIES[self.runtime]
+        if base not in allowed or (retries and (base != "on-failure" or not retries.isdigit())):
+            raise RenderError(f"restart policy {policy!r} is not valid for {self.runtime}; use one of "
+                              f"{', '.join(allowed)} (on-failure[:N] takes a retry count)")
+
+    def _check_mount_targets(self) -> None:
+        """No two mounts (the Ascend ones and the spec's own) at one container path."""
         destinations: dict[str, str] = {}
         for host, ctr in _volume_pairs(self):
             key = posixpath.normpath(ctr)
