@@ -191,8 +191,8 @@ def _net_health(ports: Sequence[NetInfo]) -> list[Check]:
 def _gateways(ports: Sequence[NetInfo]) -> list[Check]:
     """Ports with an address but no gateway (the others' gateway is the fix), or no gateway anywhere."""
     no_gw = [p for p in ports if p.address and not p.gateway]
-    if no_gw and len(no_gw) < len(ports):
-        gw = next(p.gateway for p in ports if p.gateway)
+    gw = next((p.gateway for p in ports if p.gateway), None)
+    if no_gw and gw:
         return [Check("network.gateway", "network", WARN, f"no gateway on NPU {_npus(p.device for p in no_gw)} "
                       f"(the others use {gw})", "", f"{TOOL} -i {no_gw[0].device} -gateway -s gateway {gw}")]
     if no_gw:
