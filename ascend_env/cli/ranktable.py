@@ -140,6 +140,7 @@ def run_check(args: argparse.Namespace) -> int:
                                        "it; save the table as UTF-8 JSON"])
     table, why = load_text(text)
     report = check(table, chip) if why is None else None
+    warnings: list[str]
     if report is None:
         problems, warnings, code = [f"{args.check}: {why}"], [], 1
     elif report.unsupported:
