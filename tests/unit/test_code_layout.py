@@ -70,3 +70,29 @@ def test_each_command_is_one_module_of_the_cli_package(name: str):
     module = cli._module(name)
     assert callable(getattr(module, f"add_{name}_parser")) and callable(getattr(module, f"run_{name}"))
     assert sorted(p.stem for p in CLI.glob("*.py") if p.name != "__init__.py") == sorted(cli.COMMANDS)
+
+
+#: issue 21: "split until none exceeds ~60 lines" -- a function's lines from its first decorator to its last line
+MAX_FUNCTION_LINES = 60
+
+
+def _functions(tree: ast.AST, prefix: str = "") -> list[tuple[str, int]]:
+    out: list[tuple[str, int]] = []
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            out.append((f"{prefix}{node.name}", (node.end_lineno or node.lineno) - start + 1))
+            out += _functions(node, f"{prefix}{node.name}.")
+        elif isinstance(node, ast.ClassDef):
+            out += _functions(node, f"{prefix}{node.name}.")
+        else:
+            out += _functions(node, prefix)
+    return out
+
+
+def test_no_function_of_the_package_is_longer_than_60_lines():
+    long = [f"{f.relative_to(ROOT)}:{name} {n} lines" for f in sorted(PACKAGE.rglob("*.py"))
+            if "__pycache__" not in f.parts
+            for name, n in _functions(ast.parse(f.read_text(encoding="utf-8"), filename=str(f)))
+            if n > MAX_FUNCTION_LINES]
+    assert not long, "split these by meaning (helpers whose names read as sentences):\n" + "\n".join(long)
