@@ -158,6 +158,7 @@ def inventory_targets(path: str, limit: str | None) -> list[tuple[SshTarget, dic
 
 def run_doctor(args: argparse.Namespace) -> int:
     if args.list_checks:
+        from .doctor import pydeps
         from .doctor.checks import list_checks
 
         for cid, group, doc in list_checks():
@@ -201,6 +202,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     # imports the checks and loads the matrix, so a cold run pays for the slower of the two, not their sum.
     with ThreadPoolExecutor(max_workers=min(16, len(todo))) as pool:
         pending = [pool.submit(gather, target, hv) for _, target, hv in todo]
+        from .doctor import pydeps  # noqa: F401  (registers the python.cann_deps check)
         from .doctor.checks import Check, Context, run_checks
         from .doctor.network import fleet_checks
         from .matrix import load_matrix
