@@ -294,12 +294,13 @@ class StubLib:
 class Plan:
     libs: tuple[StubLib, ...]
     skipped: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def lib(self, soname: str) -> StubLib:
         return next(lib for lib in self.libs if lib.soname == soname)
 
     def to_dict(self) -> dict[str, object]:
-        return {"libs": [asdict(lib) for lib in self.libs], "skipped": list(self.skipped)}
+        return {"libs": [asdict(lib) for lib in self.libs], "skipped": list(self.skipped), "notes": list(self.notes)}
 
     def digest(self) -> str:
         """Changes with the plan and with the C sources the stubs are built from."""
@@ -316,6 +317,7 @@ def plan_stubs(demands: Iterable[Demand]) -> Plan:
     funcs: dict[str, set[str]] = {s: set() for s in BASE_CHAIN}
     tls: dict[str, set[str]] = {s: set() for s in BASE_CHAIN}
     skipped: list[str] = []
+    notes: set[str] = set()
     for d in demands:
         if d.skipped:
             skipped.append(f"{d.obj}: {d.skipped}")
@@ -339,13 +341,13 @@ def plan_stubs(demands: Iterable[Demand]) -> Plan:
             else:  # resolved through the libraries a sibling loads (libnpu_profiler.so: aclAppLog via libtorch_npu.so)
                 target = owner if owner in BASE_CHAIN else "libascendcl.so"
             if target in HANDWRITTEN:
-                exports = HANDWRITTEN[target][1]
-                if sym not in exports:
-                    raise StubBuildError(
-                        f"{d.obj} needs {sym} from {target}, which the lab writes by hand "
-                        f"(ascend_env/lab/cann_stubs/{HANDWRITTEN[target][0]}) and which lacks it; implement it there "
-                        "and add it to cann_libs.HANDWRITTEN")
-                continue
+                if sym in HANDWRITTEN[target][1]:
+                    continue
+                # the driver's hand-written library lacks it: a generated stub in libruntime.so, which needs the
+                # driver's libraries and is loaded with them (the loader takes a symbol from any loaded library)
+                notes.add(f"{sym}: the lab's {target} ({HANDWRITTEN[target][0]}) lacks it; a generated stub in "
+                          "libruntime.so")
+                target = "libruntime.so"
             (tls if is_tls else funcs)[target].add(sym)
     libs = []
     for soname in sorted(funcs, key=lambda s: (BASE_CHAIN.index(s) if s in BASE_CHAIN else len(BASE_CHAIN), s)):
@@ -361,7 +363,7 @@ def plan_stubs(demands: Iterable[Demand]) -> Plan:
                             data=tuple(n for n in names if is_data_symbol(n)),
                             tls=tuple(sorted(tls[soname] - own)),
                             wanted_by=tuple(sorted(wanted.get(soname, ())))))
-    return Plan(tuple(libs), tuple(skipped))
+    return Plan(tuple(libs), tuple(skipped), tuple(sorted(notes)))
 
 
 def _owner(symbol: str) -> str:
@@ -656,7 +658,7 @@ def ensure_stubs(wheels_dir: Path, cache: Path, cc: str = "cc") -> StubSet:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-    notes += [f"skipped {s}" for s in plan.skipped]
+    notes += [f"skipped {s}" for s in plan.skipped] + list(plan.notes)
     return StubSet(built, digest, plan, tuple(notes))
 
 

@@ -118,8 +118,10 @@ def test_plan_places_symbols_by_their_header_family_and_chains_the_driver():
     assert by["libascendcl.so"].needs == ("libruntime.so",) and by["libhccl.so"].needs == ("libascendcl.so",)
     assert by["libascend_hal.so"].place.directory == "lib64/driver" and by["libc_sec.so"].place.directory == \
         "lib64/common"
-    with pytest.raises(cl.StubBuildError, match=r"sscanf_s.*c_sec_lab\.c"):
-        cl.plan_stubs([cl.Demand("w:m.so", ("libhccl.so",), ("sscanf_s",))])
+    # a securec/HAL function the lab's hand-written driver libraries lack: a generated stub the loader still finds
+    extra = cl.plan_stubs([cl.Demand("w:m.so", ("libhccl.so",), ("sscanf_s", "halHostRegister"))])
+    assert {"sscanf_s", "halHostRegister"} <= set(extra.lib("libruntime.so").functions)
+    assert any("sscanf_s: the lab's libc_sec.so (c_sec_lab.c) lacks it" in n for n in extra.notes)
 
 
 def test_data_symbols_structors_and_abi_variants():
