@@ -1,7 +1,10 @@
 """The lab's CANN provides the libraries the frameworks load (generated from the wheels: ascend_env/lab/cann_libs.py),
 so `import torch_npu` works in a converged environment exactly when its LD_LIBRARY_PATH reaches CANN and the driver,
 and fails with the loader's real message otherwise; the device queries answer "no device" as without an NPU.  And
-the environment's pip holds CANN's Python limits: numpy 2 is refused where CANN 8.2 forbids it."""
+the environment's pip holds CANN's Python limits: numpy 2 is refused where CANN 8.2 forbids it.
+
+Named to run after test_lab_e2e (whose faults and second `lab up` precede the converge, as on main) and before
+test_lab_multinode, which converges otherwise."""
 
 from __future__ import annotations
 
