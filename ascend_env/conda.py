@@ -102,7 +102,9 @@ def python_range(stack: Mapping[str, Any] | None, wanted: str | None = None) -> 
     if minor != _minor(resolved):
         return f"{minor}.*"
     alternatives = []
-    for c in py.get("constraints") or []:
+    # a rule several pages state lists them (resolver: "statements"); the environment gets what every page allows
+    statements = [st for c in py.get("constraints") or [] for st in ((c or {}).get("statements") or [c])]
+    for c in statements:
         specs = []
         for alt in str((c or {}).get("spec") or "").split(" or "):
             try:

@@ -6,9 +6,11 @@ Exit codes: 0 all good (warnings allowed), 1 a check failed, 2 usage error or no
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import re
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -16,8 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .doctor.status import FAIL, GROUPS, OK, SKIP, WARN
+from . import hostvalues
+from .doctor.status import FAIL, GROUPS, OK, SKIP, UNKNOWN, WARN
 from .doctor.transport import SshTarget, TransportError
+from .errors import UsageError
 
 if TYPE_CHECKING:          # imported when the checks run, after the probe has started (run_doctor)
     from .doctor.checks import Check
@@ -31,8 +35,8 @@ examples:
   python -m ascend_env doctor --expect cann=8.0.RC2,torch=2.1.0,torch_npu=2.1.0.post4
   python -m ascend_env doctor --list-checks
 """
-MARK = {OK: "✓", WARN: "!", FAIL: "✗", SKIP: "?"}
-COLOUR = {OK: "32", WARN: "33", FAIL: "31", SKIP: "90"}
+MARK = {OK: "✓", WARN: "!", FAIL: "✗", SKIP: "?", UNKNOWN: "??"}
+COLOUR = {OK: "32", WARN: "33", FAIL: "31", SKIP: "90", UNKNOWN: "35"}
 
 
 def add_doctor_parser(sub: Any) -> None:
@@ -58,27 +62,103 @@ def add_doctor_parser(sub: Any) -> None:
     p.add_argument("--list-checks", action="store_true")
 
 
+#: what --expect can name: the versions the doctor reads (checks.installed_versions)
+EXPECT_COMPONENTS = ("driver", "firmware", "cann", "python", "torch", "torch_npu", "mindspore", "mindformers")
+
+
+def _read_expect_file(path: Path, text: str) -> Any:
+    from .yamlload import YamlError, safe_load
+
+    try:
+        raw = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"--expect {text}: the file is not UTF-8 text (byte at offset {e.start}); save it as "
+                         "UTF-8") from None
+    except OSError as e:
+        raise UsageError(f"--expect {text}: cannot read the file: {e.strerror or e}") from None
+    try:
+        return safe_load(raw)
+    except YamlError as e:
+        first = str(e).splitlines()
+        raise UsageError(f"--expect {text}: not valid YAML or JSON ({' '.join(x.strip() for x in first[:4])}); "
+                         "give the output of `matrix resolve --json`, a mapping like {cann: 8.0.RC2}, or "
+                         "component=version pairs") from None
+
+
 def parse_expect(text: str | None) -> dict[str, str] | None:
+    """The expected stack: a file (``matrix resolve --json``, or a mapping) or ``component=version`` pairs; every
+    component one the doctor reads, every version one the component's scheme parses (else :class:`UsageError`)."""
+    from .versions import VersionError, parse_spec
+
     if not text:
         return None
     path = Path(text)
-    if path.exists():
-        import yaml
-
-        data = yaml.safe_load(path.read_text())
-        if isinstance(data, dict) and "components" in data:  # `matrix resolve --json`
-            return {k: v["version"] for k, v in data["components"].items() if v.get("version")}
-        if isinstance(data, dict):
-            return {str(k): str(v) for k, v in data.items()}
-        raise ValueError(f"--expect {text}: expected a mapping like {{cann: 8.0.RC2}} or `matrix resolve --json`")
-    out = {}
-    for part in text.split(","):
-        k, sep, v = part.partition("=")
-        if not sep or not k.strip() or not v.strip():
-            raise ValueError(f"--expect {text!r}: expected component=version pairs, e.g. cann=8.0.RC2,torch=2.1.0, "
-                             "or a file")
-        out[k.strip()] = v.strip()
+    out: dict[str, str] = {}
+    if path.is_file() or (os.sep in text and "=" not in text):
+        if not path.is_file():
+            raise UsageError(f"--expect {text}: no such file; give a file from `matrix resolve --json` or "
+                             "component=version pairs, e.g. cann=8.0.RC2,torch=2.1.0")
+        data = _read_expect_file(path, text)
+        if isinstance(data, dict) and isinstance(data.get("components"), dict):  # `matrix resolve --json`
+            out = {str(k): str(v["version"]) for k, v in data["components"].items()
+                   if isinstance(v, dict) and v.get("version")}
+        elif isinstance(data, dict) and data:
+            out = {str(k): str(v) for k, v in data.items()}
+        else:
+            raise UsageError(f"--expect {text}: expected a mapping like {{cann: 8.0.RC2}} or the output of "
+                             "`matrix resolve --json`")
+    else:
+        for part in text.split(","):
+            k, sep, v = part.partition("=")
+            if not sep or not k.strip() or not v.strip():
+                raise UsageError(f"--expect {text!r}: expected component=version pairs, e.g. "
+                                 "cann=8.0.RC2,torch=2.1.0, or a file")
+            if k.strip() in out:
+                raise UsageError(f"--expect {text!r}: {k.strip()} is given twice; keep one")
+            out[k.strip()] = v.strip()
+    for comp, version in out.items():
+        if comp not in EXPECT_COMPONENTS:
+            close = difflib.get_close_matches(comp, EXPECT_COMPONENTS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UsageError(f"--expect: unknown component {comp!r}; {hint}the doctor reads "
+                             f"{', '.join(EXPECT_COMPONENTS)}")
+        try:
+            parse_spec(version, comp)
+        except VersionError as e:
+            raise UsageError(f"--expect {comp}={version}: {e}") from None
     return out
+
+
+def parse_only(text: str | None) -> list[str] | None:
+    """``--only``: check ids and groups; a name that is neither is an error (it would run no check at all)."""
+    if text is None:
+        return None
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise UsageError(f"--only {text!r} names no check; give check ids or groups, e.g. --only driver,cann")
+    from .doctor.checks import list_checks
+
+    ids = [cid for cid, _, _ in list_checks()]
+    valid = [*GROUPS, *ids]
+    for item in items:
+        if item not in valid:
+            close = difflib.get_close_matches(item, valid, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UsageError(f"--only {item}: no check or group of that name; {hint}groups: {', '.join(GROUPS)}; "
+                             f"check ids: {', '.join(ids)} (python -m ascend_env doctor --list-checks)")
+    return items
+
+
+def check_local_paths(root: str | None, python: str | None) -> None:
+    """``--root`` and ``--python`` on this machine must exist: a missing one would read nothing and report ok."""
+    if root is not None and not Path(root).is_dir():
+        raise UsageError(f"--root {root}: no such directory; give the filesystem root to read (default /)")
+    if python is not None:
+        found = shutil.which(python)
+        if found is None:
+            where = "no such file" if os.sep in python else "not found on PATH"
+            raise UsageError(f"--python {python}: {where} (or not executable); give the Python whose frameworks to "
+                             "check, e.g. /opt/ascend-env/venv/bin/python")
 
 
 def render(name: str, checks: list[Check], tty: bool) -> str:
@@ -93,20 +173,25 @@ def render(name: str, checks: list[Check], tty: bool) -> str:
         lines.append(f"{group}")
         for c in rows:
             lines.append(f"  {paint(c.status, MARK[c.status])} {c.summary}")
-            if c.status in (FAIL, WARN) and c.detail:
+            if c.status in (FAIL, WARN, UNKNOWN) and c.detail:
                 lines.append(f"      {c.detail}")
-            if c.status in (FAIL, WARN) and c.fix:
+            if c.status in (FAIL, WARN, UNKNOWN) and c.fix:
                 lines.append(f"      fix: {c.fix}")
-    counts = {s: sum(1 for c in checks if c.status == s) for s in (OK, WARN, FAIL, SKIP)}
-    lines.append(f"{counts[FAIL]} failed, {counts[WARN]} warning(s), {counts[OK]} ok, {counts[SKIP]} could not check")
+    counts = {s: sum(1 for c in checks if c.status == s) for s in (OK, WARN, FAIL, SKIP, UNKNOWN)}
+    lines.append(f"{counts[FAIL]} failed, {counts[WARN]} warning(s), {counts[OK]} ok, {counts[SKIP]} could not check"
+                 + (f", {counts[UNKNOWN]} unknown" if counts[UNKNOWN] else ""))
     return "\n".join(lines)
 
 
 def exit_code(checks: list[Check]) -> int:
+    """0 nothing failed and nothing that must be judged was unreadable; 1 a check failed or is unknown (it could not
+    read what it judges: never reported as fine); 2 nothing was checked (no check ran, or none could)."""
     if any(c.status == FAIL for c in checks):
         return 1
-    if checks and all(c.status == SKIP for c in checks):
+    if not checks or all(c.status in (SKIP, UNKNOWN) for c in checks):
         return 2
+    if any(c.status == UNKNOWN for c in checks):
+        return 1
     return 0
 
 
@@ -132,28 +217,60 @@ def write_report(directory: Path, name: str, facts: dict[str, Any], checks: list
 
 
 def inventory_targets(path: str, limit: str | None) -> list[tuple[SshTarget, dict[str, Any]]]:
+    """Every host of the inventory at ``path`` (or the ``limit`` ones) with its variables; an inventory Ansible
+    cannot read, one without hosts, and a host whose address, port or user cannot be used are errors."""
     from .inventory import InventoryError, read_inventory
 
-    try:
-        data = read_inventory(path)
-    except InventoryError as e:
-        raise ValueError(f"--inventory: {e}") from None
+    data = read_inventory(path)
     hostvars = data.get("_meta", {}).get("hostvars", {})
     names = sorted(hostvars)
-    if limit:
+    if limit is not None:
         want = [n.strip() for n in limit.split(",") if n.strip()]
         unknown = [n for n in want if n not in hostvars]
-        if unknown:
-            raise ValueError(f"--limit: no host {', '.join(unknown)} in {path}; hosts: {', '.join(names)}")
+        if unknown or not want:
+            raise InventoryError(f"--limit {limit!r}: no host {', '.join(unknown) or '(empty)'} in {path}; "
+                                 f"hosts: {', '.join(names)}")
         names = want
     out = []
     for n in names:
         hv = hostvars[n]
+        try:
+            address = hostvalues.ssh_host(hv.get("ansible_host", n))
+            port = hostvalues.ssh_port(hv.get("ansible_port", 22))
+            user = hostvalues.ssh_user(hv.get("ansible_user", "root"))
+        except hostvalues.HostValueError as e:
+            raise InventoryError(f"inventory {path}, host {n}: {e}") from None
         m = re.search(r"UserKnownHostsFile=(\S+)", str(hv.get("ansible_ssh_common_args", "")))
-        out.append((SshTarget(host=str(hv.get("ansible_host", n)), port=int(hv.get("ansible_port", 22)),
-                              user=str(hv.get("ansible_user", "root")), key_file=hv.get("ansible_ssh_private_key_file"),
+        out.append((SshTarget(host=address, port=port, user=user, key_file=hv.get("ansible_ssh_private_key_file"),
                               known_hosts=m.group(1) if m else None, root=hv.get("ascend_host_root"), name=n), hv))
     return out
+
+
+def _container_targets(path: str, t: SshTarget, hv: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:
+    """The host's containers to check (--containers), with the engine command checked against the preflight's
+    allow-list (the command runs in the host's shell)."""
+    from .inventory import InventoryError, enabled_containers
+
+    # a host provisioned itself (ascend_container_enabled: false) is its own environment: no containers
+    if hv.get("ascend_container_enabled", True) is False:
+        return []
+    try:
+        runtime = hostvalues.runtime(hv.get("ascend_container_runtime", "docker"))
+        cli = hostvalues.engine_cli(hv.get("ascend_container_cli") or runtime)
+        names = [hostvalues.container_name(c["name"], "ascend_containers name") for c in enabled_containers(hv)]
+    except hostvalues.HostValueError as e:
+        raise InventoryError(f"inventory {path}, host {t.name}: {e}") from None
+    return [(f"{t.name}/{c}", t, {**hv, "_container": c, "_cli": cli, "_runtime": runtime}) for c in names]
+
+
+def _write_reports(directory: str, results: Sequence[tuple[str, dict[str, Any] | None, list[Check]]]) -> None:
+    try:
+        for name, facts, checks in results:
+            p = write_report(Path(directory), name, facts or {}, checks)
+            print(f"report: {p}", file=sys.stderr)
+    except OSError as e:
+        raise UsageError(f"--report {directory}: cannot write the report there ({e.strerror or e}); the results "
+                         "above stand; give a folder you can write to") from None
 
 
 def run_doctor(args: argparse.Namespace) -> int:
@@ -166,22 +283,34 @@ def run_doctor(args: argparse.Namespace) -> int:
         return 0
     from .doctor import transport
 
-    try:
-        expect = parse_expect(args.expect)
-        only = [x.strip() for x in args.only.split(",")] if args.only else None
-        targets: list[tuple[str, Any, dict[str, Any]]] = []
-        if args.inventory:
-            for t, hv in inventory_targets(args.inventory, args.limit):
-                targets.append((t.name, t, hv))
-                # a host provisioned itself (ascend_container_enabled: false) is its own environment: no containers
-                if args.containers and hv.get("ascend_container_enabled", True) is not False:
-                    targets += [(f"{t.name}/{c['name']}", t, {**hv, "_container": c["name"]})
-                                for c in hv.get("ascend_containers") or [] if isinstance(c, dict) and c.get("name")]
-        elif args.ssh:
-            targets = [(args.ssh, SshTarget.parse(args.ssh, key_file=args.identity, root=args.root), {})]
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    # every input is checked before anything is read: a bad value is exit 2 with its name, never a run that
+    # checked nothing (or the controller instead of the fleet) and said ok
+    expect = parse_expect(args.expect)
+    only = parse_only(args.only)
+    if args.limit is not None and not args.inventory:
+        raise UsageError("--limit needs --inventory (it names inventory hosts)")
+    if args.containers and not args.inventory:
+        raise UsageError("--containers needs --inventory (use --container NAME for one container here)")
+    if args.identity is not None and not args.ssh:
+        raise UsageError("--identity needs --ssh (inventory hosts use their ansible_ssh_private_key_file)")
+    if args.identity is not None and not Path(args.identity).is_file():
+        raise UsageError(f"--identity {args.identity}: no such file; give the SSH private key for --ssh")
+    if args.container:
+        hostvalues.container_name(args.container, "--container")
+    if not (args.container or args.ssh or args.inventory):
+        check_local_paths(args.root, args.python)
+    targets: list[tuple[str, Any, dict[str, Any]]] = []
+    if args.inventory:
+        for t, hv in inventory_targets(args.inventory, args.limit):
+            targets.append((t.name, t, hv))
+            if args.containers:
+                targets += _container_targets(args.inventory, t, hv)
+    elif args.ssh:
+        targets = [(args.ssh, SshTarget.parse(args.ssh, key_file=args.identity, root=args.root), {})]
+    if args.report:
+        report_dir = Path(args.report)
+        if report_dir.exists() and not report_dir.is_dir():
+            raise UsageError(f"--report {args.report}: is a file, not a folder; give a folder for the bundle")
     imports = not args.no_imports
 
     def gather(target: Any, hv: dict[str, Any]) -> dict[str, Any] | str:
@@ -191,8 +320,8 @@ def run_doctor(args: argparse.Namespace) -> int:
                 return transport.container(args.container, args.runtime, args.python, imports)
             if target is not None:
                 # the host's own engine CLI (inventory: ascend_container_cli, e.g. isula on openEuler hosts)
-                cli = str(hv.get("ascend_container_cli") or hv.get("ascend_container_runtime") or args.runtime)
-                return transport.ssh(target, args.python, imports, container_name=hv.get("_container"), runtime=cli)
+                return transport.ssh(target, args.python, imports, container_name=hv.get("_container"),
+                                     runtime=hv.get("_cli") or args.runtime)
             return transport.local(args.root or os.environ.get("ASCEND_ENV_HOST_ROOT") or "/", args.python, imports)
         except TransportError as e:
             return str(e)
@@ -200,7 +329,9 @@ def run_doctor(args: argparse.Namespace) -> int:
     todo = targets or [(args.container or "", None, {})]
     # The probes start first: they wait on subprocesses (docker exec, npu-smi, hccn_tool, SSH) while this process
     # imports the checks and loads the matrix, so a cold run pays for the slower of the two, not their sum.
-    with ThreadPoolExecutor(max_workers=min(16, len(todo))) as pool:
+    # No `with`: on Ctrl-C or an error the pool is left without waiting for an SSH probe's timeout.
+    pool = ThreadPoolExecutor(max_workers=min(16, len(todo)))
+    try:
         pending = [pool.submit(gather, target, hv) for _, target, hv in todo]
         from .doctor import pydeps  # noqa: F401  (registers the python.cann_deps check)
         from .doctor.checks import Check, Context, run_checks
@@ -214,16 +345,14 @@ def run_doctor(args: argparse.Namespace) -> int:
             if isinstance(facts, str):
                 results.append((name, None, [Check("transport", "system", SKIP, f"could not check: {facts}")]))
                 continue
-            runtime = str(hv.get("ascend_container_runtime") or args.runtime)
+            runtime = str(hv.get("_runtime") or hv.get("ascend_container_runtime") or args.runtime)
             ctx = Context(matrix=matrix, chip=args.chip or hv.get("ascend_chip"), expect=expect, runtime=runtime)
             results.append((name, facts, run_checks(facts, ctx, only)))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     if len(results) > 1 and (not only or "network" in only):   # what only the whole fleet shows
         extra = fleet_checks([(n, f) for n, f, _ in results])
         results = [(n, f, c + extra.get(n, [])) for n, f, c in results]
-    if args.report:
-        for name, facts, checks in results:
-            p = write_report(Path(args.report), name, facts or {}, checks)
-            print(f"report: {p}", file=sys.stderr)
     codes = [exit_code(c) for _, _, c in results]
     code = 1 if 1 in codes else (2 if all(x == 2 for x in codes) else 0)
     if args.json:
@@ -233,14 +362,21 @@ def run_doctor(args: argparse.Namespace) -> int:
         if len(results) == 1:
             doc["checks"] = doc["targets"][0]["checks"]
         print(json.dumps(doc, indent=1))
-        return code
-    tty = sys.stdout.isatty()
-    if len(results) > 1:
-        print(fleet_table(results))
-        print()
-    for name, _, checks in results:
-        if len(results) == 1 or any(c.status in (FAIL, WARN, SKIP) for c in checks):
-            print(render(name if len(results) > 1 or name else "", checks, tty))
+    else:
+        tty = sys.stdout.isatty()
+        if len(results) > 1:
+            print(fleet_table(results))
+            print()
+        for name, _, checks in results:
+            if not checks:
+                print(render(name, checks, tty) + f"\nnothing was checked: no check of --only {args.only} applies "
+                      "here" + (" (the expect check needs --expect)" if only and "expect" in only and not expect
+                                else ""))
+            elif len(results) == 1 or any(c.status in (FAIL, WARN, SKIP, UNKNOWN) for c in checks):
+                print(render(name if len(results) > 1 or name else "", checks, tty))
+    sys.stdout.flush()
+    if args.report:   # after the results are out: a folder that cannot be written loses nothing but the bundle
+        _write_reports(args.report, results)
     return code
 
 
@@ -254,7 +390,8 @@ def fleet_table(results: Sequence[tuple[str, Any, list[Check]]]) -> str:
             if g == "expect":
                 continue
             st = [c.status for c in checks if c.group == g]
-            worst = FAIL if FAIL in st else WARN if WARN in st else SKIP if st and all(s == SKIP for s in st) \
+            worst = FAIL if FAIL in st else UNKNOWN if UNKNOWN in st else WARN if WARN in st \
+                else SKIP if st and all(s == SKIP for s in st) \
                 else OK if st else "-"
             cells.append(f"{MARK.get(worst, '-'):10}")
         rows.append(f"{name:{width}}  " + "  ".join(cells))

@@ -9,7 +9,7 @@ the full traceback.  Standard library only: the probe and the smoke run import i
 
 from __future__ import annotations
 
-__all__ = ["AscendEnvError"]
+__all__ = ["AscendEnvError", "UsageError"]
 
 
 class AscendEnvError(Exception):
@@ -17,3 +17,7 @@ class AscendEnvError(Exception):
 
     #: the exit code the command line maps this error to (README: 0 ok, 1 conflict or failed check, 2 bad input)
     exit_code: int = 2
+
+
+class UsageError(AscendEnvError, ValueError):
+    """Bad command-line input (a flag's value, a file it names): exit 2, the message names the value and the fix."""

@@ -44,8 +44,15 @@ def add_lab_parser(sub: Any) -> None:
     up.add_argument("--json", action="store_true")
     st = lsub.add_parser("status", help="what is up; exit 1 when a host is not reachable or not healthy")
     st.add_argument("--json", action="store_true")
-    dn = lsub.add_parser("down", help="remove every container, process, address, mount and file the lab made")
-    dn.add_argument("--purge-cache", action="store_true", help="also delete the cached base image")
+    dn = lsub.add_parser("down", help="remove every container, process, address, mount and file the lab made "
+                                      "(the cache of downloads stays: --purge removes it too)",
+                         description="Remove every container, process, address, mount and file the lab made under "
+                                     "its prefix. The cache (--cache: the base image, the wheels pip downloaded, the "
+                                     "conda channel) stays, so the next `lab up` downloads nothing again; --purge "
+                                     "deletes it as well.")
+    dn.add_argument("--purge", "--purge-cache", dest="purge_cache", action="store_true",
+                    help="also delete the cache: the base image, the downloaded wheels and the conda channel (the "
+                         "next `lab up` fetches them again)")
     fl = lsub.add_parser("fault", help="inject or clear a fault on a simulated host")
     fl.add_argument("host", nargs="?")
     fl.add_argument("kind", nargs="?", help="one of: see --list")
@@ -58,7 +65,9 @@ def add_lab_parser(sub: Any) -> None:
     fl.add_argument("--list", action="store_true", help="list the fault kinds")
     sh = lsub.add_parser("ssh", help="run a command on a simulated host over its real sshd")
     sh.add_argument("host")
-    sh.add_argument("command", nargs=argparse.REMAINDER)
+    # dest must not be "command": the top-level parser stores the subcommand's name there
+    sh.add_argument("remote_command", nargs=argparse.REMAINDER, metavar="COMMAND",
+                    help="the command to run there (default: a login shell)")
     so = lsub.add_parser("store", help="add wheels, CANN installers or the conda channel to the offline store")
     so.add_argument("--wheels", nargs="*", default=[], metavar="REQ")
     so.add_argument("--python", metavar="X.Y", help="download the --wheels for this Python (binary wheels for this "
@@ -97,15 +106,11 @@ def _print_status(rows: list[Any]) -> None:
 
 
 def run_lab(args: argparse.Namespace) -> int:
-    from .lab.config import LabConfigError
     from .lab.procs import LabError
 
     try:
         return _run(args)
-    except LabConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except LabError as e:
+    except LabError as e:   # the lab could not do it (exit 1); a bad value (LabConfigError) is exit 2 via cli.main
         print(f"lab: {e}", file=sys.stderr)
         return 1
 
@@ -173,7 +178,13 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if cmd == "ssh":
         lp = lab.paths(cfg)
-        os.execvp("ssh", ["ssh", "-F", str(lp.ssh_config), cfg.host(args.host).name, *args.command])
+        host = cfg.host(args.host).name
+        if not lp.ssh_config.is_file():
+            print(f"lab: the lab at {lp.prefix} is not up ({lp.ssh_config} does not exist); start it with "
+                  "`python -m ascend_env lab " + (f"--prefix {args.prefix} " if args.prefix else "") + "up`",
+                  file=sys.stderr)
+            return 1
+        os.execvp("ssh", ["ssh", "-F", str(lp.ssh_config), host, *args.remote_command])
     if cmd == "store":
         from .lab import store
 

@@ -9,15 +9,16 @@ same validation.  The schema is documented in ``docs/matrix.md``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import AscendEnvError
 from .versions import Spec, Version, VersionError, parse_spec
@@ -120,6 +121,13 @@ class Chip:
     meta: RowMeta
 
 
+class _Versioned(Protocol):
+    """A row that defines one version of its component (releases, mindspore, mindformers, torch, torch_npu)."""
+
+    @property
+    def version(self) -> Version: ...
+
+
 @dataclass(frozen=True)
 class CannRelease:
     version: Version
@@ -174,6 +182,8 @@ class TorchNpuRow:
     torch: Version
     cann: tuple[Spec, ...]
     meta: RowMeta
+    #: the Python the release's own page states (its branch's README table, setup.py classifiers); empty: none
+    python: tuple[Spec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -234,16 +244,14 @@ class Matrix:
 
     def versions(self, component: str) -> list[Version]:
         """Every version of ``component`` that some row defines, newest first."""
-        rows: Iterable[Any] = {
+        if component in ("driver", "firmware"):
+            specs = (s for r in self.cann_hdk for s in (r.driver if component == "driver" else r.firmware))
+            return sorted({v for s in specs if (v := s.exact)}, reverse=True)
+        rows: dict[str, Sequence[_Versioned]] = {
             "cann": self.releases, "mindspore": self.mindspore, "mindformers": self.mindformers,
             "torch": self.torch, "torch_npu": self.torch_npu,
-        }.get(component, ())
-        out = {r.version for r in rows}
-        if component == "driver":
-            out = {s.exact for r in self.cann_hdk for s in r.driver if s.exact}  # type: ignore[misc]
-        if component == "firmware":
-            out = {s.exact for r in self.cann_hdk for s in r.firmware if s.exact}  # type: ignore[misc]
-        return sorted(out, reverse=True)  # type: ignore[arg-type]
+        }
+        return sorted({r.version for r in rows.get(component, ())}, reverse=True)
 
     def release(self, version: Version) -> CannRelease | None:
         return next((r for r in self.releases if r.version == version), None)
@@ -270,11 +278,25 @@ def _data_dir() -> Path:
 
 
 def override_paths(explicit: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
-    """Override files from arguments plus ``$ASCEND_ENV_MATRIX_OVERRIDES``."""
+    """Override files from arguments plus ``$ASCEND_ENV_MATRIX_OVERRIDES``, each file once.
+
+    The same file named twice (``--overrides a.yml --overrides ./a.yml``, or on the command line and in the
+    environment) or two names for the same bytes (a copy, a symlink) are read once: reading them twice would make
+    every row a duplicate of itself."""
     paths = [Path(p) for p in explicit]
     env = os.environ.get(OVERRIDES_ENV, "")
     paths += [Path(p) for p in env.split(os.pathsep) if p]
-    return paths
+    out: list[Path] = []
+    seen: set[str] = set()
+    for p in paths:
+        keys = {f"path:{os.path.realpath(p)}"}
+        with contextlib.suppress(OSError):  # unreadable: kept, so that reading it reports the error
+            keys.add(f"sha256:{hashlib.sha256(p.read_bytes()).hexdigest()}")
+        if keys & seen:
+            continue
+        seen |= keys
+        out.append(p)
+    return out
 
 
 def _read_yaml(path: Path, where: str, problems: list[Problem]) -> dict[str, Any] | None:
@@ -282,6 +304,10 @@ def _read_yaml(path: Path, where: str, problems: list[Problem]) -> dict[str, Any
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         problems.append(Problem(where, f"cannot read the file: {exc.strerror}; check the path"))
+        return None
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(where, f"is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                                       f"{exc.start}); save the file as UTF-8"))
         return None
     try:
         doc = safe_load(text)
@@ -425,7 +451,8 @@ def check_matrix(overrides: Iterable[str | os.PathLike[str]] = (),
     raw = _raw_sections(paths, problems, Path(data_dir) if data_dir else _data_dir())
     m = Matrix(override_files=[str(p) for p in paths])
 
-    def reader(where: str, row: Any, ov: bool, required: tuple[str, ...], optional: tuple[str, ...] = ()):
+    def reader(where: str, row: Any, ov: bool, required: tuple[str, ...],
+               optional: tuple[str, ...] = ()) -> _RowReader:
         return _RowReader(where, row, ov, problems, required, optional)
 
     for where, row, ov in raw["chips"]:
@@ -502,12 +529,12 @@ def check_matrix(overrides: Iterable[str | os.PathLike[str]] = (),
             m.torch.append(TorchRow(version=v, python=py, meta=meta))
 
     for where, row, ov in raw["torch_npu"]:
-        r = reader(where, row, ov, ("version", "torch", "cann"))
+        r = reader(where, row, ov, ("version", "torch", "cann"), ("python",))
         meta = r.meta()
         v, t = r.version("version", "torch_npu"), r.version("torch", "torch")
-        cann = r.specs("cann", "cann")
+        cann, py = r.specs("cann", "cann"), r.specs("python", "python")
         if r.ok and v and t:
-            m.torch_npu.append(TorchNpuRow(version=v, torch=t, cann=cann, meta=meta))
+            m.torch_npu.append(TorchNpuRow(version=v, torch=t, cann=cann, meta=meta, python=py))
 
     for where, row, ov in raw["installers"]:
         r = reader(where, row, ov, ("component", "versions", "pattern"))
@@ -567,7 +594,7 @@ def _cross_checks(m: Matrix) -> list[Problem]:
     """Duplicates and references between sections."""
     problems: list[Problem] = []
 
-    def dup(section: str, rows: Sequence[Any], key) -> None:
+    def dup(section: str, rows: Sequence[Any], key: Callable[[Any], Hashable]) -> None:
         seen: dict[Any, str] = {}
         for row in rows:
             k = key(row)
@@ -604,29 +631,31 @@ def _cross_checks(m: Matrix) -> list[Problem]:
         if rel.same_as is not None and (rel.same_as not in releases or rel.same_as == rel.version):
             problems.append(Problem(rel.meta.where, f"same_as {rel.same_as} must name another release defined "
                                                     f"in cann_releases.yaml"))
-    for r in m.cann_hdk:
-        if r.cann not in releases:
-            problems.append(Problem(r.meta.where, f"CANN {r.cann} is not in cann_releases.yaml; add the release first"))
-        for c in r.chips:
+    for hdk in m.cann_hdk:
+        if hdk.cann not in releases:
+            problems.append(Problem(hdk.meta.where, f"CANN {hdk.cann} is not in cann_releases.yaml; add the release "
+                                                    f"first"))
+        for c in hdk.chips:
             if c not in chip_ids:
                 known = ", ".join(sorted(chip_ids))
-                problems.append(Problem(r.meta.where, f"chip {c!r} is not in chips.yaml; known: {known}"))
-    for r in m.cann_python:
-        refers(r.meta.where, r.cann, releases, "CANN", "add it to cann_releases.yaml")
-    for r in m.rank_tables:
-        refers(r.meta.where, r.cann, releases, "CANN", "add it to cann_releases.yaml")
-        for c in r.chips:
+                problems.append(Problem(hdk.meta.where, f"chip {c!r} is not in chips.yaml; known: {known}"))
+    for cp in m.cann_python:
+        refers(cp.meta.where, cp.cann, releases, "CANN", "add it to cann_releases.yaml")
+    for rt in m.rank_tables:
+        refers(rt.meta.where, rt.cann, releases, "CANN", "add it to cann_releases.yaml")
+        for c in rt.chips:
             if c not in chip_ids:
-                problems.append(Problem(r.meta.where, f"chip {c!r} is not in chips.yaml; known: "
-                                                      f"{', '.join(sorted(chip_ids))}"))
-    for r in m.mindspore:
-        refers(r.meta.where, r.cann, releases, "CANN", "add it to cann_releases.yaml")
-    for r in m.mindformers:
-        refers(r.meta.where, r.mindspore, ms_versions, "MindSpore", "add a mindspore row for it")
-    for r in m.torch_npu:
-        refers(r.meta.where, r.cann, releases, "CANN", "add it to cann_releases.yaml")
-        if r.torch not in torch_versions:
-            problems.append(Problem(r.meta.where, f"torch {r.torch} has no torch row; add one (with its Python range)"))
+                problems.append(Problem(rt.meta.where, f"chip {c!r} is not in chips.yaml; known: "
+                                                       f"{', '.join(sorted(chip_ids))}"))
+    for ms in m.mindspore:
+        refers(ms.meta.where, ms.cann, releases, "CANN", "add it to cann_releases.yaml")
+    for mf in m.mindformers:
+        refers(mf.meta.where, mf.mindspore, ms_versions, "MindSpore", "add a mindspore row for it")
+    for tn in m.torch_npu:
+        refers(tn.meta.where, tn.cann, releases, "CANN", "add it to cann_releases.yaml")
+        if tn.torch not in torch_versions:
+            problems.append(Problem(tn.meta.where, f"torch {tn.torch} has no torch row; add one (with its Python "
+                                                   f"range)"))
     return problems
 
 
@@ -700,8 +729,8 @@ def load_matrix(overrides: Iterable[str | os.PathLike[str]] = (),
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-            with tmp.open("wb") as f:
-                pickle.dump(m, f, protocol=pickle.HIGHEST_PROTOCOL)
+            with tmp.open("wb") as out:
+                pickle.dump(m, out, protocol=pickle.HIGHEST_PROTOCOL)
             tmp.replace(cache)
             _prune_cache(cache.parent)
         except OSError:

@@ -1,18 +1,22 @@
 """``ascend-env matrix show|resolve|check|audit``: the matrix and the resolver on the command line.
 
-Exit codes: 0 ok, 1 conflict / invalid stack / invalid data, 2 usage error.
+Exit codes: 0 ok, 1 conflict / invalid stack / invalid data (``check``) / failed audit, 2 usage error or bad input
+(a value that is not a chip, architecture, framework or version; an overrides or history file that cannot be read):
+one ``error:`` line per problem on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from .errors import AscendEnvError
 from .matrix import Matrix, MatrixInvalid, Problem, check_matrix, load_matrix
-from .resolver import PIN_COMPONENTS, Conflict, Request, Stack, resolve
+from .resolver import BAD_INPUT, PIN_COMPONENTS, Conflict, Request, Stack, resolve
 from .versions import COMPONENTS
 
 EXIT_OK, EXIT_CONFLICT, EXIT_USAGE = 0, 1, 2
@@ -107,6 +111,16 @@ _SHOW_SECTIONS = ("chips", "releases", "cann_hdk", "cann_python", "mindspore", "
 
 
 def run_matrix(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Run ``matrix show|resolve|check|audit``; returns the exit code.  The project's own errors (bad input, a file
+    that cannot be read) are one ``error:`` line on stderr and exit 2, never a traceback."""
+    try:
+        return _run(args, out, err)
+    except AscendEnvError as exc:
+        print(f"error: {exc}", file=err)
+        return int(getattr(exc, "exit_code", EXIT_USAGE))
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.matrix_cmd == "audit":
         return _audit(args, out, err)
     if args.matrix_cmd == "check" and not _has_request(args):
@@ -115,16 +129,24 @@ def run_matrix(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
     try:
         m = load_matrix(args.overrides)
     except MatrixInvalid as exc:
+        # the packaged data is checked by CI: an invalid matrix here is the user's overrides file, i.e. bad input
         if args.json:
             print(json.dumps({"ok": False, "problems": [str(p) for p in exc.problems]}, indent=2), file=out)
-        else:
-            print(f"error: {exc}", file=err)
-        return EXIT_CONFLICT
+        print(f"error: {exc}", file=err)
+        return EXIT_USAGE
     if args.matrix_cmd == "show":
         return _show(m, args, out, err)
     request = Request(chip=args.chip, arch=args.arch, framework=args.framework,
                       pins={n: getattr(args, n) for n in PIN_COMPONENTS if getattr(args, n)})
     result = resolve(m, request)
+    if isinstance(result, Conflict) and result.kind == BAD_INPUT:
+        # a value that is not a chip, an architecture, a framework or a version: a usage error (exit 2, stderr),
+        # each named with its flag and the fix
+        if args.json:
+            print(json.dumps(result.to_dict(), indent=2), file=out)
+        for v in result.violations:
+            print(f"error: {_flag_words(v.message)}; {_flag_words(v.fix)}", file=err)
+        return EXIT_USAGE
     if args.json:
         print(json.dumps(result.to_dict(), indent=2), file=out)
     elif isinstance(result, Stack):
@@ -132,6 +154,11 @@ def run_matrix(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
     else:
         print(format_conflict(result), file=out)
     return EXIT_OK if isinstance(result, Stack) else EXIT_CONFLICT
+
+
+def _flag_words(text: str) -> str:
+    """The resolver names pins as the inventory does (``torch_npu``); on the command line they are flags."""
+    return re.sub(r"--([a-z]+)_([a-z_]+)", lambda mo: "--" + mo[0][2:].replace("_", "-"), text)
 
 
 def _has_request(args: argparse.Namespace) -> bool:
@@ -198,7 +225,8 @@ def format_stack(st: Stack) -> str:
             shown = f"{c.recommended}  (recommended)"
         else:
             shown = "-"
-        refs = "".join(src.ref(s) for s in sorted(set(c.sources)))
+        refs = "".join(src.ref(s) for s in sorted({x.strip() for text in c.sources for x in text.split(";")
+                                                    if x.strip()}))
         rows.append((label, shown, refs))
         for con in c.constraints:
             if con.by == "your pin":
@@ -347,16 +375,16 @@ def _audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     m, problems = check_matrix(args.overrides)
     if problems:
         return _print_check(m, problems, args.json, out) or EXIT_CONFLICT
-    try:
-        history = load_history(args.history)
-    except (OSError, ValueError) as exc:
-        print(f"error: cannot read the page history {args.history or 'page_history.yaml'}: {exc}", file=err)
-        return EXIT_USAGE
+    history = load_history(args.history)   # HistoryError (exit 2) when the file cannot be read as a page history
     report = run_audit(m, history)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False), file=out)
     else:
         print(format_audit(report), file=out)
+    if report.checked_nothing:
+        # no page version to check any row against: a report that checked nothing is not a pass, --strict or not
+        print(f"error: {report.history_problems[0]}", file=err)
+        return EXIT_CONFLICT
     return EXIT_CONFLICT if args.strict and not report.ok else EXIT_OK
 
 
@@ -382,8 +410,12 @@ def format_audit(report: Any) -> str:
                       f"checked against {r.versions_read} version(s) (the row is older than the history's scope)")
         lines.append(f"  {r.where}  {r.source}")
         lines.append(f"      {status_text.get(r.status, r.status)}" + (f": {detail}" if detail else ""))
+        if r.python:
+            lines.append(f"      python: {r.python} (stated by this page)")
         if r.message:
             lines.append(f"      {r.message}")
+    lines.append("")
+    lines += _format_python(report.python)
     lines.append("")
     if report.unencoded:
         lines.append(f"✗ {len(report.unencoded)} pairing(s) stated by the pages that no row encodes "
@@ -401,3 +433,22 @@ def format_audit(report: Any) -> str:
         lines.append(f"! {len(unread)} row(s) cite a page version no reading covers (page_history.yaml unread:)")
     lines.append(f"✗ {len(problems)} row problem(s)" if problems else "✓ every row names a page version that states it")
     return "\n".join(lines)
+
+
+def _format_python(py: dict[str, Any]) -> list[str]:
+    """The audit's Python section: every row's Python range with the page that states it, then the components whose
+    pages disagree (the resolver's default stays within all of them, a Python one of them states is accepted)."""
+    if not py:
+        return []
+    lines = ["Python ranges: each row's, and the page that states it (docs/matrix.md, \"Python\"):"]
+    for r in py.get("rows", []):
+        lines.append(f"  {r['subject']}: python {r['python']}  [{r['source']}]  ({r['where']})")
+    dis = py.get("disagreements", [])
+    if dis:
+        lines += ["", f"pages that disagree on a Python range ({len(dis)}): the default stays within every page, a "
+                      f"Python one page states is accepted when pinned (with a warning naming the pages):"]
+        for d in dis:
+            pages = "; ".join(f"{s['python']} [{s['source']}]" for s in d["statements"])
+            lines.append(f"  {d['subject']}: default within {d['default_within']}; accepted {d['accepted']}  "
+                         f"({pages})")
+    return lines

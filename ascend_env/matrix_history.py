@@ -26,11 +26,12 @@ from typing import Any
 
 import yaml
 
+from .errors import AscendEnvError
 from .matrix import _LOCAL_RE, SECTIONS, Matrix, _data_dir
 from .versions import Spec, Version, VersionError, parse_spec
 
-__all__ = ["AuditReport", "History", "HistoryPairing", "Page", "RowReport", "accepts", "audit", "load_history",
-           "row_states", "split_source", "versions_read"]
+__all__ = ["AuditReport", "History", "HistoryError", "HistoryPairing", "Page", "RowReport", "accepts", "audit",
+           "load_history", "python_report", "row_states", "split_source", "versions_read"]
 
 HISTORY_FILE = "page_history.yaml"
 CHIPS = ("910b", "310p", "300i-duo")
@@ -153,14 +154,38 @@ class History:
         return sum(len(p.versions) + p.history_commits for p in self.pages.values() if concern in p.concerns)
 
 
+class HistoryError(AscendEnvError, ValueError):
+    """A page history file that cannot be read: missing, not UTF-8, not YAML, or not a mapping."""
+
+
 def _loader() -> Any:
     return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_history(path: str | Path | None = None) -> History:
-    """Read page_history.yaml (the packaged one by default)."""
+    """Read page_history.yaml (the packaged one by default); :class:`HistoryError` when the file cannot be read as
+    one (its entries' own faults are the history's ``problems``)."""
     p = Path(path) if path else _data_dir() / HISTORY_FILE
-    doc = yaml.load(p.read_text(encoding="utf-8"), Loader=_loader()) or {}
+    fix = "pass the page_history.yaml that scripts/matrix_history.py writes, or leave --history out"
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise HistoryError(f"cannot read the page history {p}: {exc.strerror or exc}; {fix}") from None
+    except UnicodeDecodeError as exc:
+        raise HistoryError(f"the page history {p} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                           f"{exc.start}); {fix}") from None
+    try:
+        doc = yaml.load(text, Loader=_loader())
+    except yaml.YAMLError as exc:
+        raise HistoryError(f"the page history {p} is not valid YAML ({' '.join(str(exc).split())}); {fix}") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise HistoryError(f"the page history {p} holds a {type(doc).__name__}, not a mapping with pages:, ignored: "
+                           f"and unread:; {fix}")
+    for key in ("pages", "ignored", "unread"):
+        if doc.get(key) is not None and not isinstance(doc[key], list):
+            raise HistoryError(f"the page history {p}: {key}: must be a list, got a {type(doc[key]).__name__}; {fix}")
     problems: list[str] = []
     pages: dict[str, Page] = {}
     for i, raw in enumerate(doc.get("pages") or []):
@@ -238,7 +263,7 @@ def _python_covered(value: Any, specs: Sequence[Spec]) -> bool:
     want = _python_specs(value)
     if want is None:
         return False
-    return all(any(s.contains(v) for s in specs) for v in _PY_ALL if any(w.contains(v) for w in want))
+    return _grid_set(want) <= _grid_set(specs)
 
 
 def _canns(m: Matrix, value: str) -> list[Version]:
@@ -266,9 +291,9 @@ def accepts(m: Matrix, p: HistoryPairing) -> bool:
     if c == "torch_npu":
         tn, t = _version(str(v["torch_npu"]), "torch_npu"), _version(str(v["torch"]), "torch")
         canns = _canns(m, str(v["cann"]))
-        cands = [r for r in m.torch_npu if r.version == tn and r.torch == t]
-        return bool(tn and t and canns and cands) and all(any(s.contains(x) for r in cands for s in r.cann)
-                                                          for x in canns)
+        npu_rows = [r for r in m.torch_npu if r.version == tn and r.torch == t]
+        return bool(tn and t and canns and npu_rows) and all(any(s.contains(x) for r in npu_rows for s in r.cann)
+                                                             for x in canns)
     if c in ("mindspore", "mindformers"):
         version = _version(str(v[c]), c)
         other = "cann" if c == "mindspore" else "mindspore"
@@ -281,16 +306,16 @@ def accepts(m: Matrix, p: HistoryPairing) -> bool:
         return "python" not in v or not py_rows or _python_covered(v["python"], [s for r in py_rows for s in r.python])
     if c == "torch":
         t = _version(str(v["torch"]), "torch")
-        cands = [r for r in m.torch if r.version == t and r.python]
-        return bool(cands) and _python_covered(v["python"], [s for r in cands for s in r.python])
+        torch_rows = [r for r in m.torch if r.version == t and r.python]
+        return bool(torch_rows) and _python_covered(v["python"], [s for r in torch_rows for s in r.python])
     canns = _canns(m, str(v["cann"]))
     if c == "cann_python":
         for x in canns:
-            cands = [r for r in m.cann_python if any(s.contains(x) for s in r.cann)]
+            cp_rows = [r for r in m.cann_python if any(s.contains(x) for s in r.cann)]
             rel = m.release(x)
-            if not cands and rel is not None and rel.same_as is not None:
-                cands = [r for r in m.cann_python if any(s.contains(rel.same_as) for s in r.cann)]
-            if not cands or not _python_covered(v["python"], [s for r in cands for s in r.python]):
+            if not cp_rows and rel is not None and rel.same_as is not None:
+                cp_rows = [r for r in m.cann_python if any(s.contains(rel.same_as) for s in r.cann)]
+            if not cp_rows or not _python_covered(v["python"], [s for r in cp_rows for s in r.python]):
                 return False
         return bool(canns)
     part = "driver" if "driver" in v else "firmware"
@@ -312,7 +337,7 @@ def _python_within(row_specs: Sequence[Spec], value: Any) -> bool:
     want = _python_specs(value)
     if want is None:
         return False
-    return all(any(w.contains(v) for w in want) for v in _PY_ALL if any(s.contains(v) for s in row_specs))
+    return _grid_set(row_specs) <= _grid_set(want)
 
 
 def row_states(m: Matrix, section: str, row: Any, p: HistoryPairing) -> bool:
@@ -383,6 +408,8 @@ class RowReport:
     versions_read: int = 0
     stated_at: list[str] = field(default_factory=list)
     message: str = ""
+    #: the Python range the row states ("" when it states none)
+    python: str = ""
 
     @property
     def problem(self) -> bool:
@@ -393,6 +420,8 @@ class RowReport:
              "versions_read": self.versions_read, "stated_at": self.stated_at}
         if self.message:
             d["message"] = self.message
+        if self.python:
+            d["python"] = self.python
         return d
 
 
@@ -404,6 +433,13 @@ class AuditReport:
     history_problems: list[str]
     pages: int = 0
     versions: int = 0
+    #: every Python range the rows state, the page stating it, and the components whose pages disagree
+    python: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def checked_nothing(self) -> bool:
+        """An empty page history: no row was checked against anything."""
+        return self.pages == 0
 
     @property
     def problems(self) -> list[RowReport]:
@@ -418,7 +454,8 @@ class AuditReport:
                 "problems": [r.to_dict() for r in self.problems] + [{"message": p} for p in self.history_problems],
                 "rows": [r.to_dict() for r in self.rows],
                 "unencoded": [p.to_dict() for p in self.unencoded],
-                "ignored": [{**p.to_dict(), "reason": why} for p, why in self.ignored]}
+                "ignored": [{**p.to_dict(), "reason": why} for p, why in self.ignored],
+                "python": self.python}
 
 
 def _suggest(page: Page, stated: Sequence[str]) -> str:
@@ -450,8 +487,22 @@ def _stated_at(m: Matrix, section: str, row: Any, page: Page) -> list[str]:
         parts = [(key, component)] if key != "hdk" else [("driver", "driver"), ("firmware", "firmware")]
         refs = [r for r in refs if all(any(r in p.refs and _covers([spec], str(p.values.get(c, "")), c) for p in hits)
                                        for k, c in parts for spec in getattr(row, k))]
+    if section == "torch_npu" and row.python:
+        # the release's Python: what the same version of the page states for its PyTorch line
+        refs = [r for r in refs if _python_within(row.python, _torch_python_at(page, str(row.torch), r))]
     order = {str(v["ref"]): i for i, v in enumerate(page.versions)}
     return sorted(refs, key=lambda r: (r not in order, order.get(r, 0), r))
+
+
+def _torch_python_at(page: Page, torch: str, ref: str) -> list[str]:
+    """The Python the page states for PyTorch ``torch`` at version ``ref`` (a union of its statements)."""
+    out: list[str] = []
+    for p in page.pairings:
+        if p.concern == "torch" and ref in p.refs and _version(str(p.values["torch"]), "torch") == \
+                _version(torch, "torch"):
+            values = p.values["python"]
+            out += [str(x) for x in (values if isinstance(values, list) else [values])]
+    return out
 
 
 #: the history holds pairings in the issue's scope only; older rows are checked for their ref, not their pairing
@@ -475,8 +526,9 @@ def in_scope(m: Matrix, section: str, row: Any) -> bool:
 def _row_report(m: Matrix, h: History, section: str, row: Any) -> list[RowReport]:
     meta = row.meta
     out = []
+    py = " or ".join(str(x) for x in getattr(row, "python", ()) or ())
     for source in [s.strip() for s in meta.source.split(";") if s.strip()]:
-        r = RowReport(meta.where, section, source, "ok")
+        r = RowReport(meta.where, section, source, "ok", python=py)
         out.append(r)
         if _LOCAL_RE.match(source):
             r.status = "local"
@@ -562,13 +614,16 @@ def audit(m: Matrix, h: History) -> AuditReport:
             else:
                 unencoded.append(p)
     problems = list(h.problems)
+    if not h.pages:
+        problems.insert(0, f"{HISTORY_FILE}: the page history holds no page, so no row was checked against any page "
+                           f"version; pass the page_history.yaml that scripts/matrix_history.py writes")
     used = {id(i) for i in h.ignored for p, _ in ignored if i.matches(p)}
     for i in h.ignored:
         if id(i) not in used:
             problems.append(f"{HISTORY_FILE}: ignored entry {i.source}: {i.pairing} matches no unencoded pairing "
                             f"(encoded since, or mistyped); delete it")
     return AuditReport(rows, unencoded, ignored, problems, len(h.pages),
-                       sum(len(p.versions) for p in h.pages.values()))
+                       sum(len(p.versions) for p in h.pages.values()), python_report(m))
 
 
 def versions_read(h: History) -> dict[str, str]:
@@ -578,3 +633,91 @@ def versions_read(h: History) -> dict[str, str]:
         pages = [p for p in h.pages.values() if concern in p.concerns]
         out[concern] = f"{h.count(concern)} in {len(pages)} pages" if pages else "-"
     return out
+
+
+# --- the Python ranges ---------------------------------------------------------------------------------------------
+def _subject(m: Matrix, section: str, row: Any) -> str:
+    if section == "cann_python":
+        return "CANN " + " / ".join(str(c) for c in row.cann)
+    if section == "torch_npu":
+        return f"torch_npu {row.version} with CANN {' / '.join(str(c) for c in row.cann)}"
+    if section == "mindspore":
+        return f"MindSpore {row.version} with CANN {' / '.join(str(c) for c in row.cann)}"
+    label = {"mindformers": "MindFormers", "torch": "torch"}[section]
+    return f"{label} {row.version}"
+
+
+def _grid_set(specs: Sequence[Spec]) -> frozenset[Version]:
+    return _grid_set_of(tuple(specs))
+
+
+@functools.lru_cache(maxsize=4096)
+def _grid_set_of(specs: tuple[Spec, ...]) -> frozenset[Version]:
+    return frozenset(v for v in _PY_ALL if any(s.contains(v) for s in specs))
+
+
+def python_report(m: Matrix) -> dict[str, Any]:
+    """Every row that states a Python range (the range, the page, the row) and every component whose pages disagree
+    on it -- the statements the resolver combines (docs/matrix.md, "Python"): a CANN release's rows plus the framework
+    rows that pair a release with it and state a Python; a torch_npu, MindSpore, MindFormers or torch release's rows.
+    Where they disagree, a Python any of them states is accepted and the default is within all of them."""
+    rows = []
+    for section in ("cann_python", "torch_npu", "torch", "mindspore", "mindformers"):
+        for row in getattr(m, section):
+            if row.python:
+                rows.append({"where": row.meta.where, "section": section, "subject": _subject(m, section, row),
+                             "python": " or ".join(str(x) for x in row.python), "source": row.meta.source})
+    groups: dict[str, list[tuple[str, tuple[Spec, ...]]]] = {}
+    for rel in m.releases:
+        cann = rel.version
+        own = [r for r in m.cann_python if any(s.contains(cann) for s in r.cann)]
+        if not own and rel.same_as is not None:
+            own = [r for r in m.cann_python if any(s.contains(rel.same_as) for s in r.cann)]
+        if not own:
+            continue
+        groups[f"CANN {cann}"] = [(r.meta.source, r.python) for r in own]
+        ceiling = _grid_set([s for r in own for s in r.python])
+        # a framework page that pairs a release with this CANN and states more than CANN's own pages: the stack is
+        # accepted up to it, the default stays within CANN's pages
+        for section, label in (("torch_npu", "torch_npu"), ("mindspore", "MindSpore")):
+            for r in getattr(m, section):
+                if r.python and any(s.contains(cann) for s in r.cann) and _grid_set(r.python) - ceiling:
+                    groups.setdefault(f"CANN {cann} with {label} {r.version}", list(groups[f"CANN {cann}"])).append(
+                        (r.meta.source, r.python))
+    for section, label in (("torch_npu", "torch_npu"), ("torch", "torch"), ("mindspore", "MindSpore"),
+                           ("mindformers", "MindFormers")):
+        for row in getattr(m, section):
+            if row.python and not row.meta.superseded_by:   # a documented-earlier row is not a current statement
+                groups.setdefault(f"{label} {row.version}", []).append((row.meta.source, row.python))
+    disagree = []
+    for subject, stmts in groups.items():
+        by_source: dict[str, list[Spec]] = {}
+        for src, specs in stmts:
+            by_source.setdefault(src, []).extend(specs)
+        if len(by_source) < 2:
+            continue
+        sets = [_grid_set(specs) for specs in by_source.values()]
+        union, common = frozenset().union(*sets), frozenset.intersection(*sets)
+        if union == common:
+            continue
+        disagree.append({"subject": subject,
+                         "statements": [{"python": " or ".join(dict.fromkeys(str(x) for x in specs)), "source": src}
+                                        for src, specs in by_source.items()],
+                         "default_within": _span(common), "accepted": _span(union)})
+    return {"rows": rows, "disagreements": disagree}
+
+
+def _span(vs: frozenset[Version]) -> str:
+    """A set of grid Pythons as minor ranges: "3.8-3.10", "3.9.0-3.9.7"; "none" when empty."""
+    if not vs:
+        return "none"
+    by_minor: dict[tuple[int, ...], list[int]] = {}
+    for v in vs:
+        by_minor.setdefault(v.release[:2], []).append(v.release[2])
+    parts = []
+    for minor in sorted(by_minor):
+        patches = sorted(by_minor[minor])
+        full = patches == list(range(0, 41))
+        parts.append(f"{minor[0]}.{minor[1]}" if full else f"{minor[0]}.{minor[1]}.{patches[0]}-"
+                                                             f"{minor[0]}.{minor[1]}.{patches[-1]}")
+    return ", ".join(parts)

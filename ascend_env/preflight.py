@@ -86,6 +86,7 @@ from packaging.version import InvalidVersion
 from packaging.version import Version as PyVersion
 
 from . import conda as conda_env
+from . import hostvalues
 from .matrix import Chip, Matrix, cache_dir, nearest_versions
 from .render import Mount, RenderError, format_device_list, parse_device_selection
 from .resolver import PIN_COMPONENTS, Conflict, Request, Stack, installer_names, resolve
@@ -107,8 +108,16 @@ CONTAINER_DEFAULTS: dict[str, Any] = {"devices": "all", "ssh_port": 223, "image"
 CONTAINER_KEYS = ("name", "framework", "pins", "devices", "ssh_port", "image", "enabled", "nnal", "mounts",
                   "python_provider")
 FRAMEWORKS = ("mindspore", "torch")
-RUNTIMES = ("docker", "isula")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+RUNTIMES = hostvalues.RUNTIMES          # one allow-list: the doctor and the renderers use the same
+_NAME_RE = hostvalues.CONTAINER_NAME_RE
+#: Ansible's connection variables the preflight checks too: they reach ssh and rsync command lines in the roles
+#: (``ssh -p PORT``, ``rsync --rsh=... user@host:path``), where a bad value is an option or a broken argument
+CONNECTION_VARIABLES = ("ansible_host", "ansible_port", "ansible_user", "ansible_ssh_private_key_file")
+#: host paths that reach the roles' shell and rsync lines unquoted by their nature (rsync splits --rsh on spaces)
+_SAFE_PATH_RE = re.compile(r"^(?:/|~/)[A-Za-z0-9_.+/@%=:,-]*$")   # ~/: Ansible and ssh expand it (-i ~/.ssh/id)
+_PATH_EXAMPLES = {"ascend_host_root": "/", "ascend_artifacts_host_dir": "/var/cache/ascend-env/store",
+                  "ansible_ssh_private_key_file": "~/.ssh/id_ed25519"}
+_PATH_VARIABLES = tuple(_PATH_EXAMPLES)
 _IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
 _BOOL_WORDS = {"yes", "no", "true", "false", "on", "off", "y", "n", "1", "0"}
 #: Host variables read by the playbooks and preflight that no role's argument_specs declares.
@@ -307,6 +316,11 @@ def _check_devices(out: _Out, ctr: str, value: Any, npu_count: int | None) -> No
             out.add(ctr, "devices", value, "a device list must hold card numbers (non-negative integers)"
                     if value else "the device list is empty",
                     "write devices: [0, 1], devices: '0-1,3' or devices: all")
+            return
+        twice = sorted({v for v in value if value.count(v) > 1})
+        if twice:
+            out.add(ctr, "devices", value, f"lists card{'s' if len(twice) > 1 else ''} {format_device_list(twice)} "
+                    "twice", f"name each card once: devices: [{', '.join(map(str, sorted(set(value))))}]")
             return
         text = format_device_list(value)
     elif isinstance(value, str):
@@ -826,10 +840,12 @@ def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest:
     """Every problem of one host's variables; ``store``/``manifest`` are the offline store and its manifest;
     ``known`` (see :func:`known_variables`): report ``ascend_*`` names close to a known one as misspelt."""
     hv = _plain({k: hostvars[k] for k in list(hostvars) if str(k).startswith("ascend_")})
+    conn = _plain({k: hostvars[k] for k in CONNECTION_VARIABLES if k in hostvars})
     m = matrix
     out = _Out(host)
     if known is not None:
         _check_names(out, hv, known)
+    _check_connection(out, conn, hv)
     chip: Chip | None = None
     arch: Arch | None = None
     if hv.get("ascend_chip") in (None, ""):
@@ -859,6 +875,11 @@ def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest:
     if runtime not in RUNTIMES:
         out.add(None, "ascend_container_runtime", runtime, "unknown container runtime",
                 f"{_closest(str(runtime), RUNTIMES)}use docker or isula")
+    if hv.get("ascend_container_cli") not in (None, ""):
+        try:
+            hostvalues.engine_cli(hv["ascend_container_cli"])
+        except hostvalues.HostValueError as exc:
+            out.add(None, "ascend_container_cli", hv["ascend_container_cli"], exc.message, exc.fix)
     npu_count = hv.get("ascend_npu_count")
     if isinstance(npu_count, str) and npu_count.strip().isdigit():
         npu_count = int(npu_count)
@@ -966,6 +987,27 @@ def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest:
     return out.items
 
 
+def _check_connection(out: _Out, conn: Mapping[str, Any], hv: Mapping[str, Any]) -> None:
+    """ansible_host, ansible_port, ansible_user: what the roles put on ssh and rsync command lines."""
+    checks = (("ansible_host", hostvalues.ssh_host), ("ansible_port", hostvalues.ssh_port),
+              ("ansible_user", hostvalues.ssh_user))
+    for name, check in checks:
+        if conn.get(name) in (None, ""):
+            continue
+        try:
+            check(conn[name], name)
+        except hostvalues.HostValueError as exc:
+            out.add(None, name, conn[name], exc.message, exc.fix)
+    for name in _PATH_VARIABLES:
+        value = conn.get(name) if name in conn else hv.get(name)
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str) or not _SAFE_PATH_RE.match(value) or "/../" in value + "/":
+            out.add(None, name, value, "must be an absolute path of letters, digits and . _ - + / (no spaces, "
+                                       "quotes or shell characters: it reaches ssh and rsync command lines)",
+                    f"use a plain absolute path, e.g. {_PATH_EXAMPLES[name]} (a symlink can point elsewhere)")
+
+
 def _check_ranktable(out: _Out, hv: Mapping[str, Any], chip: Chip | None, npu_count: int | None, m: Matrix) -> None:
     """ascend_ranktable_enabled (the host's environments take part in the fleet's HCCL rank table) and its settings."""
     from .ranktable import parse_devices
@@ -1010,6 +1052,45 @@ def _manifest_for(store: Path | None, cache: dict[Path, tuple[dict[str, Any] | N
         except ValueError as exc:
             cache[store] = (None, str(exc))
     return cache[store]
+
+
+def check_addresses(hostvars_by_host: Mapping[str, Mapping[str, Any]]) -> list[Problem]:
+    """What no single host shows: two inventory hosts that reach one machine (the same address and SSH port: their
+    containers would share one engine, so two containers of one name, and every sshd port twice), and two
+    environments of different hosts at the same address and port (the same sshd port on one machine)."""
+    from .inventory import host_env_targets
+
+    problems: list[Problem] = []
+    machines: dict[tuple[str, int], str] = {}
+    endpoints: dict[tuple[str, int], tuple[str, str]] = {}   # (address, port) -> (host, environment)
+    for host, raw in hostvars_by_host.items():
+        hv = _plain({k: raw[k] for k in list(raw) if str(k).startswith("ascend_") or k in CONNECTION_VARIABLES})
+        try:
+            address = hostvalues.ssh_host(hv.get("ansible_host", host)).lower()
+            port = hostvalues.ssh_port(hv.get("ansible_port", 22))
+            envs = host_env_targets(str(host), hv)
+        except (ValueError, TypeError):
+            continue  # the host's own check names the bad value
+        other = machines.setdefault((address, port), str(host))
+        if other != host:
+            problems.append(Problem(str(host), None, "ansible_host", address,
+                                    f"host {other} has the same address and SSH port ({address}:{port}): both "
+                                    "names reach one machine, so their containers would share one engine (two "
+                                    "containers of one name) and every sshd port would be taken twice",
+                                    f"list each server once: remove {host} or {other}, or fix its ansible_host / "
+                                    "ansible_port"))
+            continue
+        for env in envs:
+            key = (env.address.lower(), env.port)
+            first_host, first = endpoints.setdefault(key, (str(host), env.name))
+            if first_host != host:   # within one host, check_host names the clash (ssh_port)
+                problems.append(Problem(str(host), None if env.on_host else str(env.container.get("name")),
+                                        "ansible_port" if env.on_host else "ssh_port", env.port,
+                                        f"{first} already listens on {env.address}:{env.port}; {env.name} would "
+                                        "take the same address and port, so one of them is unreachable",
+                                        "give one of them another port (ssh_port of the container, or the host's "
+                                        "ansible_port), or check that the two hosts' ansible_host differ"))
+    return problems
 
 
 def check_fleet(hostvars_by_host: Mapping[str, Mapping[str, Any]], matrix: Matrix,

@@ -123,7 +123,7 @@ def _rows_for(m: Matrix, cann: Version) -> list[CannPyDepsRow]:
 
 def _environment(python: str) -> dict[str, str]:
     parts = [*python.split("."), "0", "0"][:3]
-    env = default_environment()
+    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
     env.update({"python_version": ".".join(parts[:2]), "python_full_version": ".".join(parts)})
     return env
 

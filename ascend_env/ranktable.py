@@ -1,18 +1,20 @@
 """The HCCL rank table (``RANK_TABLE_FILE``, ``hccl.json``) of a fleet, from what each host's NPU ports report.
 
-Pure: servers with their ports in, a table (or the problems that stop one) out.  Rules, from the formats'
-sources (docs/multinode.md):
+Pure: servers with their ports in, a table (or the problems that stop one) out.  What HCCL accepts is decided rule
+by rule in :mod:`ascend_env.ranktable_check` (each rule with its source; docs/multinode.md lists them); every table
+written here passes that check for the fleet's chip.  What the writer adds of its own:
 
 * version 1.0: ``{"version", "server_count", "server_list": [{"server_id", "device": [{"device_id", "device_ip",
-  "rank_id"}], "host_nic_ip": "reserve"}], "status": "completed"}``, every value a JSON string (MindSpore's
-  rank_table_8pcs.json / rank_table_16pcs.json, mindformers' hccl_tools.py);
-* version 1.2 (Atlas A3 SuperPoD): each device adds ``super_device_id``, the table adds ``super_pod_list``
-  (a MindIE-written table in MindCluster's log-collection doc);
+  "rank_id"}], "host_nic_ip": "reserve"}], "status": "completed"}``, every value a JSON string (HCCL's parser reads
+  only strings; MindSpore's rank_table_8pcs.json, mindformers' hccl_tools.py write ``host_nic_ip``);
+* version 1.2 (Atlas A3 SuperPoD): each device adds ``super_device_id``, the table adds ``super_pod_list``;
 * ``server_list`` in the dictionary (string) order of ``server_id``, rank_ids dense from 0 in that order, each
-  server's devices by device_id ("the order of rank_id is consistent with the dictionary order of server_id",
-  MindSpore's rank table tutorial), so a torch rank equals its rank_id;
-* every device in the table has an address, its link UP and its net health ``Success``; device IPs and server
-  ids are unique; every server takes part with the same number of devices.
+  server's devices by device_id (MindSpore's rank table tutorial: "the order of rank_id is consistent with the
+  dictionary order of server_id"), so a torch rank equals its rank_id and no server's ranks interleave another's;
+* with several servers every device has an address, its link UP and its net health ``Success``; device IPs and
+  server ids are unique; every server takes part with the same devices.  On one server HCCL needs no device IP
+  (HCCL's single-server example writes ``"device_ip": ""``): a port without one is written so, and the RoCE link
+  and net health, which one server does not use, are not required.
 """
 
 from __future__ import annotations
@@ -22,10 +24,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import AscendEnvError
 from .probe.hccn import HEALTHY, NetInfo
+from .ranktable_check import CHIPS, FORMATS, SERVER_ID_MAX, HcclChip, check
 
 TOOL = "/usr/local/Ascend/driver/tools/hccn_tool"
-FORMATS = ("1.0", "1.2")
+#: the most devices any chip's server has in a rank table (HCCL GetMaxDevNum: 32 on 310P3): --devices is bounded by it
+MAX_DEVICES = max(c.devices for c in CHIPS.values())
+#: chips.yaml ids -> the HCCL device type whose rules apply (ranktable_check.CHIPS)
+HCCL_CHIP = {"910b": "910b", "310p": "310p", "300i-duo": "310p"}
+
+
+class RankTableError(AscendEnvError, ValueError):
+    """Bad input for the rank table (a device list, a chip, a host list): the message names the value and the fix."""
 
 
 @dataclass(frozen=True)
@@ -53,21 +64,75 @@ class Problem:
         return f"{where}: {self.message}. Fix: {self.fix}"
 
 
-def parse_devices(text: str | None) -> list[int] | None:
-    """``0-7``, ``0,2,4-5`` -> [0, 1, ...]; None for all.  ValueError names the bad part."""
+def parse_devices(text: str | None, limit: int = MAX_DEVICES) -> list[int] | None:
+    """``0-7``, ``0,2,4-5`` -> [0, 1, ...]; None for all.  RankTableError (a ValueError) names the bad part: not a
+    number or range, a range backwards, a device twice, or a device at or beyond ``limit`` (the chip's device count;
+    checked before anything is expanded, so ``0-99999999`` costs nothing)."""
     if text in (None, "", "all"):
         return None
     out: list[int] = []
+    seen: set[int] = set()
     for part in str(text).split(","):
         part = part.strip()
         lo, sep, hi = part.partition("-")
         if not lo.isdigit() or (sep and not hi.isdigit()):
-            raise ValueError(f"--devices {text!r}: {part!r} is not a device number or range; use e.g. 0-7 or 0,1,4-5")
+            raise RankTableError(f"--devices {text!r}: {part!r} is not a device number or range; use e.g. 0-7 or "
+                                 "0,1,4-5")
+        if len(lo) > 9 or len(hi) > 9:     # no int() of thousands of digits (Python's limit): beyond any chip
+            raise RankTableError(f"--devices {text!r}: {part!r} is beyond the chip's {limit} devices (0-{limit - 1}); "
+                                 f"use the host's own device numbers (ls /dev/davinci*), e.g. 0-{min(limit, 8) - 1}")
         first, last = int(lo), int(hi) if sep else int(lo)
         if last < first:
-            raise ValueError(f"--devices {text!r}: the range {part!r} runs backwards; write {last}-{first}")
-        out += [d for d in range(first, last + 1) if d not in out]
+            raise RankTableError(f"--devices {text!r}: the range {part!r} runs backwards; write {last}-{first}")
+        if last >= limit:
+            raise RankTableError(f"--devices {text!r}: device {last} is beyond the chip's {limit} devices "
+                                 f"(0-{limit - 1}); use the host's own device numbers (ls /dev/davinci*), "
+                                 f"e.g. 0-{min(limit, 8) - 1}")
+        twice = sorted(seen.intersection(range(first, last + 1)))
+        if twice:
+            raise RankTableError(f"--devices {text!r}: device {twice[0]} is named twice; name each device once, "
+                                 f"e.g. {_compact(sorted(seen | set(range(first, last + 1))))}")
+        seen.update(range(first, last + 1))
+        out += range(first, last + 1)
     return out
+
+
+def _compact(devices: list[int]) -> str:
+    runs: list[list[int]] = []
+    for d in devices:
+        if runs and d == runs[-1][1] + 1:
+            runs[-1][1] = d
+        else:
+            runs.append([d, d])
+    return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in runs)
+
+
+def hccl_chip(chips: Sequence[str]) -> HcclChip | None:
+    """The HCCL device type of the fleet's chips (chips.yaml ids), None when unknown or mixed."""
+    keys = {HCCL_CHIP.get(c) for c in chips}
+    return CHIPS[next(iter(keys))] if len(keys) == 1 and None not in keys else None
+
+
+def _port_problems(host: str, d: int, p: NetInfo) -> list[Problem]:
+    """What stops a port from carrying HCCL's traffic between servers (RoCE): the tool's own failure, an address,
+    the link, net health."""
+    failure = getattr(p, "failure", None)       # hccn_tool's own error, in its words (probe.hccn)
+    if failure:
+        option = failure.split(":", 1)[0] or "-ip"
+        return [Problem(host, d, f"hccn_tool failed: {failure}", f"run {TOOL} -i {d} {option} -g on {host} to see "
+                                                                   "the whole message; then check the driver "
+                                                                   "(npu-smi info, dmesg | grep -i davinci)")]
+    if not p.address:
+        return [Problem(host, d, "no device IP", f"{TOOL} -i {d} -ip -s address <IP> netmask <mask> "
+                                                 f"(ascend-env doctor on {host} suggests a free one)")]
+    if p.link != "UP":
+        return [Problem(host, d, f"link {p.link or 'unknown'}", f"check the cable and switch port; "
+                                                                 f"{TOOL} -i {d} -link_stat -g shows the link history")]
+    if p.health != HEALTHY:
+        return [Problem(host, d, f"net health {p.health or 'unknown'}",
+                        f"{TOOL} -i {d} -net_health -g must say Success: set the detection address "
+                        f"({TOOL} -i {d} -netdetect -s address <gateway>) and check the link")]
+    return []
 
 
 def plan(servers: Sequence[Server], devices: Sequence[int] | None = None) -> tuple[list[tuple[Server, list[NetInfo]]],
@@ -79,12 +144,17 @@ def plan(servers: Sequence[Server], devices: Sequence[int] | None = None) -> tup
                             "ascend_ranktable_enabled: true on them in the inventory)", usage=True)]
     ids: dict[str, str] = {}
     for s in servers:
+        if len(s.server_id) > SERVER_ID_MAX:     # HCCL: SERVERID_MAX_LENGTH (ranktable_check)
+            problems.append(Problem(s.name, None, f"server_id {s.server_id!r} is longer than {SERVER_ID_MAX} "
+                                    "characters, which HCCL refuses", "set ansible_host to the host's address",
+                                    usage=True))
         if s.server_id in ids:
             problems.append(Problem(s.name, None, f"server_id {s.server_id} is also {ids[s.server_id]}'s",
                                     "give every host its own address (ansible_host)", usage=True))
         ids[s.server_id] = s.name
     chosen: list[tuple[Server, list[NetInfo]]] = []
     counts: dict[int, list[str]] = {}
+    alone = len(servers) == 1       # one server: HCCL needs no device IP, the RoCE ports are not used
     for s in sorted(servers, key=lambda x: x.server_id):
         by_dev = {p.device: p for p in s.ports}
         present = s.devices or tuple(sorted(by_dev))
@@ -101,19 +171,14 @@ def plan(servers: Sequence[Server], devices: Sequence[int] | None = None) -> tup
         for d in want:
             p = by_dev.get(d)
             if p is None:
+                if alone:
+                    ports.append(NetInfo(device=d))
+                    continue
                 problems.append(Problem(s.name, d, "hccn_tool reported nothing for this device",
                                         f"run {TOOL} -i {d} -ip -g on {s.name}; reinstall the driver if it fails"))
                 continue
-            if not p.address:
-                problems.append(Problem(s.name, d, "no device IP", f"{TOOL} -i {d} -ip -s address <IP> netmask <mask> "
-                                        f"(ascend-env doctor on {s.name} suggests a free one)"))
-            elif p.link != "UP":
-                problems.append(Problem(s.name, d, f"link {p.link or 'unknown'}", f"check the cable and switch port; "
-                                        f"{TOOL} -i {d} -link_stat -g shows the link history"))
-            elif p.health != HEALTHY:
-                problems.append(Problem(s.name, d, f"net health {p.health or 'unknown'}",
-                                        f"{TOOL} -i {d} -net_health -g must say Success: set the detection address "
-                                        f"({TOOL} -i {d} -netdetect -s address <gateway>) and check the link"))
+            if not alone:
+                problems += _port_problems(s.name, d, p)
             ports.append(p)
         chosen.append((s, ports))
     if len(counts) > 1:
@@ -135,9 +200,10 @@ def plan(servers: Sequence[Server], devices: Sequence[int] | None = None) -> tup
     return chosen, problems
 
 
-def build(servers: Sequence[Server], devices: Sequence[int] | None = None, version: str = "1.0"
-          ) -> tuple[dict[str, Any] | None, list[Problem]]:
-    """The rank table, or None and every problem that stops it."""
+def build(servers: Sequence[Server], devices: Sequence[int] | None = None, version: str = "1.0",
+          chip: HcclChip | None = None) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """The rank table, or None and every problem that stops it; ``chip``: the fleet's HCCL chip, whose rules the
+    table must pass (ranktable_check)."""
     if version not in FORMATS:
         return None, [Problem("fleet", None, f"rank table format {version!r} is unknown",
                               f"use one of {', '.join(FORMATS)}", usage=True)]
@@ -156,7 +222,7 @@ def build(servers: Sequence[Server], devices: Sequence[int] | None = None, versi
     for s, ports in chosen:
         devs = []
         for p in ports:
-            dev: dict[str, str] = {"device_id": str(p.device), "device_ip": str(p.address)}
+            dev: dict[str, str] = {"device_id": str(p.device), "device_ip": str(p.address or "")}
             if version == "1.2":
                 dev["super_device_id"] = s.super_device_ids[p.device]
             dev["rank_id"] = str(rank)
@@ -173,51 +239,20 @@ def build(servers: Sequence[Server], devices: Sequence[int] | None = None, versi
         for s, _ in chosen:
             pods.setdefault(str(s.super_pod_id), []).append({"server_id": s.server_id})
         table["super_pod_list"] = [{"super_pod_id": k, "server_list": v} for k, v in pods.items()]
-    bad = validate(table)
-    if bad:   # the builder's own output must pass the same check a user's file gets
-        raise AssertionError(f"built an invalid rank table: {bad}")
+    # what is written must pass the check a user's file gets (for the fleet's chip): an address hccn_tool reported
+    # that HCCL cannot read, two address families, a device id beyond the chip's range stop it here
+    refused = check(table, chip).errors
+    if refused:
+        return None, [Problem("fleet", None, f"the table would break HCCL's rule: {f}", "fix the value named "
+                              "(hccn_tool -i <N> -ip -g shows a device's address)") for f in refused]
     return table, []
 
 
-def validate(table: Any) -> list[str]:
-    """What is wrong with a rank table (ours or a user's); [] when it is usable."""
-    out: list[str] = []
-    if not isinstance(table, dict):
-        return [f"a rank table is a JSON object, got {type(table).__name__}"]
-    version = table.get("version")
-    if version not in FORMATS:
-        out.append(f"version {version!r} is not one of {', '.join(FORMATS)}")
-    if table.get("status") != "completed":
-        out.append(f"status {table.get('status')!r}: HCCL reads a table only when it is \"completed\"")
-    servers = table.get("server_list")
-    if not isinstance(servers, list) or not servers:
-        return [*out, "server_list is missing or empty"]
-    if str(table.get("server_count")) != str(len(servers)):
-        out.append(f"server_count {table.get('server_count')!r} but server_list has {len(servers)} server(s)")
-    ranks: list[int] = []
-    ips: dict[str, str] = {}
-    ids = [str(s.get("server_id")) for s in servers if isinstance(s, dict)]
-    if len(set(ids)) != len(ids):
-        out.append("a server_id appears twice")
-    for s in servers:
-        for d in (s.get("device") or []) if isinstance(s, dict) else []:
-            for key in ("device_id", "device_ip", "rank_id", *(("super_device_id",) if version == "1.2" else ())):
-                if not isinstance(d.get(key), str) or not d.get(key):
-                    out.append(f"server {s.get('server_id')}: device {d.get('device_id')!r} lacks {key} as a string")
-            rid = d.get("rank_id")
-            if isinstance(rid, str) and rid.isdigit():
-                ranks.append(int(rid))
-            ip = d.get("device_ip")
-            if isinstance(ip, str) and ip:
-                if ip in ips:
-                    out.append(f"device_ip {ip} is on {ips[ip]} and on server {s.get('server_id')}")
-                ips[ip] = f"server {s.get('server_id')}"
-    if sorted(ranks) != list(range(len(ranks))):
-        dup = sorted({r for r in ranks if ranks.count(r) > 1})
-        out.append(f"rank_ids must be 0..{len(ranks) - 1}, each once" + (f" (repeated: {dup})" if dup else ""))
-    if version == "1.2" and not table.get("super_pod_list"):
-        out.append("version 1.2 needs super_pod_list")
-    return out
+def validate(table: Any, chip: HcclChip | None = None) -> list[str]:
+    """Why HCCL would refuse a rank table (ours or a user's), one line each; [] when it loads it.  A format
+    ascend-env does not check (legacy group_list, 1.1, 2.0) is one line saying so and what to do."""
+    report = check(table, chip)
+    return [report.unsupported] if report.unsupported else [str(f) for f in report.errors]
 
 
 def render(table: dict[str, Any]) -> str:
@@ -226,17 +261,21 @@ def render(table: dict[str, Any]) -> str:
 
 
 def format_for(matrix: Any, chips: Sequence[str]) -> tuple[str, str]:
-    """The format the matrix gives the fleet's chips, and its source; ValueError when a chip has none."""
+    """The format the matrix gives the fleet's chips, and its source; RankTableError (a ValueError) when no chip
+    is given, a chip has none, or the chips need different formats."""
+    if not chips:
+        raise RankTableError("no host takes part, so there is no chip to choose a rank table format for: name the "
+                             "hosts with --hosts, or set ascend_ranktable_enabled: true on them in the inventory")
     found = {}
     for chip in chips:
         row = next((r for r in matrix.rank_tables if chip in r.chips), None)
         if row is None:
-            raise ValueError(f"no rank table format is known for chip {chip!r} (ascend_env/data/hccl.yaml); only "
-                             f"chips with NPU RoCE ports form HCCL clusters over the network: "
-                             f"{', '.join(sorted({c for r in matrix.rank_tables for c in r.chips}))}")
+            raise RankTableError(f"no rank table format is known for chip {chip!r} (ascend_env/data/hccl.yaml); only "
+                                 f"chips with NPU RoCE ports form HCCL clusters over the network: "
+                                 f"{', '.join(sorted({c for r in matrix.rank_tables for c in r.chips}))}")
         found[row.format] = row.meta.source
     if len(found) > 1:
-        raise ValueError(f"the chips {', '.join(chips)} need different rank table formats ({', '.join(found)}): "
-                         "one table cannot mix them")
+        raise RankTableError(f"the chips {', '.join(chips)} need different rank table formats ({', '.join(found)}): "
+                             "one table cannot mix them")
     fmt, source = next(iter(found.items()))
     return fmt, source

@@ -1,10 +1,13 @@
-"""``python -m ascend_env ranktable``: the HCCL rank table of the fleet in an inventory, from its NPU ports.
+"""``python -m ascend_env ranktable``: the HCCL rank table of the fleet in an inventory, from its NPU ports; or,
+with ``--check``, whether HCCL loads a rank table file.
 
 Each host is read over SSH with the doctor's probe (hccn_tool on every device), the table is built and checked
-(``ascend_env.ranktable``) and written only when every device taking part is ready.  Exit codes: 0 written,
-1 the fleet is not ready (a host unreachable, a device without an IP, a link down, net health not Success,
-a duplicate device IP), 2 bad input (inventory, --hosts, --devices, --format, hosts with different device counts,
-a chip without RoCE ports).  Nothing is written unless the exit code is 0.
+(``ascend_env.ranktable``, ``ascend_env.ranktable_check``) and written only when every device taking part is ready.
+Exit codes: 0 written (--check: HCCL loads it), 1 the fleet is not ready (a host unreachable, a device without an
+IP, a link down, net health not Success, a duplicate device IP; --check: HCCL refuses the table), 2 bad input
+(inventory, --hosts, --devices, --format, --chip, hosts with different device counts, a chip without RoCE ports;
+--check: an unreadable file or a format ascend-env does not check).  Nothing is written unless the exit code is 0.
+While hosts are read, a terminal's stderr shows how many are done; piped output stays quiet.
 """
 
 from __future__ import annotations
@@ -12,19 +15,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 EXAMPLES = """\
 examples:
   python -m ascend_env ranktable --inventory inventory/hosts.yml --out hccl.json
   python -m ascend_env ranktable --inventory inventory/hosts.yml --hosts npu-a,npu-b --devices 0-7 --out hccl.json
-  python -m ascend_env ranktable --check hccl.json          # validate a table written by hand or another tool
+  python -m ascend_env ranktable --check hccl.json          # does HCCL load a table written by hand or another tool
+  python -m ascend_env ranktable --check hccl.json --chip 910b --json
 
 hosts: --hosts, else the inventory's hosts with ascend_ranktable_enabled: true, else every host whose chip has NPU RoCE
 ports (910B).  server_id is each host's ansible_host; rank_ids follow the server_ids' dictionary order.
-exit codes: 0 written (or valid), 1 the fleet is not ready (nothing written), 2 bad input
+--check applies HCCL's rules (docs/multinode.md lists them with their sources); --chip names the chip the table is
+for (910, 910b, a3, 310p): without it a 1.2 table is read as A3's and a 1.0 table by the strictest rule where chips
+differ (device ids 0-15, the same number of devices on every server).
+exit codes: 0 written (--check: HCCL loads it), 1 the fleet is not ready, nothing written (--check: HCCL refuses
+it), 2 bad input (--check: unreadable, or a format ascend-env does not check: group_list, 1.1, 2.0)
 """
 
 
@@ -38,59 +47,173 @@ def add_ranktable_parser(sub: Any) -> None:
                    help="rank table version (auto: what the matrix gives the chip; 910B: 1.0)")
     p.add_argument("--out", type=Path, help="where to write the table (default: standard output)")
     p.add_argument("--json", action="store_true", help="print {ok, exit_code, table, problems} instead")
-    p.add_argument("--check", type=Path, metavar="FILE", help="only validate an existing rank table file")
+    p.add_argument("--check", type=Path, metavar="FILE", help="only check whether HCCL loads an existing rank table")
+    p.add_argument("--chip", help="with --check: the chip the table is for (910, 910b, a3, 310p; default: the "
+                                  "strictest rule where chips differ, A3 for a 1.2 table)")
 
 
-def _members(hostvars: dict[str, dict[str, Any]], hosts: str | None, roce: set[str]) -> list[str]:
+def _members(hostvars: dict[str, dict[str, Any]], hosts: str | None, roce: set[str], inventory: str) -> list[str]:
+    from .ranktable import RankTableError
+
     names = sorted(hostvars)
-    if hosts:
-        want = [h.strip() for h in hosts.split(",") if h.strip()]
+    if not names:
+        raise RankTableError(f"--inventory {inventory}: no hosts in it; give the inventory of the fleet "
+                             "(e.g. inventory/hosts.yml)")
+    if hosts is not None:
+        want = list(dict.fromkeys(h.strip() for h in hosts.split(",") if h.strip()))
+        if not want:
+            raise RankTableError(f"--hosts {hosts!r} names no host; hosts: {', '.join(names)}")
         unknown = [h for h in want if h not in hostvars]
         if unknown:
-            raise ValueError(f"--hosts: no host {', '.join(unknown)} in the inventory; hosts: {', '.join(names)}")
+            raise RankTableError(f"--hosts: no host {', '.join(unknown)} in the inventory; hosts: {', '.join(names)}")
         return want
     marked = [n for n in names if hostvars[n].get("ascend_ranktable_enabled") is True]
-    return marked or [n for n in names if str(hostvars[n].get("ascend_chip", "")).lower() in roce]
+    found = marked or [n for n in names if str(hostvars[n].get("ascend_chip", "")).lower() in roce]
+    if not found:
+        raise RankTableError(f"no host of {inventory} takes part: none has ascend_ranktable_enabled: true, and none "
+                             f"has a chip with NPU RoCE ports ({', '.join(sorted(roce))}); name them with --hosts or "
+                             "set ascend_ranktable_enabled: true on the job's hosts")
+    return found
 
 
 def _report(args: argparse.Namespace, code: int, table: dict[str, Any] | None, problems: list[str]) -> int:
     if args.json:
         print(json.dumps({"ok": code == 0, "exit_code": code, "table": table, "problems": problems}, indent=1))
+        if code == 2 and problems:    # bad input: said on stderr too, as every command does (README's exit codes)
+            print(f"error: {problems[0]}", file=sys.stderr)
     else:
         for line in problems:
             print(f"✗ {line}", file=sys.stderr)
     return code
 
 
+class Progress:
+    """``reading hosts: 12/2000 done (3 unreachable)`` on one terminal line, only when ``stream`` is a terminal;
+    piped or redirected output gets nothing."""
+
+    def __init__(self, total: int, stream: IO[str] | None = None, every: float = 0.2) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.on = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.total, self.done, self.failed, self.every, self.last = total, 0, 0, every, 0.0
+
+    def step(self, failed: bool) -> None:
+        self.done += 1
+        self.failed += failed
+        now = time.monotonic()
+        if self.on and (self.done == self.total or now - self.last >= self.every):
+            self.last = now
+            bad = f" ({self.failed} unreachable)" if self.failed else ""
+            self.stream.write(f"\rreading hosts: {self.done}/{self.total} done{bad}")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.on and self.done:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """--check FILE: does HCCL load it?  0 yes, 1 no (every reason), 2 unreadable or a format not checked."""
+    from .ranktable_check import RankTableFormatError, check, chip_named, load_text
+
+    try:
+        chip = chip_named(args.chip)
+    except RankTableFormatError as e:
+        return _report(args, 2, None, [str(e)])
+    try:
+        raw = args.check.read_bytes()
+    except OSError as e:
+        return _report(args, 2, None, [f"--check {args.check}: cannot read it ({e.strerror or e}); give the path "
+                                       "of the rank table (RANK_TABLE_FILE, hccl.json)"])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return _report(args, 1, None, [f"{args.check}: not UTF-8 text (byte {e.start}): HCCL's JSON reader refuses "
+                                       "it; save the table as UTF-8 JSON"])
+    table, why = load_text(text)
+    report = check(table, chip) if why is None else None
+    if report is None:
+        problems, warnings, code = [f"{args.check}: {why}"], [], 1
+    elif report.unsupported:
+        problems, warnings, code = [report.unsupported], [], 2
+    else:
+        problems, warnings, code = [str(f) for f in report.errors], [str(f) for f in report.warnings], \
+            report.exit_code
+    used = report.chip if report else chip
+    chip_text = used.name if used else "an unnamed chip (the strictest of HCCL's per-chip rules; --chip names it)"
+    if args.json:
+        doc = {"ok": code == 0, "exit_code": code, "file": str(args.check),
+               "format": report.version if report else None, "chip": used.key if used else None,
+               "servers": report.servers if report else 0, "ranks": report.ranks if report else 0,
+               "unsupported": bool(report and report.unsupported), "problems": problems, "warnings": warnings,
+               "findings": [{"where": f.where, "message": f.message, "source": f.source,
+                             "level": "error" if f.error else "warning"} for f in (report.findings if report else [])],
+               "table": table if code == 0 else None}
+        print(json.dumps(doc, indent=1, ensure_ascii=False))
+        if code == 2 and problems:
+            print(f"error: {problems[0]}", file=sys.stderr)
+        return code
+    shown = 20
+    for line in problems[:shown]:
+        print(f"✗ {line}", file=sys.stderr)
+    if len(problems) > shown:
+        print(f"✗ ... and {len(problems) - shown} more (--json lists every one)", file=sys.stderr)
+    for line in warnings[:shown]:
+        print(f"! {line}", file=sys.stderr)
+    if code == 0:
+        assert report is not None
+        print(f"✓ {args.check}: HCCL loads it: version {report.version}, {report.servers} server(s), "
+              f"{report.ranks} rank(s) (checked for {chip_text})", file=sys.stderr)
+    elif code == 2:
+        print(f"? {args.check}: not checked (unsupported format)", file=sys.stderr)
+    else:
+        print(f"✗ {args.check}: HCCL refuses it: {len(problems)} problem(s) (checked for {chip_text})",
+              file=sys.stderr)
+    return code
+
+
 def run_ranktable(args: argparse.Namespace) -> int:
+    from .ranktable import RankTableError
+
+    if args.check:
+        return run_check(args)
+    if args.chip:
+        return _report(args, 2, None, [f"--chip {args.chip}: only with --check FILE; the table written from an "
+                                       "inventory takes each host's ascend_chip"])
+    if not args.inventory:
+        return _report(args, 2, None, ["--inventory PATH is required (or --check FILE)"])
+    try:
+        return _write(args)
+    except RankTableError as e:
+        return _report(args, 2, None, [str(e)])
+
+
+def _write(args: argparse.Namespace) -> int:
     from .doctor import transport
     from .doctor.transport import TransportError
     from .doctor_cli import inventory_targets
     from .matrix import load_matrix
     from .probe.hccn import from_facts
-    from .ranktable import Server, build, format_for, parse_devices, render, validate
+    from .ranktable import MAX_DEVICES, RankTableError, Server, build, format_for, hccl_chip, parse_devices, render
 
-    if args.check:
-        try:
-            table = json.loads(args.check.read_text())
-        except (OSError, ValueError) as e:
-            return _report(args, 2, None, [f"--check {args.check}: not a readable JSON file ({e})"])
-        bad = validate(table)
-        if not args.json:
-            print(f"{args.check}: " + ("usable rank table" if not bad else f"{len(bad)} problem(s)"), file=sys.stderr)
-        return _report(args, 1 if bad else 0, table, bad)
-    if not args.inventory:
-        return _report(args, 2, None, ["--inventory PATH is required (or --check FILE)"])
+    if not Path(args.inventory).exists():
+        raise RankTableError(f"--inventory {args.inventory}: no such file or directory; give the fleet's Ansible "
+                             "inventory (e.g. inventory/hosts.yml)")
     matrix = load_matrix()
     roce = {c for r in matrix.rank_tables for c in r.chips}
+    parse_devices(args.devices)                 # a bad --devices is refused before any host is read
     try:
-        devices = parse_devices(args.devices)
         targets = {t.name: (t, hv) for t, hv in inventory_targets(args.inventory, None)}
-        members = _members({n: hv for n, (_, hv) in targets.items()}, args.hosts, roce)
-        chips = sorted({str(targets[n][1].get("ascend_chip") or "").lower() for n in members})
+    except ValueError as e:
+        raise RankTableError(str(e)) from None
+    members = _members({n: hv for n, (_, hv) in targets.items()}, args.hosts, roce, args.inventory)
+    chips = sorted({str(targets[n][1].get("ascend_chip") or "").lower() for n in members})
+    try:
         fmt, _source = format_for(matrix, chips)
     except ValueError as e:
-        return _report(args, 2, None, [str(e)])
+        raise RankTableError(str(e)) from None
+    chip = hccl_chip(chips)
+    devices = parse_devices(args.devices, chip.devices if chip else MAX_DEVICES)
     if args.format != "auto":
         fmt = args.format
 
@@ -100,13 +223,22 @@ def run_ranktable(args: argparse.Namespace) -> int:
             return name, transport.ssh(target, imports=False), None
         except TransportError as e:
             return name, None, str(e)
+        except Exception as e:  # one host's failure is reported with that host, not a crash of the run
+            return name, None, f"the probe failed: {type(e).__name__}: {e}"
 
-    with ThreadPoolExecutor(max_workers=min(16, len(members) or 1)) as pool:
-        results = list(pool.map(read, members))
+    progress = Progress(len(members))
+    results: dict[str, tuple[str, dict[str, Any] | None, str | None]] = {}
+    with ThreadPoolExecutor(max_workers=min(16, len(members))) as pool:
+        for future in as_completed([pool.submit(read, n) for n in members]):
+            name, facts, err = future.result()
+            results[name] = (name, facts, err)
+            progress.step(err is not None)
+    progress.close()
+    ordered = [results[n] for n in members]
     problems = [f"{n}: unreachable ({err}). Fix: bring the host back or leave it out with --hosts"
-                for n, _, err in results if err]
+                for n, _, err in ordered if err]
     servers = []
-    for name, facts, err in results:
+    for name, facts, err in ordered:
         if err or facts is None:
             continue
         net = facts.get("network") or {}
@@ -119,16 +251,20 @@ def run_ranktable(args: argparse.Namespace) -> int:
                               devices=tuple((facts.get("devices") or {}).get("davinci") or ())))
     if problems:
         return _report(args, 1, None, problems)
-    table, issues = build(servers, devices, fmt)
+    table, issues = build(servers, devices, fmt, chip)
     if table is None:
         code = 2 if any(p.usage for p in issues) else 1
         return _report(args, code, None, [str(p) for p in issues])
     text = render(table)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_name(args.out.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(args.out)
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = args.out.with_name(args.out.name + ".tmp")
+            tmp.write_text(text)
+            tmp.replace(args.out)
+        except OSError as e:
+            raise RankTableError(f"--out {args.out}: cannot write it ({e.strerror or e}); choose a writable "
+                                 "path") from None
     ranks = sum(len(s["device"]) for s in table["server_list"])
     if args.json:
         return _report(args, 0, table, [])

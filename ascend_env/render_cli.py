@@ -9,7 +9,10 @@ import argparse
 import json
 import re
 import shlex
+import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -20,8 +23,10 @@ from .render import (
     DEFAULT_COMMAND,
     DEFAULT_DCMI_DIR,
     DEFAULT_DRIVER_DIR,
+    DEFAULT_EXEC_PATH,
     DEFAULT_INSTALL_INFO,
     DEFAULT_NPU_SMI,
+    DEFAULT_PROFILE,
     RUNTIMES,
     ContainerSpec,
     EnvSpec,
@@ -29,9 +34,13 @@ from .render import (
     PortMapping,
     RenderError,
     SshdSpec,
+    exec_env,
     parse_device_selection,
     render_container_argv,
     render_env_block,
+    render_env_hook,
+    render_env_profile,
+    render_env_runner,
     render_sshd_config,
 )
 
@@ -70,6 +79,12 @@ examples:
   # CANN 8.5.0 and later (cann layout) with NNAL and a venv
   python -m ascend_env render env --set-env /usr/local/Ascend/cann/set_env.sh \\
       --nnal-set-env /usr/local/Ascend/nnal/atb/set_env.sh --venv /opt/venvs/torch
+  # the same as /etc/profile.d/ascend-env.sh, the hook for the top of /etc/bash.bashrc, and ascend-run
+  python -m ascend_env render env --as profile --set-env /usr/local/Ascend/ascend-toolkit/set_env.sh --venv /opt/v
+  python -m ascend_env render env --as hook
+  python -m ascend_env render env --as runner > /usr/local/bin/ascend-run && chmod 755 /usr/local/bin/ascend-run
+  # what `docker run -e` needs so that `docker exec` gets the environment (one KEY=VALUE per line)
+  python -m ascend_env render env --as exec --toolkit-home /usr/local/Ascend/ascend-toolkit/latest --venv /opt/v
 """
 
 _DEVICE_NAME_RE = re.compile(r"^davinci([0-9]+)$")
@@ -98,6 +113,37 @@ def _key_values(items: Sequence[str], what: str) -> dict[str, str]:
             raise RenderError(f"{what} {key!r} is given twice; keep one")
         out[key] = value
     return out
+
+
+def _sshd_binary() -> str | None:
+    return shutil.which("sshd") or next((p for p in ("/usr/sbin/sshd", "/usr/local/sbin/sshd") if Path(p).is_file()),
+                                        None)
+
+
+def sshd_test(text: str) -> str | None:
+    """``sshd -t`` on a rendered drop-in when sshd (and ssh-keygen) are installed here: its complaint, or None (it
+    accepts the file, or this sshd cannot test here: then the default drop-in fails too and nothing is blamed)."""
+    sshd, keygen = _sshd_binary(), shutil.which("ssh-keygen")
+    if sshd is None or keygen is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="ascend-env-sshd-") as tmp:
+        key = Path(tmp) / "host_key"
+        made = subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(key)], capture_output=True,
+                              check=False, timeout=30)
+        if made.returncode != 0:
+            return None
+
+        def test(config: str) -> subprocess.CompletedProcess[str]:
+            conf = Path(tmp) / "sshd_config"
+            conf.write_text(config, encoding="utf-8")
+            return subprocess.run([sshd, "-t", "-f", str(conf), "-h", str(key)], capture_output=True, text=True,
+                                  check=False, timeout=30)
+
+        cp = test(text)
+        if cp.returncode == 0 or test(render_sshd_config(SshdSpec())).returncode != 0:
+            return None
+        said = " ".join(ln.strip() for ln in (cp.stderr or cp.stdout).splitlines() if ln.strip())
+        return said.replace(str(Path(tmp) / "sshd_config"), "the drop-in") or f"exit {cp.returncode}"
 
 
 def add_render_parser(sub: Any) -> None:
@@ -178,13 +224,28 @@ def add_render_parser(sub: Any) -> None:
     q.add_argument("--client-alive-interval", type=int, default=60, metavar="SEC", help="default: 60")
     q.add_argument("--client-alive-count-max", type=int, default=3, metavar="N", help="default: 3")
     q.add_argument("--option", action="append", default=[], metavar="K=V",
-                   help="an extra sshd_config keyword and value; repeatable")
+                   help="an extra sshd_config keyword and value, checked against sshd's keywords and value types "
+                        "(and with sshd -t when sshd is installed here); repeatable")
     q.add_argument("--allow-insecure", action="store_true",
                    help="allow --option to override the security settings")
 
-    q = rsub.add_parser("env", help="the Ascend shell environment block",
-                        description="Print the Ascend shell environment block (POSIX sh), without managed-block "
-                                    "markers.", epilog=_ENV_EXAMPLES, formatter_class=fmt)
+    q = rsub.add_parser("env", help="the Ascend shell environment block, profile, hook, runner or exec environment",
+                        description="Print the Ascend shell environment block (POSIX sh, without managed-block "
+                                    "markers), or with --as the file /etc/profile.d/ascend-env.sh, the line that "
+                                    "sources it from the top of /etc/bash.bashrc and ~/.bashrc, the ascend-run "
+                                    "wrapper, or the KEY=VALUE environment of a process started without a shell "
+                                    "(docs/environment.md).", epilog=_ENV_EXAMPLES, formatter_class=fmt)
+    q.add_argument("--as", dest="form", choices=("block", "profile", "hook", "runner", "exec"), default="block",
+                   help="what to print (default: block)")
+    q.add_argument("--profile", default=DEFAULT_PROFILE, metavar="PATH",
+                   help=f"the profile the hook and the runner source (default: {DEFAULT_PROFILE})")
+    q.add_argument("--toolkit-home", metavar="DIR",
+                   help="with --as exec: the CANN toolkit home (<install>/ascend-toolkit/latest before 8.5, "
+                        "<install>/cann from 8.5.0); without it, no CANN variables")
+    q.add_argument("--arch", default="x86_64", choices=("x86_64", "aarch64"),
+                   help="with --as exec: the CPU architecture in CANN's op_tiling library path (default x86_64)")
+    q.add_argument("--base-path", default=DEFAULT_EXEC_PATH, metavar="PATH",
+                   help=f"with --as exec: the rest of PATH (default Docker's: {DEFAULT_EXEC_PATH})")
     q.add_argument("--set-env", metavar="PATH",
                    help="CANN set_env.sh (<install>/ascend-toolkit/set_env.sh before 8.5, <install>/cann/set_env.sh "
                         "from 8.5.0)")
@@ -256,17 +317,63 @@ def run_render(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
                             client_alive_interval=args.client_alive_interval,
                             client_alive_count_max=args.client_alive_count_max,
                             extra_options=_key_values(args.option, "option"), allow_insecure=args.allow_insecure)
-            out.write(render_sshd_config(spec))
+            text = render_sshd_config(spec)
+            refused = sshd_test(text) if args.option else None
+            if refused:
+                raise RenderError(f"this machine's sshd refuses the result (sshd -t: {refused}); fix or drop that "
+                                  "--option")
+            out.write(text)
         elif args.render_cmd == "env":
             spec_env = EnvSpec(set_env=args.set_env, driver_root=args.driver_root, npu_smi_dir=args.npu_smi_dir,
                                nnal_set_env=args.nnal_set_env, conda_prefix=args.conda_prefix,
                                conda_env=args.conda_env, venv=args.venv,
                                exports=_key_values(args.export, "export"))
-            out.write(render_env_block(spec_env))
+            if args.form == "profile":
+                out.write(render_env_profile(spec_env))
+            elif args.form == "hook":
+                out.write(render_env_hook(args.profile))
+            elif args.form == "runner":
+                out.write(render_env_runner(args.profile))
+            elif args.form == "exec":
+                for key, value in exec_env(spec_env, args.toolkit_home, args.arch, args.base_path).items():
+                    print(f"{key}={value}", file=out)
+            else:
+                out.write(render_env_block(spec_env))
         else:  # pragma: no cover - argparse rejects it first
             print(f"error: unknown render command {args.render_cmd!r}", file=err)
             return EXIT_USAGE
     except RenderError as exc:
-        print(f"error: {exc}", file=err)
+        print(f"error: {cli_words(str(exc), args.render_cmd)}", file=err)
         return EXIT_USAGE
     return EXIT_OK
+
+
+#: the spec keys (inventory and playbook spelling) each ``render`` subcommand takes as a flag, for error messages:
+#: the renderers name what the inventory calls a value; the command line user typed a flag
+_FLAGS: dict[str, dict[str, str]] = {
+    "sshd": {"allow_insecure": "--allow-insecure", "permit_root_login": "--permit-root-login",
+             "password_login": "--password-login", "listen_addresses": "--listen",
+             "authorized_keys_file": "--authorized-keys-file", "client_alive_interval": "--client-alive-interval",
+             "client_alive_count_max": "--client-alive-count-max", "extra_options": "--option"},
+    "container": {"host_ascend_root": "--ascend-root", "host_driver_dir": "--driver-dir",
+                  "host_dcmi_dir": "--dcmi-dir", "host_npu_smi": "--npu-smi", "host_install_info": "--install-info",
+                  "mount_driver_dir": "--mount-driver-dir", "ipc_host": "--no-ipc-host", "shm_size": "--shm-size",
+                  "pids_limit": "--pids-limit", "oci_runtime": "--oci-runtime", "ascend_runtime": "--ascend-runtime",
+                  "device_dir": "--device-dir"},
+    "env": {"set_env": "--set-env", "driver_root": "--driver-root", "npu_smi_dir": "--npu-smi-dir",
+            "nnal_set_env": "--nnal-set-env", "conda_prefix": "--conda-prefix", "conda_env": "--conda-env",
+            "exports": "--export"},
+}
+
+
+def cli_words(message: str, command: str) -> str:
+    """``message`` (a renderer's, which names spec keys as the inventory spells them) with each key the subcommand
+    takes as a flag named as that flag: "set allow_insecure: true" -> "pass --allow-insecure", "permit_root_login
+    'yes'" -> "--permit-root-login 'yes'"."""
+    flags = _FLAGS.get(command, {})
+    if not flags:
+        return message
+    keys = "|".join(sorted(map(re.escape, flags), key=len, reverse=True))
+    message = re.sub(rf"\bset ({keys}): true\b", lambda mo: f"pass {flags[mo[1]]}", message)
+    message = re.sub(rf"\buse ({keys}): true\b", lambda mo: f"use {flags[mo[1]]}", message)
+    return re.sub(rf"(?<![\w-])({keys})\b", lambda mo: flags[mo[1]], message)

@@ -27,6 +27,7 @@ import enum
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion
@@ -113,6 +114,18 @@ def _label(component: str | None) -> str:
     return COMPONENTS[component].label if component in COMPONENTS else "version"
 
 
+#: the longest version and range texts read: the longest real spelling (an inner version, a firmware
+#: 7.1.0.5.220, a union of ranges) is a few dozen characters; longer text is a paste error, and Python refuses to
+#: turn a number of more than 4300 digits into an int (sys.get_int_max_str_digits)
+MAX_VERSION_CHARS = 64
+MAX_SPEC_CHARS = 256
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` as an error message quotes it: repr, cut to ``limit`` characters with its length."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}… ({len(text)} characters)"
+
+
 @functools.total_ordering
 @dataclass(frozen=True, eq=False)
 class Version:
@@ -150,6 +163,10 @@ class Version:
         if not s:
             raise VersionError(f"empty {_label(component)} version; expected a spelling like "
                                f"{_example_text(scheme or Scheme.ASCEND, component)}")
+        if len(s) > MAX_VERSION_CHARS:
+            raise VersionError(f"{_label(component)} version {_shown(s)} is longer than {MAX_VERSION_CHARS} "
+                               f"characters, which no version is; expected a spelling like "
+                               f"{_example_text(scheme or Scheme.ASCEND, component)}")
         parsers = {Scheme.ASCEND: cls._parse_ascend, Scheme.PEP440: cls._parse_pep440,
                    Scheme.INNER: cls._parse_inner}
         if scheme is None:
@@ -159,7 +176,7 @@ class Version:
             v = parsers[scheme](s)
         if v is None:
             what = f"{_label(component)} version" if component else "version"
-            raise VersionError(f"{text!r} is not a valid {what}; expected a spelling like "
+            raise VersionError(f"{_shown(s)} is not a valid {what}; expected a spelling like "
                                f"{_example_text(scheme, component)}")
         return v
 
@@ -241,11 +258,12 @@ class Version:
     @property
     def release(self) -> tuple[int, ...]:
         """Numeric release tuple: ``(3, 11, 4)`` for Python, ``(8, 0)`` for CANN ``8.0.RC1``."""
+        key = self.key
+        if isinstance(key, tuple):  # Scheme.INNER, the only scheme whose key is a tuple
+            return tuple(x for x in key if x >= 0)
         if self.scheme is Scheme.PEP440:
-            return self.key.release  # type: ignore[union-attr]
-        if self.scheme is Scheme.INNER:
-            return tuple(x for x in self.key if x >= 0)  # type: ignore[union-attr]
-        return self.key.release[:2]  # type: ignore[union-attr]
+            return key.release
+        return key.release[:2]
 
     @property
     def major_minor(self) -> str:
@@ -253,14 +271,15 @@ class Version:
 
     @property
     def is_prerelease(self) -> bool:
-        if self.scheme is Scheme.INNER:
+        key = self.key
+        if isinstance(key, tuple):  # Scheme.INNER
             return False
-        return bool(self.key.is_prerelease) or (  # type: ignore[union-attr]
-            self.scheme is Scheme.ASCEND and self.key.release[2:3] in ((0,), (1,))  # type: ignore[union-attr]
-        )
+        return bool(key.is_prerelease) or (self.scheme is Scheme.ASCEND and key.release[2:3] in ((0,), (1,)))
 
     # -- comparison -----------------------------------------------------------------------------
-    def _coerce(self, other: object) -> tuple[object, object]:
+    def _coerce(self, other: object) -> tuple[Any, Any]:
+        """The keys of ``self`` and ``other`` in one scheme (both packaging versions or both tuples), or
+        ``NotImplemented`` twice when ``other`` is not a version."""
         if isinstance(other, str):
             other = Version.parse(other, scheme=self.scheme)
         if not isinstance(other, Version):
@@ -281,15 +300,19 @@ class Version:
             return False
         if a is NotImplemented:
             return NotImplemented
-        return a == b
+        equal: bool = a == b
+        return equal
 
     def __lt__(self, other: object) -> bool:
         if isinstance(other, Version) and other.scheme is self.scheme:
-            return self.key < other.key  # type: ignore[operator]
+            mine: Any = self.key  # one scheme: both keys are packaging versions or both are tuples
+            less: bool = mine < other.key
+            return less
         a, b = self._coerce(other)
         if a is NotImplemented:
             return NotImplemented
-        return a < b  # type: ignore[operator]
+        less = a < b
+        return less
 
     def __hash__(self) -> int:
         return hash(self.key)
@@ -337,7 +360,9 @@ def _spec_contains(spec: Spec, v: Version) -> bool:
         if not v.numeric:
             return False
         v = Version.parse(v.canonical, scheme=spec.scheme)
-    return spec.specifier.contains(v.key, prereleases=True)  # type: ignore[arg-type]
+    key = v.key
+    # a tuple key is an inner version's, which has no ranges (parse_spec refuses them): no Spec holds one
+    return not isinstance(key, tuple) and spec.specifier.contains(key, prereleases=True)
 
 
 def parse_spec(text: object, component: str | None = None, scheme: Scheme | None = None) -> Spec:
@@ -352,6 +377,9 @@ def parse_spec(text: object, component: str | None = None, scheme: Scheme | None
         raise VersionError(f"{_label(component)} range {text!r} was read as a number; quote it in YAML")
     if not isinstance(text, str) or not text.strip():
         raise VersionError(f"{_label(component)} range must be a non-empty string, got {text!r}")
+    if len(text) > MAX_SPEC_CHARS:
+        raise VersionError(f"{_label(component)} range {_shown(text)} is longer than {MAX_SPEC_CHARS} characters; "
+                           f"write one version or a range like >=X,<Y")
     clauses = [c.strip() for c in text.split(",")]
     key_clauses: list[str] = []
     canon: list[str] = []
@@ -370,9 +398,9 @@ def parse_spec(text: object, component: str | None = None, scheme: Scheme | None
         if scheme is Scheme.INNER:
             raise VersionError("inner versions have no ranges; compare them with ascend_env.compat")
         try:
-            v = Version.parse(body, scheme=scheme)
+            v = Version.parse(body, component if component in COMPONENTS else None, scheme=scheme)
         except VersionError as exc:
-            raise VersionError(f"bad {_label(component)} range {text!r}: {exc}") from None
+            raise VersionError(f"bad {_label(component)} range {_shown(text)}: {exc}") from None
         # 25.0.* must match the whole 25.0 line; 24.1.RC2.* a release and its patches.
         key = _ascend_prefix_key(v) if scheme is Scheme.ASCEND and wildcard else str(v.key)
         if op == "~=" and scheme is Scheme.ASCEND:
@@ -392,10 +420,12 @@ def parse_spec(text: object, component: str | None = None, scheme: Scheme | None
 
 def _ascend_prefix_key(v: Version) -> str:
     """The PEP 440 prefix that selects ``v`` and everything below it in the Ascend tree."""
-    if v.key.pre or v.key.local:  # type: ignore[union-attr]
+    key = v.key
+    if isinstance(key, tuple):  # parse_spec refuses inner-version ranges before it gets here
+        raise VersionError(f"inner versions have no series: {v}.*")
+    if key.pre or key.local:
         raise VersionError(f"a series cannot end in a pre-release or build tag: {v}.*")
-    release = v.key.release  # type: ignore[union-attr]
-    return ".".join(str(x) for x in release)
+    return ".".join(str(x) for x in key.release)
 
 
 # --- architectures -----------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 "allowed": for each chip, every CANN alone, every MindSpore row x each CANN it names, every MindFormers
 release, every torch_npu row x each CANN it names -- each resolved with those pins.  "contradictions": a
-deterministic sample of framework x CANN pins, most of which conflict, to time the conflict reports.
+deterministic sample of framework x CANN pins, most of which conflict, to time the conflict reports.  "explained":
+requests that pin every component (driver, firmware, CANN, Python, framework releases) at versions that do not fit
+together, the conflict reports that test every pair of pins and what each pin allows (issue 24: 6-8 s each before).
 Prints a table and writes JSON; medians over --repeat runs.
 
     python bench/resolver.py [--repeat 3] [--json bench/results/resolver.json]
@@ -52,6 +54,21 @@ def contradictions(m, every: int = 37):
                     yield Request(chip="910b", framework=fw, pins={comp: str(v), "cann": str(c)})
 
 
+def explained(m):
+    """Requests pinning every component at values that do not fit: the slowest conflict reports."""
+    old_drv, old_fw = "23.0.3", "7.1.0.5.220"
+    canns = [str(v) for v in m.versions("cann") if not v.is_prerelease][:3]
+    for chip in ("910b", "310p"):
+        for cann in canns:
+            for py in ("3.8", "3.13"):
+                yield Request(chip=chip, framework="torch", pins={
+                    "driver": old_drv, "firmware": old_fw, "cann": cann, "python": py, "torch": "2.1.0",
+                    "torch_npu": "2.12.0"})
+                yield Request(chip=chip, framework="mindspore", pins={
+                    "driver": old_drv, "firmware": old_fw, "cann": cann, "python": py, "mindspore": "2.2.11",
+                    "mindformers": "1.6.0"})
+
+
 def timed(m, reqs):
     per, stacks = [], 0
     for r in reqs:
@@ -70,7 +87,7 @@ def main() -> int:
     t0 = time.perf_counter()
     m = load_matrix()
     load_s = time.perf_counter() - t0
-    groups = {"allowed": list(allowed(m)), "contradictions": list(contradictions(m))}
+    groups = {"allowed": list(allowed(m)), "contradictions": list(contradictions(m)), "explained": list(explained(m))}
     result = {
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "matrix": {"rows": m.row_count(), "sources": len(m.sources()), "load_s": round(load_s, 3)},

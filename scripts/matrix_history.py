@@ -2,6 +2,10 @@
 
     python scripts/matrix_history.py import READINGS_DIR... [-o ascend_env/data/page_history.yaml]
     python scripts/matrix_history.py import READINGS_DIR... --check   # exit 1 if the committed file is stale
+    python scripts/matrix_history.py import scripts/readings --extend  # add readings to the committed file
+
+The readings the file was first built from are not kept in the repository; scripts/readings/ holds the ones read
+since, which ``--extend`` merges into the committed file (``--extend --check``: exit 1 if it lacks them).
 
 ``matrix audit`` (``python -m ascend_env matrix audit``) checks the matrix against the file this writes.
 
@@ -548,6 +552,53 @@ def render(pages: Iterable[dict[str, Any]], kept: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def extend(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``old`` pages (as page_history.yaml holds them) plus ``new`` ones (from readings): a page in both gets the new
+    versions (a ref it already lists keeps its entry, with the new aliases added) and every pairing of both, its refs
+    merged.  Idempotent: extending with the same readings again changes nothing.  A reading that re-reads a page's
+    intermediate commits (history_read) cannot be merged (their count is kept, not their list): ``build`` it whole."""
+    pages = {p["source"]: p for p in old}
+    for page in new:
+        cur = pages.get(page["source"])
+        if cur is None:
+            pages[page["source"]] = page
+            continue
+        if page.get("history_commits"):
+            raise SystemExit(f"error: the readings of {page['source']!r} re-read intermediate commits; extend a page "
+                             f"with new versions only, or rebuild the file from every reading of the page")
+        versions = {str(v["ref"]): dict(v) for v in cur["versions"]}
+        for v in page["versions"]:
+            have = versions.get(str(v["ref"]))
+            if have is None:
+                versions[str(v["ref"])] = dict(v)
+            else:
+                also = list(have.get("also") or [])
+                also += [a for a in v.get("also") or [] if a not in also and a != have["ref"]]
+                if also:
+                    have["also"] = also
+        vlist = sorted(versions.values(), key=lambda v: (str(v.get("date") or ""), str(v["ref"])))
+        rank = {str(v["ref"]): i for i, v in enumerate(vlist)}
+        found: dict[tuple, list[str]] = {}
+        for q in [*cur["pairings"], *page["pairings"]]:
+            key = tuple((k, _freeze(q[k])) for k in KEYS if k in q)
+            refs = found.setdefault(key, [])
+            refs += [str(r) for r in q.get("refs") or [] if str(r) not in refs]
+        pairings = []
+        for key in sorted(found, key=_pairing_sort):
+            d = {k: _thaw(v) for k, v in key}
+            d["refs"] = sorted(found[key], key=lambda r: (r not in rank, rank.get(r, 0), r))
+            pairings.append(d)
+        bearing = [c for c in ("mindformers", "mindspore", "torch_npu", "torch", "cann_hdk", "cann_python")
+                   if any(_concern(q) == c for q in pairings)]
+        merged: dict[str, Any] = {"source": cur["source"], "concerns": bearing or list(cur["concerns"]),
+                                  "versions": vlist}
+        if cur.get("history_commits"):
+            merged["history_commits"] = cur["history_commits"]
+        merged["pairings"] = pairings
+        pages[cur["source"]] = merged
+    return [pages[k] for k in sorted(pages)]
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     readings = [Path(r) for r in args.readings]
     for folder in readings:
@@ -558,7 +609,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     kept: dict[str, Any] = {}
     if out.exists():
         kept = yaml.safe_load(out.read_text(encoding="utf-8")) or {}
-    text = render(build(readings), kept)
+    pages = build(readings)
+    if args.extend:
+        pages = extend(list(kept.get("pages") or []), pages)
+    text = render(pages, kept)
     if args.check:
         if not out.exists() or out.read_text(encoding="utf-8") != text:
             print(f"{out} is stale: run python scripts/matrix_history.py import {' '.join(map(str, readings))}",
@@ -582,6 +636,10 @@ def main(argv: list[str]) -> int:
                                                "several files; their versions and pairings are merged)")
     q.add_argument("-o", "--output", default=str(DEFAULT_OUT), help=f"default: {DEFAULT_OUT.relative_to(ROOT)}")
     q.add_argument("--check", action="store_true", help="exit 1 if the output file differs from a fresh import")
+    q.add_argument("--extend", action="store_true",
+                   help="add the readings to the pages the output file already holds (new pages, new versions, "
+                        "their pairings) instead of rebuilding it from the readings alone; e.g. "
+                        "python scripts/matrix_history.py import scripts/readings --extend")
     args = ap.parse_args(argv)
     return cmd_import(args)
 

@@ -1,7 +1,8 @@
 """The doctor's checks: pure functions from the probe's facts (``ascend_env.probe.host``) to results.
 
-Every check returns :class:`Check` rows with a status (``ok``, ``warn``, ``fail``, or ``skip`` = "could not
-check: why"), a one-line summary, and for anything not ok the exact fix: a command, a docker/isula flag, or an
+Every check returns :class:`Check` rows with a status (``ok``, ``warn``, ``fail``, ``skip`` = "could not
+check: why", or ``unknown`` = it ran but could not read what it must judge, e.g. an npu-smi table or a health value:
+never ok), a one-line summary, and for anything not ok the exact fix: a command, a docker/isula flag, or an
 inventory variable.  No I/O here: the facts come in, the matrix is passed in.
 """
 
@@ -20,12 +21,16 @@ from ..probe.npu_smi import NpuSmiParseError, detect_loader_error, parse_info, w
 from ..resolver import Conflict, Request, resolve
 from ..versions import Version, VersionError
 from ..yamlload import safe_load
-from .status import FAIL, GROUPS, OK, SKIP, WARN
+from .status import FAIL, GROUPS, OK, SKIP, UNKNOWN, WARN
 
 DRIVER_LIBDIR = "/usr/local/Ascend/driver/lib64/driver"
 #: chip -> the kernels' soc directory name under opp/built-in/op_impl/ai_core/tbe/kernel
 SOC_DIR = {"910b": "ascend910b", "310p": "ascend310p", "300i-duo": "ascend310p"}
-PCI_CHIP = {("0xd802", None): "910b", ("0xd500", "0x0100"): "310p", ("0xd500", "0x0110"): "300i-duo"}
+#: Huawei's PCI vendor id; an Ascend NPU's PCI function has class 0x12xxxx (processing accelerator), which is how
+#: ascend-deployer's npu_info fact tells NPUs from Huawei's NICs and RAID controllers on the same vendor id
+#: (Ascend/ascend-deployer: playbooks/facts/npu_info.fact.j2)
+HUAWEI = "0x19e5"
+NPU_CLASS = "0x12"
 
 
 @dataclass(frozen=True)
@@ -76,11 +81,34 @@ def _err(section: dict[str, Any] | None) -> str | None:
 
 # --- helpers over the facts --------------------------------------------------------------------------------
 
-def detected_chip(f: dict[str, Any]) -> str | None:
+def npu_functions(f: dict[str, Any]) -> list[dict[str, Any]]:
+    """The host's NPU PCI functions: Huawei's vendor id and the processing-accelerator class (a probe without the
+    class, e.g. an older one, counts every Huawei function)."""
+    out = []
     for d in f.get("pci", {}).get("devices", []):
-        for (dev, sub), chip in PCI_CHIP.items():
-            if d.get("device") == dev and (sub is None or d.get("subsystem_device") == sub):
-                return chip
+        cls = str(d.get("class") or "")
+        if str(d.get("vendor") or HUAWEI).lower() == HUAWEI and (not cls or cls.lower().startswith(NPU_CLASS)):
+            out.append(d)
+    return out
+
+
+def chip_of_function(d: dict[str, Any], matrix: Matrix) -> Any | None:
+    """The chips.yaml row whose PCI ids (vendor, device, and subsystem where the row names one) this function has."""
+    for c in matrix.chips:
+        pci = c.pci
+        if (str(d.get("vendor") or "").lower() == pci.get("vendor", HUAWEI)
+                and str(d.get("device") or "").lower() == pci.get("device")
+                and ("subsystem" not in pci or str(d.get("subsystem_device") or "").lower() == pci["subsystem"])):
+            return c
+    return None
+
+
+def detected_chip(f: dict[str, Any], matrix: Matrix) -> str | None:
+    """The chip id (chips.yaml) of the first NPU PCI function that chips.yaml knows."""
+    for d in npu_functions(f):
+        c = chip_of_function(d, matrix)
+        if c is not None:
+            return str(c.id)
     return None
 
 
@@ -165,16 +193,28 @@ def devices_nodes(f: dict[str, Any], ctx: Context) -> list[Check]:
     return out
 
 
+def _chip_label(npu: int | None, chip: int | None) -> str:
+    return f"NPU {npu if npu is not None else '?'}" + (f" chip {chip}" if chip is not None else "")
+
+
 @check("devices.match", "devices", "device nodes agree with the chips npu-smi and the PCI bus report")
 def devices_match(f: dict[str, Any], ctx: Context) -> list[Check]:
     table, why = npu_table(f)
     if table is None:
+        if why and why.startswith("npu-smi output not understood"):
+            return [Check("devices.match", "devices", UNKNOWN, "unknown: the npu-smi table could not be read, so its "
+                          "chips cannot be compared with the device nodes and the PCI bus", why,
+                          "compare `npu-smi info` with `ls /dev/davinci*` and `lspci -d 19e5:` by hand")]
         return _skip("devices.match", "devices", why or "")
     dev = f.get("devices", {})
     chips = [(c.npu_id, ch) for c in table.cards for ch in c.chips]
+    if not chips:
+        return [Check("devices.match", "devices", UNKNOWN, "unknown: npu-smi's table lists no chip to compare with "
+                      "the device nodes", "; ".join(table.unread_rows[:2]) or "no card or chip row was read",
+                      "run `npu-smi info` by hand and compare with `ls /dev/davinci*`")]
     out = []
     if not in_container(f):
-        # npu-smi's Device column (310P/Duo) or the card order gives the davinci number of each chip
+        # npu-smi's Device/Phy-ID column (310/310P/Duo/A3) or the card order gives the davinci number of each chip
         want = sorted(ch.device_id if ch.device_id is not None else i for i, (_, ch) in enumerate(chips))
         missing = [n for n in want if n not in dev.get("davinci", [])]
         if missing:
@@ -183,19 +223,66 @@ def devices_match(f: dict[str, Any], ctx: Context) -> list[Check]:
                              "is missing",
                              "the driver sees the chip but its device node is gone (deleted, or a udev rule failed)",
                              "recreate the nodes: reload the driver (or reboot); do not mknod them by hand"))
-        pci = f.get("pci", {}).get("devices", [])
-        per_card = 2 if detected_chip(f) == "300i-duo" else 1
-        if pci and len(pci) != len(table.cards):
-            seen = {c.chips[0].bus_id.lower() for c in table.cards if c.chips and c.chips[0].bus_id}
-            lost = [d["bdf"] for d in pci if d["bdf"].lower() not in seen]
-            out.append(Check("devices.pci", "devices", FAIL,
-                             f"{len(pci)} NPU card(s) on the PCI bus but npu-smi shows {len(table.cards)}",
-                             "the driver lost " + (", ".join(lost) or "a card") + f" ({per_card} chip(s) per card)",
-                             "check `dmesg | grep -i davinci`, then reset the card: npu-smi set -t reset -i <NPU id> "
-                             "-c 0, or reboot; if it stays missing, reseat the card / call support"))
+        out += _pci_per_chip(f, ctx, table)
     if not out:
-        out.append(Check("devices.match", "devices", OK, f"{len(chips)} chip(s) visible to npu-smi, nodes present"))
+        where = ("nodes present" if not in_container(f)
+                 else "inside a container device numbers are compared by the host's doctor")
+        out.append(Check("devices.match", "devices", OK, f"{len(chips)} chip(s) visible to npu-smi, {where}"))
     return out
+
+
+def _pci_per_chip(f: dict[str, Any], ctx: Context, table: Any) -> list[Check]:
+    """``devices.pci``: the NPU PCI functions against npu-smi's chips, like with like.  An Atlas 300 inference card
+    carries four 310 chips, each its own PCI function (its own Bus-Id in npu-smi); an A3 NPU id two dies on two
+    buses; a 300I Duo two 310P3 chips behind one function (npu-smi prints one Bus-Id for both).  So: every NPU
+    function must be the Bus-Id of at least one chip npu-smi shows; where npu-smi prints no Bus-Id (NA, redacted),
+    the chips each function carries (chips.yaml ``chips_per_card``: each of those cards is one function) must add
+    up to npu-smi's chip count, and a PCI id chips.yaml does not know makes the comparison unknown."""
+    functions = npu_functions(f)
+    if not functions:
+        return []
+    chips = [(c.npu_id, ch) for c in table.cards for ch in c.chips]
+    buses = {ch.bus_id.lower() for _, ch in chips if ch.bus_id}
+    fix = ("check `dmesg | grep -i davinci`, then reset the NPU: npu-smi set -t reset -i <NPU id> -c 0, or reboot; "
+           "if it stays missing, reseat the card / call support")
+    if all(ch.bus_id for _, ch in chips):
+        lost = [d for d in functions if str(d.get("bdf", "")).lower() not in buses]
+        short = []  # a function npu-smi shows with fewer chips than its model carries (one chip of a Duo lost)
+        for d in functions:
+            model = chip_of_function(d, ctx.matrix)
+            seen = sum(1 for _, ch in chips if (ch.bus_id or "").lower() == str(d.get("bdf", "")).lower())
+            if model is not None and 0 < seen < model.chips_per_card:
+                short.append((d, model, seen))
+        if short and not lost:
+            d, model, seen = short[0]
+            return [Check("devices.pci", "devices", FAIL,
+                          f"{d['bdf']} ({model.id}) carries {model.chips_per_card} chips but npu-smi shows {seen}",
+                          "the driver lost a chip of the card", fix)]
+        if not lost:
+            return []
+        models = {d["bdf"]: chip_of_function(d, ctx.matrix) for d in lost}
+        return [Check("devices.pci", "devices", FAIL,
+                      f"{len(lost)} of {len(functions)} NPU PCI function(s) not shown by npu-smi: "
+                      + ", ".join(f"{d['bdf']} ({models[d['bdf']].id if models[d['bdf']] else d.get('device')})"
+                                  for d in lost),
+                      f"npu-smi shows {len(chips)} chip(s) on {len(buses)} bus id(s); the driver lost the others",
+                      fix)]
+    per_function = []
+    for d in functions:
+        model = chip_of_function(d, ctx.matrix)
+        if model is None:
+            return [Check("devices.pci", "devices", UNKNOWN,
+                          f"unknown: npu-smi prints no Bus-Id for some chips and PCI id {d.get('device')} "
+                          f"({d.get('bdf')}) is not in chips.yaml, so its chips per function are not known",
+                          f"{len(functions)} NPU PCI function(s), {len(chips)} chip(s) in npu-smi",
+                          "compare `lspci -d 19e5:` with `npu-smi info` by hand")]
+        per_function.append(model.chips_per_card)
+    expected = sum(per_function)
+    if expected != len(chips):
+        return [Check("devices.pci", "devices", FAIL,
+                      f"{len(functions)} NPU PCI function(s) carry {expected} chip(s) but npu-smi shows {len(chips)}",
+                      "npu-smi prints no Bus-Id here, so the functions are counted by chip model (chips.yaml)", fix)]
+    return []
 
 
 # --- driver and firmware -----------------------------------------------------------------------------------
@@ -251,6 +338,47 @@ def driver_firmware(f: dict[str, Any], ctx: Context) -> list[Check]:
 
 # --- npu-smi and chips -------------------------------------------------------------------------------------
 
+def dcmi_8005(f: dict[str, Any]) -> tuple[str, str]:
+    """Detail and fix for ``dcmi module initialize failed. ret is -8005``: the causes in order of likelihood, with
+    how to tell them apart, and the one the facts already decide first.
+
+    In a container the maintainers' answer is that the NPU is held by another container or process ("Usually
+    -8005 error is because the device is already occupied by other containers", vllm-ascend#2698, citing Huawei's
+    case library case_9289, whose causes are: the card is taken by another container and does not support
+    sharing; the kernel was upgraded under the driver; a secure-boot-signed driver on a card without it); next, the
+    container lacks the manager devices; a non-root user without access to /dev/davinci* gets the same code
+    (openGauss' NPU guide, and reports of it working as root only)."""
+    dev = f.get("devices") or {}
+    nodes = dev.get("nodes") or {}
+    missing = [m for m in ("davinci_manager", "devmm_svm", "hisi_hdc") if not _err(dev) and m not in nodes]
+    euid = (f.get("system") or {}).get("euid")
+    held = ("another container or process holds the NPU: on the host, `npu-smi info` lists the processes on each "
+            "NPU and `docker ps -q | xargs docker inspect --format '{{.Name}} {{.HostConfig.Devices}} "
+            "{{.Config.Env}}'` shows which container has /dev/davinciN (or ASCEND_VISIBLE_DEVICES=N); stop it or "
+            "give this container other NPUs (a card that does not support sharing takes one container at a time)")
+    lacks = ("the container lacks " + (", ".join("/dev/" + m for m in missing) or "the manager devices")
+             + ": recreate it adding --device=/dev/davinci_manager --device=/dev/devmm_svm --device=/dev/hisi_hdc")
+    user = (f"npu-smi ran as uid {euid}, not root: DCMI needs read/write on /dev/davinci* (run as root, or give the "
+            "user access: the HwHiAiUser group / chown the nodes in the container's entrypoint)")
+    detail = ("DCMI -8005 most often means the NPU is held by another container or process (vllm-ascend#2698, "
+              "Huawei case library case_9289); next, missing manager devices; a non-root user gets it too")
+    if in_container(f):
+        if missing:
+            return detail, f"1) here: {lacks} (the doctor sees them missing); 2) if they are present: {held}"
+        steps = [held, f"{lacks} (present here, so not that)" if nodes else lacks]
+        if euid not in (None, 0):
+            steps.insert(0, user)
+        return detail, "; ".join(f"{i}) {s}" for i, s in enumerate(steps, 1))
+    if euid not in (None, 0):
+        return detail, f"1) {user}; 2) {held}"
+    return ("DCMI -8005 on a host: the driver is not usable by npu-smi (Huawei case library case_9289)",
+            f"1) {held}; 2) the kernel was upgraded under the driver: `lsmod | grep drv_davinci` is empty and "
+            "`dmesg | grep -i davinci` shows errors: reinstall the driver for this kernel (bash "
+            "Ascend-hdk-<chip>-npu-driver_<ver>_linux-<arch>.run --full --install-for-all), then reboot; 3) a "
+            "secure-boot-signed driver on a card without secure boot: install the driver package without the "
+            "signature")
+
+
 @check("npu_smi.runs", "npu", "npu-smi is present and runs")
 def npu_smi_runs(f: dict[str, Any], ctx: Context) -> list[Check]:
     smi = f.get("npu_smi", {})
@@ -277,18 +405,29 @@ def npu_smi_runs(f: dict[str, Any], ctx: Context) -> list[Check]:
                       "--full --install-for-all); in a container mount the host's /usr/local/Ascend/driver")]
     if first.get("rc") != 0:
         msg = text.strip().splitlines()[-1] if text.strip() else (first.get("error") or "no output")
-        fix = ("add --device=/dev/davinci_manager (and devmm_svm, hisi_hdc) to the container" if in_container(f)
-               else "the driver is not reachable: if the driver/firmware were just upgraded, reboot")
+        detail, fix = "", ("add --device=/dev/davinci_manager (and devmm_svm, hisi_hdc) to the container"
+                           if in_container(f) else
+                           "the driver is not reachable: if the driver/firmware were just upgraded, reboot")
         if "-8020" in text or "device is used" in text:
             # "dcmi model initialized failed, because the device is used. ret is -8020" (Ascend/cann-container-image#46)
             fix = ("another container or process holds the NPU: find it with `npu-smi info` on the host (process "
                    "section) and stop it, or give this container other devices")
-        return [Check("npu_smi.runs", "npu", FAIL, f"npu-smi info failed: {msg}", "", fix)]
+        elif "-8005" in text:
+            detail, fix = dcmi_8005(f)
+        return [Check("npu_smi.runs", "npu", FAIL, f"npu-smi info failed: {msg}", detail, fix)]
     table, why = npu_table(f)
     if table is None:
-        return [Check("npu_smi.runs", "npu", WARN, why or "npu-smi output not understood")]
+        return [Check("npu_smi.runs", "npu", WARN, why or "npu-smi output not understood", "",
+                      "report the output of `npu-smi info` (a layout this doctor does not know); npu.health is "
+                      "unknown until it is read")]
+    n_chips = sum(len(c.chips) for c in table.cards)
     out = [Check("npu_smi.runs", "npu", OK, f"npu-smi {table.version or '(version unknown)'}: "
-                 f"{len(table.cards)} card(s)")]
+                 f"{len(table.cards)} NPU(s), {n_chips} chip(s)")]
+    for notice in table.notices:
+        # npu-smi reference ("Querying Basic Information"): this last line means the driver package is incomplete
+        out.append(Check("npu_smi.driver_package", "npu", WARN, f"npu-smi says: {notice}", "",
+                         "reinstall the driver package: bash Ascend-hdk-<chip>-npu-driver_<ver>_linux-<arch>.run "
+                         "--full --install-for-all"))
     if table.warnings:
         out.append(Check("npu_smi.output", "npu", WARN,
                          f"{len(table.warnings)} field(s) of the npu-smi table unreadable: read as unknown",
@@ -302,28 +441,48 @@ def npu_smi_runs(f: dict[str, Any], ctx: Context) -> list[Check]:
 def npu_health(f: dict[str, Any], ctx: Context) -> list[Check]:
     table, why = npu_table(f)
     if table is None:
+        if why and why.startswith("npu-smi output not understood"):
+            return [Check("npu.health", "npu", UNKNOWN, "NPU health unknown: the npu-smi table could not be read",
+                          why, "read it by hand: npu-smi info -t health -i <NPU id> (and report the table's layout)")]
         return _skip("npu.health", "npu", why or "")
-    bad = [(c.npu_id, ch.chip_id, ch.health) for c in table.cards for ch in c.chips
-           if ch.health is not None and ch.health != "OK"]
-    unknown = [(c.npu_id, ch.chip_id) for c in table.cards for ch in c.chips if ch.health is None]
+    # every chip, and a card npu-smi printed without a chip row (its health is still the card's)
+    rows = [(c.npu_id, ch.chip_id, ch.health) for c in table.cards for ch in c.chips]
+    rows += [(c.npu_id, None, c.health) for c in table.cards if not c.chips]
+    bad = [(n, c, h) for n, c, h in rows if h is not None and h not in ("OK", "Warning")]
+    warned = [(n, c, h) for n, c, h in rows if h == "Warning"]
+    unknown = [(n, c) for n, c, h in rows if h is None]
+    unread = list(table.unread_rows)
     out = []
+    gaps = []
+    if unknown:
+        gaps.append("health unreadable for " + ", ".join(_chip_label(n, c) for n, c in unknown))
+    if unread:
+        gaps.append(f"{len(unread)} row(s) of the table unreadable ({unread[0]})")
+    if not rows:
+        gaps.append("npu-smi's table lists no NPU")
     if bad:
         worst = worst_health([h for *_, h in bad])
-        status = WARN if all(h == "Warning" for *_, h in bad) else FAIL
-        first = bad[0]
-        out.append(Check("npu.health", "npu", status,
-                         "unhealthy: " + ", ".join(f"NPU {n} chip {c} {h}" for n, c, h in bad),
+        n, c, _ = bad[0]
+        chip_opt = f" -c {c}" if c is not None else ""
+        out.append(Check("npu.health", "npu", FAIL,
+                         "unhealthy: " + ", ".join(f"{_chip_label(n, c)} {h}" for n, c, h in bad)
+                         + (f"; {'; '.join(gaps)}" if gaps else ""),
                          f"worst: {worst}",
-                         f"see the alarm: npu-smi info -t health -i {first[0]} -c {first[1]}; then reset the chip "
-                         f"(npu-smi set -t reset -i {first[0]} -c {first[1]}) or reboot; persistent Critical: "
+                         f"see the alarm: npu-smi info -t health -i {n}{chip_opt}; then reset the NPU "
+                         f"(npu-smi set -t reset -i {n}{chip_opt or ' -c 0'}) or reboot; persistent Critical: "
                          "hardware"))
-    elif unknown:
-        out.append(Check("npu.health", "npu", WARN, "health unreadable for "
-                         + ", ".join(f"NPU {n} chip {c}" for n, c in unknown),
-                         "the table's Health cell could not be read", "check by hand: npu-smi info -t health -i <id>"))
+    elif gaps:
+        out.append(Check("npu.health", "npu", UNKNOWN, "NPU health unknown: " + "; ".join(gaps),
+                         "a chip whose health cannot be read may be in Alarm; the doctor does not call it OK",
+                         "read it by hand: npu-smi info -t health -i <NPU id> (the `-t health` block is "
+                         "`Health Status : OK`)"))
+    elif warned:
+        n, c, _ = warned[0]
+        out.append(Check("npu.health", "npu", WARN,
+                         "minor alarm: " + ", ".join(f"{_chip_label(n, c)} Warning" for n, c, _ in warned), "",
+                         f"see it: npu-smi info -t health -i {n}" + (f" -c {c}" if c is not None else "")))
     else:
-        n = sum(len(c.chips) for c in table.cards)
-        out.append(Check("npu.health", "npu", OK, f"{n} chip(s) Health OK"))
+        out.append(Check("npu.health", "npu", OK, f"{len(rows)} chip(s) Health OK"))
     full = [(c.npu_id, ch) for c in table.cards for ch in c.chips
             if (ch.hbm_total_mb and ch.hbm_used_mb is not None and ch.hbm_used_mb > 0.9 * ch.hbm_total_mb)
             or (not ch.hbm_total_mb and ch.memory_total_mb and ch.memory_used_mb is not None
@@ -380,7 +539,7 @@ def cann_driver(f: dict[str, Any], ctx: Context) -> list[Check]:
     if r.ok is False:
         out.append(Check("cann.driver.inner", "cann", FAIL, f"CANN {v} does not accept driver {drv.get('Version')}",
                          r.message, r.fix))
-    chip = ctx.chip or detected_chip(f)
+    chip = ctx.chip or detected_chip(f, ctx.matrix)
     if chip:
         res = resolve(ctx.matrix, Request(chip=chip, pins={"cann": v.canonical, "driver": drv.get("Version", "")}))
         if isinstance(res, Conflict):
@@ -401,7 +560,7 @@ def cann_kernels(f: dict[str, Any], ctx: Context) -> list[Check]:
     if v is None:
         return []
     c = f["cann"]
-    chip = ctx.chip or detected_chip(f)
+    chip = ctx.chip or detected_chip(f, ctx.matrix)
     k = c.get("kernels")
     if not k:
         status = FAIL if chip == "910b" else WARN
@@ -511,7 +670,8 @@ def framework_versions(f: dict[str, Any], ctx: Context) -> list[Check]:
     if "mindspore" in names and "torch_npu" not in names:
         framework = "mindspore"
     try:
-        res = resolve(ctx.matrix, Request(chip=ctx.chip or detected_chip(f), framework=framework, pins=pins))
+        chip = ctx.chip or detected_chip(f, ctx.matrix)
+        res = resolve(ctx.matrix, Request(chip=chip, framework=framework, pins=pins))
     except (VersionError, ValueError) as e:
         return _skip("frameworks.versions", "frameworks", str(e))
     label = ", ".join(f"{n} {pk[n]}" for n in names)
@@ -687,8 +847,9 @@ def expect_stack(f: dict[str, Any], ctx: Context) -> list[Check]:
 
 
 def _registered() -> list[tuple[str, str, str, CheckFn]]:
-    """Every check: this module's and the network group's (which register themselves when imported, after these)."""
-    from . import network  # noqa: F401  (imported here: `ascend_env.doctor` itself imports nothing heavy)
+    """Every check: this module's, the network group's and the launcher group's (which register themselves when
+    imported, after these)."""
+    from . import launcher, network  # noqa: F401  (imported here: `ascend_env.doctor` itself imports nothing heavy)
 
     return REGISTRY
 

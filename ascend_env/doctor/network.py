@@ -23,7 +23,7 @@ TOOL = "/usr/local/Ascend/driver/tools/hccn_tool"
 
 def _ports(f: dict[str, Any], ctx: Context) -> tuple[tuple[NetInfo, ...] | None, list[Check]]:
     """The host's ports, or why the group does not apply / cannot be checked here."""
-    chip = ctx.chip or detected_chip(f)
+    chip = ctx.chip or detected_chip(f, ctx.matrix)
     net = f.get("network")
     if chip is not None and chip not in ROCE_CHIPS:
         return None, []     # no RoCE ports: nothing to check (and nothing to say on every 300I Duo)
@@ -111,7 +111,22 @@ def network_ports(f: dict[str, Any], ctx: Context) -> list[Check]:
     if ports is None:
         return why
     out: list[Check] = []
-    no_ip = [p for p in ports if not p.address]
+    failed = [p for p in ports if p.failure]
+    if failed:
+        first = failed[0]
+        out_of_range = "out of the valid range" in (first.failure or "") or "invalid device id" in (
+            first.failure or "").lower() or "is not exist" in (first.failure or "")
+        fix = (f"NPU {first.device} is not a device hccn_tool knows here: `-i` takes the device's physical id "
+               "(`npu-smi info -m`, or the davinci numbers in /dev); on hosts whose NPUs have no RoCE port "
+               "(Atlas 300 inference cards) hccn_tool has nothing to configure" if out_of_range else
+               f"run it by hand to see the whole message: {TOOL} -i {first.device} "
+               f"{(first.failure or '-ip').split(':', 1)[0]} -g; then check the driver (`dmesg | grep -i davinci`, "
+               "npu-smi info) and run as root")
+        out.append(Check("network.tool_error", "network", FAIL,
+                         "hccn_tool failed on NPU " + ", ".join(f"{p.device}" for p in failed),
+                         "; ".join(f"NPU {p.device} {p.failure}" for p in failed[:3])
+                         + ("; ..." if len(failed) > 3 else ""), fix))
+    no_ip = [p for p in ports if not p.address and not p.failure]
     if no_ip:
         plan = planned_addresses(ports)
         fixes = []
@@ -123,7 +138,7 @@ def network_ports(f: dict[str, Any], ctx: Context) -> list[Check]:
                          no_ip[0].error or "hccn_tool -ip -g printed no address",
                          "; ".join(fixes) + " (addresses: the host's other ports' subnet, unique in the fleet)"))
     down = [p for p in ports if p.link and p.link != "UP"]
-    unknown_link = [p for p in ports if p.address and p.link is None]
+    unknown_link = [p for p in ports if p.address and p.link is None and not p.failure]
     if down:
         out.append(Check("network.link", "network", FAIL, f"link DOWN on NPU {_npus(p.device for p in down)}",
                          "the port has no carrier: cable, optical module or switch port",

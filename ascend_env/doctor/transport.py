@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from .. import hostvalues
 from ..errors import AscendEnvError
 from ..probe import host as probe_host
 
@@ -26,8 +27,10 @@ def probe_source() -> str:
     return resources.files("ascend_env.probe").joinpath("host.py").read_text(encoding="utf-8")
 
 
-def _probe_args(root: str | None, python: str | None, imports: bool) -> list[str]:
-    args = []
+def _probe_args(root: str | None, python: str | None, imports: bool, via: str) -> list[str]:
+    """The probe's arguments; ``via`` says how it was started (exec: its own environment is what docker/isula exec
+    gives, which the launcher checks compare; ssh; local)."""
+    args = ["--via", via]
     if root:
         args += ["--root", root]
     if python:
@@ -41,18 +44,42 @@ def _decode(stdout: str, where: str, stderr: str) -> dict[str, Any]:
     lines = [ln for ln in stdout.strip().splitlines() if ln.startswith("{")]
     if not lines:
         raise TransportError(f"the probe printed no facts on {where}: {stderr.strip()[-300:] or 'no output'}")
-    return json.loads(lines[-1])
+    try:
+        facts = json.loads(lines[-1])
+    except ValueError as e:
+        raise TransportError(f"the probe's facts from {where} are not JSON ({e}): {lines[-1][:200]}") from None
+    if not isinstance(facts, dict):
+        raise TransportError(f"the probe's facts from {where} are not a JSON object: {lines[-1][:200]}")
+    return facts
 
 
 def local(root: str = "/", python: str | None = None, imports: bool = True) -> dict[str, Any]:
-    return probe_host.collect(root, python, imports=imports)
+    return probe_host.collect(root, python, imports=imports, via="local")
+
+
+def _exec_argv(cli: str, name: str, python: str | None, imports: bool) -> list[str]:
+    """``<cli> exec -i <name> sh -c 'exec python3 - <probe args>'``: the engine and the name checked against the
+    preflight's allow-list, every argument of the inner shell line quoted."""
+    cli = hostvalues.engine_cli(cli, "--runtime/ascend_container_cli")
+    name = hostvalues.container_name(name, "--container/ascend_containers name")
+    inner = 'exec "$(command -v python3 || command -v python)" - ' + " ".join(
+        shlex.quote(a) for a in _probe_args(None, python, imports, "exec"))
+    return [cli, "exec", "-i", name, "sh", "-c", inner]
+
+
+def remote_command(target: SshTarget, python: str | None = None, imports: bool = True,
+                   container_name: str | None = None, runtime: str = "docker") -> str:
+    """The command line the remote host's shell runs for :func:`ssh`: every value quoted, the engine and the
+    container name checked against the preflight's allow-list first."""
+    if container_name:  # a container on that host: the same probe, through the host's docker/isula
+        return shlex.join(_exec_argv(runtime, container_name, python, imports))
+    root = shlex.quote(target.root) if target.root else '"${ASCEND_ENV_HOST_ROOT:-/}"'
+    return f"python3 - --root {root} " + " ".join(shlex.quote(a) for a in _probe_args(None, python, imports, "ssh"))
 
 
 def container(name: str, runtime: str = "docker", python: str | None = None, imports: bool = True,
               timeout: float = 300) -> dict[str, Any]:
-    argv = [runtime, "exec", "-i", name, "sh", "-c",
-            "exec \"$(command -v python3 || command -v python)\" - " + " ".join(
-                shlex.quote(a) for a in _probe_args(None, python, imports))]
+    argv = _exec_argv(runtime, name, python, imports)
     try:
         cp = subprocess.run(argv, input=probe_source(), capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError:
@@ -81,8 +108,11 @@ class SshTarget:
         user, _, rest = text.rpartition("@")
         host, _, port = rest.partition(":")
         if not host or (port and not port.isdigit()):
-            raise ValueError(f"--ssh {text!r}: expected user@host[:port], e.g. root@10.0.0.5:22")
-        return cls(host=host, port=int(port or 22), user=user or "root", name=kw.pop("name", "") or host, **kw)
+            raise hostvalues.HostValueError("--ssh", text, "expected user@host[:port]", "e.g. root@10.0.0.5:22")
+        hostvalues.ssh_host(host, "--ssh host")
+        hostvalues.ssh_user(user or "root", "--ssh user")
+        return cls(host=host, port=hostvalues.ssh_port(port or 22, "--ssh port"), user=user or "root",
+                   name=kw.pop("name", "") or host, **kw)
 
 
 def ssh(target: SshTarget, python: str | None = None, imports: bool = True, timeout: float = 300,
@@ -92,6 +122,7 @@ def ssh(target: SshTarget, python: str | None = None, imports: bool = True, time
     Host keys come from ``known_hosts`` (the target's file, else ~/.ssh/known_hosts); a host that is not in it
     is refused (paramiko ``RejectPolicy``) with the command that adds it (``ssh-keyscan``).
     """
+    command = remote_command(target, python, imports, container_name, runtime)  # refused before any connection
     import paramiko
 
     client = paramiko.SSHClient()
@@ -111,13 +142,6 @@ def ssh(target: SshTarget, python: str | None = None, imports: bool = True, time
     except OSError as e:
         raise TransportError(f"cannot reach {target.host}:{target.port}: {e}") from None
     try:
-        rest = " ".join(shlex.quote(a) for a in _probe_args(None, python, imports))
-        if container_name:  # a container on that host: the same probe, through the host's docker/isula
-            inner = shlex.quote(f'exec "$(command -v python3 || command -v python)" - {rest}')
-            command = f"{runtime} exec -i {shlex.quote(container_name)} sh -c {inner}"
-        else:
-            root = shlex.quote(target.root) if target.root else '"${ASCEND_ENV_HOST_ROOT:-/}"'
-            command = f"python3 - --root {root} {rest}"
         stdin, stdout, stderr = client.exec_command(command, timeout=timeout)
         stdin.write(probe_source())
         stdin.channel.shutdown_write()

@@ -32,9 +32,10 @@ import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import AscendEnvError
-from .elf import ElfError, ElfInfo, read_elf, read_strings
+from .elf import ElfError, ElfInfo, ElfSymbol, read_elf, read_strings
 
 __all__ = [
     "Demand",
@@ -253,7 +254,8 @@ def demand_of(obj: str, info: ElfInfo, providers: frozenset[str], provided_files
     if external:
         return Demand(obj, cann, (), (), skipped=f"needs {', '.join(external)} ({place_of(external[0]).source}), "
                                                  "which is not part of CANN")
-    syms, tls = [], []
+    syms: list[str] = []
+    tls: list[str] = []
     for s in info.undefined:
         if s.weak or s.name in providers or _PYTHON_API.match(s.name):
             continue
@@ -433,8 +435,8 @@ class WheelScan:
     provides: set[str] = field(default_factory=set)
     #: file names of the wheel's ELF objects (what a DT_NEEDED entry can resolve to inside it)
     files: set[str] = field(default_factory=set)
-    #: target object -> (needed, undefined (name, kind, weak, version, version_file))
-    targets: dict[str, dict[str, object]] = field(default_factory=dict)
+    #: target object -> {machine, needed, undefined: [name, kind, weak, version, version_file], dlsym}
+    targets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _project(wheel: Path) -> str:
@@ -500,11 +502,9 @@ def scan_wheel(wheel: Path, cache: Path | None = None) -> WheelScan:
     return scan
 
 
-def _target_info(entry: Mapping[str, object]) -> ElfInfo:
-    from .elf import ElfSymbol
-
-    undefined = tuple(ElfSymbol(n, k, w, 0, v, f) for n, k, w, v, f in entry["undefined"])  # type: ignore[misc,union-attr]
-    return ElfInfo(machine=str(entry["machine"]), soname=None, needed=tuple(entry["needed"]),  # type: ignore[arg-type]
+def _target_info(entry: Mapping[str, Any]) -> ElfInfo:
+    undefined = tuple(ElfSymbol(n, k, w, 0, v, f) for n, k, w, v, f in entry["undefined"])
+    return ElfInfo(machine=str(entry["machine"]), soname=None, needed=tuple(entry["needed"]),
                    rpath=(), runpath=(), undefined=undefined, defined=())
 
 
@@ -560,7 +560,7 @@ def demands_from_wheels(wheels: Sequence[Path], cache: Path | None = None) -> tu
             for dep in by_project[d]:
                 providers |= dep.provides
                 files |= dep.files
-        needed = {n for t in scan.targets.values() for n in t["needed"]}  # type: ignore[union-attr]
+        needed = {n for t in scan.targets.values() for n in t["needed"]}
         system_needed = {n for n in needed if n in system}
         providers |= _system_provides(system_needed | {"libc.so.6", "libm.so.6", "libstdc++.so.6", "libgcc_s.so.1"})
         frozen, sysnames = frozenset(providers), frozenset(system)
@@ -568,9 +568,8 @@ def demands_from_wheels(wheels: Sequence[Path], cache: Path | None = None) -> tu
             if entry["machine"] != machine:  # a device-side object shipped in the wheel (aarch64 AI CPU kernels)
                 notes.append(f"{scan.wheel}:{member}: built for {entry['machine']}, not loaded on this {machine} host")
                 continue
-            d = demand_of(f"{scan.wheel}:{member}", _target_info(entry), frozen, frozenset(files), sysnames,
-                          dlsym=entry.get("dlsym", ()))  # type: ignore[arg-type]
-            demands.append(d)
+            demands.append(demand_of(f"{scan.wheel}:{member}", _target_info(entry), frozen, frozenset(files),
+                                     sysnames, dlsym=entry.get("dlsym", ())))
         notes.append(f"{scan.wheel}: {len(scan.targets)} objects read")
     return demands, notes
 

@@ -144,11 +144,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _is_elf(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(4) == b"\x7fELF"
-
-
 def _needed(path: Path) -> list[str]:
     return run(["patchelf", "--print-needed", str(path)]).stdout.split()
 
@@ -184,8 +179,8 @@ def _undo_debian_layout(stdlib: Path) -> list[str]:
     # (a site-packages package) is not importable; the frozen site imports `sitecustomize` from the stdlib folder,
     # which adds the folder the same way.
     (stdlib / "sitecustomize.py").write_text(
-        "# ascend-env (conda layout): lib/pythonX.Y/site-packages on sys.path in every prefix, also when `site` is the\n"
-        "# interpreter's frozen copy (Python 3.11+), which does not read the patched site.py\n"
+        "# ascend-env (conda layout): lib/pythonX.Y/site-packages on sys.path in every prefix, also when `site` is\n"
+        "# the interpreter's frozen copy (Python 3.11+), which does not read the patched site.py\n"
         "import os as _os, site as _site, sys as _sys\n"
         "_sp = _os.path.join(_sys.prefix, 'lib', 'python%d.%d' % _sys.version_info[:2], 'site-packages')\n"
         "if _sp not in _sys.path:\n"

@@ -139,7 +139,8 @@ def _parse(buf: bytes | mmap.mmap, name: str) -> ElfInfo:
     need_names = _verneed(buf, sections, dynstr, cstr)
     def_names = _verdef(buf, sections, dynstr, cstr)
     count = dynsym.size // (dynsym.entsize or 24)
-    undefined, defined = [], []
+    undefined: list[ElfSymbol] = []
+    defined: list[ElfSymbol] = []
     for i in range(1, count):
         st_name, st_info, _, st_shndx, _, st_size = struct.unpack_from("<IBBHQQ", buf, dynsym.offset + i * 24)
         bind, typ = st_info >> 4, st_info & 0xF

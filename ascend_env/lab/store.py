@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ def lab_stacks(cfg: LabConfig, m: Matrix) -> list[tuple[str, Stack]]:
         pins = {"driver": spec.driver, "firmware": spec.firmware, **c["pins"]}
         result = resolve(m, Request(chip=spec.chip, arch=machine_arch().cann, framework=c["framework"], pins=pins))
         if not isinstance(result, Stack):
-            raise LabError(f"the lab's own container {c['name']} on {spec.name} does not resolve:\n{result.message}")
+            why = "\n".join(str(v) for v in result.violations)
+            raise LabError(f"the lab's own container {c['name']} on {spec.name} does not resolve:\n{why}")
         out.append((spec.name, result))
     return out
 
@@ -89,9 +91,9 @@ def fill_runs(cfg: LabConfig, lp: LabPaths, log: list[str], extra_cann: list[str
     wanted_cann: set[tuple[str, str]] = set()
     for name, stack in lab_stacks(cfg, m):
         spec = cfg.host(name)
-        cann = stack.version("cann")
-        if cann is not None:
-            wanted_cann.add((cann.canonical, spec.chip))
+        cann_version = stack.version("cann")
+        if cann_version is not None:
+            wanted_cann.add((cann_version.canonical, spec.chip))
     for v in extra_cann or []:
         for spec in cfg.hosts:
             wanted_cann.add((Version.parse(v, "cann").canonical, spec.chip))
@@ -184,16 +186,74 @@ def torch_guard(requirements: list[str]) -> list[str]:
     return [f"torch=={v}" for v in local[-1:]] if local and not pins else []
 
 
+#: the wheels pip downloaded, under the lab's cache (kept by `lab down`, removed by `lab down --purge`)
+WHEEL_CACHE = "wheels"
+#: in the wheel cache: the files each set of requirements brought (so a new lab's store gets exactly its own)
+WHEEL_SETS = ".sets.json"
+_PIP_FILE_RE = re.compile(r"^\s*(?:Saved|File was already downloaded)\s+(.+?)\s*$")
+
+
+def _read_sets(cache: Path) -> dict[str, list[str]]:
+    try:
+        doc = json.loads((cache / WHEEL_SETS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): [str(f) for f in v] for k, v in doc.items() if isinstance(v, list)} if isinstance(doc, dict) else {}
+
+
+def _place(src: Path, dst: Path) -> None:
+    """``src`` (a cached wheel) into the store: a hard link when on one file system, else a copy."""
+    if dst.exists() and dst.stat().st_size == src.stat().st_size:
+        return
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _download(cache: Path, argv: list[str], log: list[str]) -> list[str]:
+    """Run ``pip download`` into the cache; the file names it saved or found already there (pip says which)."""
+    cp = run(argv, timeout=3600)
+    names = []
+    for line in cp.stdout.splitlines():
+        m = _PIP_FILE_RE.match(line)
+        if m:
+            names.append(Path(m.group(1)).name)
+    # Some dependencies publish only an sdist (jieba, for MindFormers): build each into a wheel once, here, so the
+    # hosts install offline without a compiler or build backends (pip --no-index cannot fetch setuptools).
+    out = []
+    for name in dict.fromkeys(names):
+        if name.endswith(".whl"):
+            out.append(name)
+            continue
+        sdist = cache / name
+        built = cache / ".built" / name
+        if not built.is_dir() or not any(built.glob("*.whl")):
+            log.append(f"pip wheel {name} (no wheel published)")
+            built.mkdir(parents=True, exist_ok=True)
+            run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(built), str(sdist)],
+                timeout=1800)
+        for whl in built.glob("*.whl"):
+            _place(whl, cache / whl.name)
+            out.append(whl.name)
+    return out
+
+
 def fill_wheels(lp: LabPaths, requirements: list[str], log: list[str], python: str | None = None,
                 constraints: list[str] | None = None) -> None:
     """``pip download`` into the store's wheels; ``python`` (X.Y): for that Python instead of the controller's (binary
     wheels only, for the machine's architecture: a conda environment's Python); ``constraints``: pip constraints the
-    download honours (a stack's CANN Python limits, as the environment's pip will)."""
+    download honours (a stack's CANN Python limits, as the environment's pip will).
+
+    pip downloads into the lab's cache (``<cache>/wheels``), which `lab down` keeps: the store of the next lab gets
+    the files of the same requirements from there without a download (it records which files each set brought, so
+    a store holds its own wheels and no other lab's)."""
     if not requirements:
         return
     wheels = lp.store / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
-    stamp = wheels / ".requirements"  # every requirement already downloaded (a union: adding never re-fetches)
+    stamp = wheels / ".requirements"  # every requirement already in this store (a union: adding never re-fetches)
     done = set(stamp.read_text().split("\n")) if stamp.exists() else set()
     cross = python is not None and python != controller_python()
     tag = f"py{python}:" if cross else ""
@@ -201,31 +261,42 @@ def fill_wheels(lp: LabPaths, requirements: list[str], log: list[str], python: s
     if {tag + r for r in requirements} <= done:
         return
     key = "\n".join(sorted(done | {tag + r for r in requirements})) + "\n"
-    constraints = torch_guard(requirements) + list(constraints or [])
-    argv = [sys.executable, "-m", "pip", "download", "--quiet", "--prefer-binary", "--dest", str(wheels),
-            *requirements]
-    if cross:
-        arch = machine_arch().wheel
-        argv[4:4] = ["--only-binary=:all:", "--python-version", str(python), "--implementation", "cp",
-                     *[a for tag_ in ("manylinux2014", "manylinux_2_17", "manylinux_2_28", "linux")
-                       for a in ("--platform", f"{tag_}_{arch}")]]
-    cfile = wheels / ".constraints"
-    if constraints:
-        cfile.write_text("\n".join(constraints) + "\n")
-        argv += ["--constraint", str(cfile)]
-    log.append(f"pip download {' '.join(requirements)}{f' for Python {python}' if cross else ''} (honours "
-               "PIP_INDEX_URL, PIP_FIND_LINKS, PIP_CERT, proxies)")
-    run(argv, timeout=3600)
-    # Some dependencies publish only an sdist (jieba, for MindFormers): build each into a wheel once, here, so the
-    # hosts install offline without a compiler or build backends (pip --no-index cannot fetch setuptools).
-    for sdist in [*wheels.glob("*.tar.gz"), *wheels.glob("*.zip")]:
-        log.append(f"pip wheel {sdist.name} (no wheel published)")
-        run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels), str(sdist)],
-            timeout=1800)
-        sdist.unlink()
-    big = [p.name for p in wheels.glob("*.whl") if p.stat().st_size > 1_500_000_000]
-    if big:
-        raise LabError(f"pip fetched very large wheels {big}: a CUDA build slipped in; delete them and pin torch")
+    cache = lp.cache / WHEEL_CACHE
+    cache.mkdir(parents=True, exist_ok=True)
+    sets = _read_sets(cache)
+    set_key = tag + "\n".join(sorted(requirements))
+    files = sets.get(set_key)
+    if files and all((cache / f).is_file() for f in files):
+        log.append(f"wheels for {' '.join(requirements)}{f' (Python {python})' if cross else ''} from the cache "
+                   f"{cache} ({len(files)} files)")
+    else:
+        limits = torch_guard(requirements) + list(constraints or [])
+        argv = [sys.executable, "-m", "pip", "download", "--prefer-binary", "--progress-bar", "off",
+                "--dest", str(cache), *requirements]
+        if cross:
+            arch = machine_arch().wheel
+            argv[4:4] = ["--only-binary=:all:", "--python-version", str(python), "--implementation", "cp",
+                         *[a for tag_ in ("manylinux2014", "manylinux_2_17", "manylinux_2_28", "linux")
+                           for a in ("--platform", f"{tag_}_{arch}")]]
+        cfile = cache / ".constraints"
+        if limits:
+            cfile.write_text("\n".join(limits) + "\n")
+            argv += ["--constraint", str(cfile)]
+        log.append(f"pip download {' '.join(requirements)}{f' for Python {python}' if cross else ''} into {cache} "
+                   "(honours PIP_INDEX_URL, PIP_FIND_LINKS, PIP_CERT, proxies)")
+        files = _download(cache, argv, log)
+        if not files:
+            raise LabError(f"pip download {' '.join(requirements)} named no file it saved; see `{' '.join(argv)}`")
+        big = [f for f in files if (cache / f).stat().st_size > 1_500_000_000]
+        if big:
+            raise LabError(f"pip fetched very large wheels {big}: a CUDA build slipped in; delete them from {cache} "
+                           "and pin torch")
+        sets[set_key] = files
+        tmp = cache / f"{WHEEL_SETS}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(sets, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.replace(cache / WHEEL_SETS)
+    for f in files:
+        _place(cache / f, wheels / f)
     stamp.write_text(key)
 
 

@@ -91,6 +91,9 @@ class Process:
     pid: int | None
     name: str
     memory_mb: int | None
+    #: the pid inside the process's container (``Process id in container``, drivers 25.6+/26.x); None on tables
+    #: without the column and for host processes (npu-smi prints ``NA``)
+    container_pid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,13 @@ class NpuSmiInfo:
     idle_npus: tuple[int, ...]  # NPU ids with "No running processes found in NPU N"
     #: one line per field or row that could not be read ("line 8: Bus-Id 'garbage' unreadable: unknown")
     warnings: tuple[str, ...] = ()
+    #: "npu-name/chip" (``| NPU   Name |`` / ``| Chip |``, drivers up to 25.5), "npu-id/name" (``| NPU ID | Name |``,
+    #: 25.6+), or "assumed" when the header rows were not pasted
+    layout: str = "npu-name/chip"
+    #: rows of the device section that could not be read as a card or a chip at all (an NPU may hide there)
+    unread_rows: tuple[str, ...] = ()
+    #: what npu-smi printed after the table about the installation ("The driver package may not be ...")
+    notices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,13 +135,26 @@ _IDLE = re.compile(r"No running processes? found in NPU\s*(\S+)", re.I)
 _VALUE = re.compile(r"(\S+?)\s*/\s*(\S+)|(\S+)")
 _LOADER = re.compile(r"error while loading shared libraries: ([^:\s]+): cannot open shared object file")
 _HEALTH = {h.lower(): h for h in HEALTH_ORDER}
+# What npu-smi prints after the table when the driver package is incomplete (npu-smi reference, "Querying Basic
+# Information", note under the output description).
+_NOTICE = re.compile(r"driver package may not be completely installed", re.I)
 
-# Metric columns, matched on the start of the header word (npu-smi writes "Power(W)", "Temp(C)", ...).
-_NAME_COLUMNS_DEFAULT = ("Power(W)", "Temp(C)", "Hugepages-Usage(page)")
-_CHIP_COLUMNS_DEFAULT = ("AICore(%)", "Memory-Usage(MB)", "HBM-Usage(MB)")
-_FIELD_OF = (("power", "power"), ("temp", "temp"), ("hugepage", "hugepages"), ("aicore", "aicore"),
-             ("memory", "memory"), ("hbm", "hbm"))
+# Header names of more than one word, as npu-smi spells them; every other name is one whitespace-separated word.
+# "NPU ID" (25.6+ layout, process section), "NPU Util(%)" (25.6+ chip row), the process section's columns.
+_MULTIWORD = ("Process id in container", "Process memory(MB)", "Process name", "Process id", "NPU Util(%)",
+              "NPU ID", "Chip ID")
+# Column name (lower case, start of the word) -> field.  npu-smi writes "Power(W)", "Temp(C)", ...
+_FIELD_OF = (("npu util", "aicore"), ("npu id", "npu"), ("npu", "npu"), ("name", "name"), ("health", "health"),
+             ("power", "power"), ("temp", "temp"), ("hugepage", "hugepages"), ("chip id", "chip"), ("chip", "chip"),
+             ("device", "device"), ("phy", "device"), ("bus", "bus"),
+             ("aicore", "aicore"), ("memory", "memory"), ("hbm", "hbm"))
 _PAIRED = {"hugepages", "memory", "hbm"}
+_NO_VALUE = ("NA", "-", "N/A")
+
+# The two header rows of the layout npu-smi printed up to driver 25.5 (and still prints for 910B/A3/310P on later
+# drivers), by cell; used when a paste holds the rows without their header (an excerpt of one card).
+_DEFAULT_HEAD = (("NPU", "Name"), ("Health",), ("Power(W)", "Temp(C)", "Hugepages-Usage(page)"))
+_DEFAULT_CHIP = (("Chip", "Device"), ("Bus-Id",), ("AICore(%)", "Memory-Usage(MB)", "HBM-Usage(MB)"))
 
 
 def _field(column: str) -> str | None:
@@ -150,6 +173,20 @@ def _cells(line: str) -> list[str]:
     return [c.strip() for c in body.split("|")]
 
 
+def _names(cell: str) -> tuple[str, ...]:
+    """The column names of one header cell: known multi-word names first, else one word each."""
+    out: list[str] = []
+    rest = " ".join(cell.split())
+    while rest:
+        name = next((m for m in _MULTIWORD if rest.lower().startswith(m.lower())
+                     and (len(rest) == len(m) or rest[len(m)] == " ")), None)
+        if name is None:
+            name = rest.split(" ", 1)[0]
+        out.append(rest[:len(name)])
+        rest = rest[len(name):].strip()
+    return tuple(out)
+
+
 def _number(text: str | None) -> float | None:
     if text is None:
         return None
@@ -164,55 +201,94 @@ def _int(text: str | None) -> int | None:
     return int(value) if value is not None and value == int(value) else None
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """What the header rows say: the names in each cell of the card row, of the chip row, of a process row."""
+
+    head: tuple[tuple[str, ...], ...]
+    chip: tuple[tuple[str, ...], ...]
+
+    def index(self, row: str, field: str) -> int | None:
+        cells = self.head if row == "head" else self.chip
+        return next((i for i, names in enumerate(cells) if any(_field(n) == field for n in names)), None)
+
+    @property
+    def name(self) -> str:
+        first = self.head[0] if self.head else ()
+        return "npu-id/name" if [_field(n) for n in first] == ["npu"] else "npu-name/chip"
+
+
 class _Reader:
     """State of one ``npu-smi info`` parse: warnings collect here instead of exceptions."""
 
     def __init__(self) -> None:
         self.warnings: list[str] = []
+        self.unread: list[str] = []
 
     def warn(self, lineno: int, message: str) -> None:
         self.warnings.append(f"line {lineno}: {message}")
 
-    def metrics(self, cell: str, columns: tuple[str, ...], lineno: int, row: str) -> dict[str, Any]:
-        """The values of a metric cell, by field name; an unreadable value becomes None with a warning."""
+    def row(self, cells: list[str], schema: tuple[tuple[str, ...], ...], lineno: int, where: str) -> dict[str, Any]:
+        """The values of a data row by field, each cell read with the names its header cell holds."""
+        out: dict[str, Any] = {}
+        for i, names in enumerate(schema):
+            cell = cells[i] if i < len(cells) else ""
+            out.update(self.cell(cell, names, lineno, where))
+        if len(cells) > len(schema) and any(cells[len(schema):]):
+            extra = " | ".join(c for c in cells[len(schema):] if c)
+            self.warn(lineno, f"{where}: cells beyond the header's ignored: {extra!r}")
+        return out
+
+    def cell(self, cell: str, names: tuple[str, ...], lineno: int, where: str) -> dict[str, Any]:
+        """One cell's values: tokens in the order of the names; a used/total pair counts as one token; the card
+        name takes what is left of its cell (names never hold a '/', but may be redacted)."""
         tokens: list[tuple[str, ...]] = []
         for m in _VALUE.finditer(cell):
             tokens.append((m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3),))
         out: dict[str, Any] = {}
         i = 0
-        for column in columns:
+        for k, column in enumerate(names):
             field = _field(column)
+            tok = tokens[i] if i < len(tokens) else None
+            if field == "name" and k == len(names) - 1:
+                out["name"] = " ".join("/".join(t) for t in tokens[i:]) or None
+                i = len(tokens)
+                continue
             if field is None:
                 i += 1  # a column this parser does not know: skip its value
                 continue
             want_pair = field in _PAIRED
-            tok = tokens[i] if i < len(tokens) else None
             if tok is None:
-                if field != "hugepages":  # old 310 tables print no hugepages value
-                    self.warn(lineno, f"{row}: no {column} value: unknown")
+                if field in ("hugepages", "device") or (field == "chip" and not cell):
+                    pass  # old 310 tables print no hugepages value; the second id (Device/Phy-ID) is optional
+                    # where the header was not pasted; the 25.6+ chip row has no chip id
+                elif field not in ("name",):
+                    self.warn(lineno, f"{where}: no {column} value: unknown")
                 out[field] = (None, None) if want_pair else None
                 continue
             if want_pair and len(tok) == 1:
                 # "0 /" lost its second half, or the column is missing in this release: do not consume the token
                 # when it could be the next column's single value
-                self.warn(lineno, f"{row}: {column} {tok[0]!r} is not 'used / total': unknown")
+                self.warn(lineno, f"{where}: {column} {tok[0]!r} is not 'used / total': unknown")
                 out[field] = (None, None)
                 continue
             i += 1
+            text = tok[0] if len(tok) == 1 else "/".join(tok)
             if want_pair:
                 used, total = (_int(t) for t in tok)
-                if any(_int(t) is None and t not in ("NA", "-", "N/A") for t in tok):
-                    self.warn(lineno, f"{row}: {column} {' / '.join(tok)!r} unreadable: unknown")
+                if any(_int(t) is None and t not in _NO_VALUE for t in tok):
+                    self.warn(lineno, f"{where}: {column} {' / '.join(tok)!r} unreadable: unknown")
                 out[field] = (used, total)
-            else:
-                text = tok[0] if len(tok) == 1 else "/".join(tok)
+            elif field in ("power", "temp", "aicore"):
                 value = _number(text) if field == "power" else _int(text)
-                if value is None and text not in ("NA", "-", "N/A"):
-                    self.warn(lineno, f"{row}: {column} {text!r} is not a number: unknown")
+                if value is None and text not in _NO_VALUE:
+                    self.warn(lineno, f"{where}: {column} {text!r} is not a number: unknown")
                 out[field] = value
+            else:
+                out[field] = text
         if i < len(tokens):
             extra = " ".join(" / ".join(t) for t in tokens[i:])
-            self.warn(lineno, f"{row}: values beyond the known columns ignored: {extra!r}")
+            self.warn(lineno, f"{where}: values beyond the known columns ignored: {extra!r}")
         return out
 
 
@@ -227,36 +303,50 @@ class _NameRow:
     hp_total: int | None
 
 
-def _parse_name_row(rd: _Reader, cells: list[str], columns: tuple[str, ...], lineno: int) -> _NameRow:
-    first = cells[0].split(None, 1)
-    npu_id = _int(first[0]) if first else None
-    if npu_id is None:
-        rd.warn(lineno, f"NPU id {first[0] if first else ''!r} unreadable: unknown")
-    name = first[1].strip() if len(first) == 2 else None
-    if not name:
-        rd.warn(lineno, "card name missing: unknown")
-    raw_health = cells[1] if len(cells) > 1 else ""
-    health = _HEALTH.get(raw_health.lower(), raw_health or None)
-    if raw_health.upper() == "0K":  # a table typed by hand or read by OCR: digit zero for the letter O
-        health = "OK"
+def _health(rd: _Reader, raw: str | None, lineno: int) -> str | None:
+    raw = raw or ""
+    health = _HEALTH.get(raw.lower(), raw or None)
+    if raw.upper() == "0K":  # a table typed by hand or read by OCR: digit zero for the letter O
         rd.warn(lineno, "Health '0K' (a zero) read as OK")
-    elif health is None:
+        return "OK"
+    if health is None:
         rd.warn(lineno, "Health missing: unknown")
     elif health not in HEALTH_ORDER:
-        rd.warn(lineno, f"Health {raw_health!r} is not one of {', '.join(HEALTH_ORDER)}: kept as written")
-    metrics = rd.metrics(" ".join(cells[2:]), columns, lineno, f"NPU {npu_id if npu_id is not None else '?'}")
-    hp_used, hp_total = metrics.get("hugepages", (None, None))
-    return _NameRow(npu_id, name, health, metrics.get("power"), metrics.get("temp"), hp_used, hp_total)
+        rd.warn(lineno, f"Health {raw!r} is not one of {', '.join(HEALTH_ORDER)}: kept as written")
+    return health
 
 
-def _parse_chip_row(rd: _Reader, cells: list[str], head: _NameRow | None, columns: tuple[str, ...],
+def _parse_name_row(rd: _Reader, cells: list[str], layout: _Layout, lineno: int) -> _NameRow:
+    first = cells[0].split()
+    where = f"NPU {first[0] if first else '?'}"
+    values = rd.row(cells, layout.head, lineno, where)
+    raw_id = values.get("npu")
+    npu_id = _int(raw_id)
+    if npu_id is None:
+        rd.warn(lineno, f"NPU id {raw_id or ''!r} unreadable: unknown")
+    name = values.get("name")
+    if not name:
+        rd.warn(lineno, "card name missing: unknown")
+    if layout.index("head", "health") is None:
+        rd.warn(lineno, f"{where}: the header has no Health column: health unknown")
+        health = None
+    else:
+        health = _health(rd, values.get("health"), lineno)
+    hp_used, hp_total = values.get("hugepages", (None, None))
+    return _NameRow(npu_id, name or None, health, values.get("power"), values.get("temp"), hp_used, hp_total)
+
+
+def _parse_chip_row(rd: _Reader, cells: list[str], head: _NameRow | None, layout: _Layout,
                     lineno: int) -> ChipRow:
-    ids = [_int(t) for t in cells[0].split()]
-    if not ids or ids[0] is None:
-        rd.warn(lineno, f"chip id {cells[0]!r} unreadable: unknown")
-    bus = cells[1] if len(cells) > 1 else ""
+    where = f"NPU {head.npu_id if head and head.npu_id is not None else '?'}"
+    values = rd.row(cells, layout.chip, lineno, where)
+    chip_id = _int(values.get("chip"))
+    if values.get("chip") is not None and chip_id is None:
+        rd.warn(lineno, f"chip id {values.get('chip')!r} unreadable: unknown")
+    device_id = _int(values.get("device"))
+    bus = values.get("bus") or ""
     if not _BUS_REAL.match(bus):
-        if bus in ("NA", "N/A", "-"):
+        if bus in _NO_VALUE:
             pass  # npu-smi's own "no value"
         elif _BUS.match(bus):
             rd.warn(lineno, f"Bus-Id {bus!r} is redacted: unknown")
@@ -265,15 +355,13 @@ def _parse_chip_row(rd: _Reader, cells: list[str], head: _NameRow | None, column
         bus_id = None
     else:
         bus_id = bus.upper() if bus.count(":") == 2 else "0000:" + bus.upper()
-    where = f"NPU {head.npu_id if head and head.npu_id is not None else '?'} chip {ids[0] if ids else '?'}"
-    metrics = rd.metrics(" ".join(cells[2:]), columns, lineno, where)
-    mem_used, mem_total = metrics.get("memory", (None, None))
-    hbm_used, hbm_total = metrics.get("hbm", (None, None))
+    mem_used, mem_total = values.get("memory", (None, None))
+    hbm_used, hbm_total = values.get("hbm", (None, None))
     return ChipRow(
-        chip_id=ids[0] if ids else None,
-        device_id=ids[1] if len(ids) > 1 else None,
+        chip_id=chip_id,
+        device_id=device_id,
         bus_id=bus_id,
-        aicore=metrics.get("aicore"),
+        aicore=values.get("aicore"),
         memory_used_mb=mem_used,
         memory_total_mb=mem_total,
         hbm_used_mb=hbm_used,
@@ -284,30 +372,43 @@ def _parse_chip_row(rd: _Reader, cells: list[str], head: _NameRow | None, column
     )
 
 
-def _is_chip_row(cells: list[str], expecting_chip: bool) -> bool:
-    """Name rows carry a health word in their second cell, chip rows a PCI address (or NA)."""
-    second = cells[1] if len(cells) > 1 else ""
-    if _BUS.match(second):
+def _is_chip_row(cells: list[str], layout: _Layout, expecting_chip: bool) -> bool:
+    """Card rows carry a health word where the header says Health, chip rows a PCI address (or NA) where it says
+    Bus-Id; the 25.6+ chip row also leaves the NPU ID and Name cells empty."""
+    bi = layout.index("chip", "bus")
+    hi = layout.index("head", "health")
+    bus = cells[bi] if bi is not None and bi < len(cells) else ""
+    if _BUS.match(bus):
         return True
-    if second.lower() in _HEALTH:
+    health = cells[hi] if hi is not None and hi < len(cells) else ""
+    if health.lower() in _HEALTH:
         return False
+    if bi and all(not c for c in cells[:bi]):
+        return True
     ids = cells[0].split()
     return expecting_chip and bool(ids) and all(t.isdigit() for t in ids) and len(ids) <= 2
 
 
 def _parse_process_row(rd: _Reader, cells: list[str], columns: list[str], lineno: int) -> Process | None:
-    """One process row; the columns come from the section's own header (4 or 5 of them by release)."""
+    """One process row; the columns come from the section's own header (4 or 5 of them by release; the first is
+    ``NPU Chip`` up to driver 25.5, ``NPU ID`` in the 25.6+ layout)."""
     by_name = {col.lower(): cells[i] for i, col in enumerate(columns) if i < len(cells)}
-    ids = (by_name.get("npu chip") or cells[0]).split()
+    ids = cells[0].split() if cells else []
     pid_text = by_name.get("process id", cells[1] if len(cells) > 1 else "")
     name = by_name.get("process name", "")
     memory = next((v for k, v in by_name.items() if k.startswith("process memory")), "")
+    in_container = by_name.get("process id in container", "")
     npu_id = _int(ids[0]) if ids else None
     chip_id = _int(ids[1]) if len(ids) > 1 else None
     pid = _int(pid_text)
-    if npu_id is None or pid is None:
+    if npu_id is None or (pid is None and pid_text not in _NO_VALUE):
         rd.warn(lineno, f"process row unreadable ({' | '.join(cells)!r}): NPU or pid unknown")
-    return Process(npu_id, chip_id, pid, name, _int(memory))
+    if pid is None and pid_text in _NO_VALUE:
+        return None  # "| 2 | NA | NA | NA |": npu-smi's way of saying no process
+    container_pid = _int(in_container)
+    if container_pid is None and in_container not in ("", *_NO_VALUE):
+        rd.warn(lineno, f"process {pid}: Process id in container {in_container!r} unreadable: unknown")
+    return Process(npu_id, chip_id, pid, name, _int(memory), container_pid)
 
 
 def worst_health(healths: list[str | None]) -> str | None:
@@ -336,11 +437,15 @@ def _build_cards(rows: list[tuple[_NameRow, list[ChipRow]]]) -> tuple[Card, ...]
     cards = []
     for npu_id, members in grouped:
         heads = [h for h, _ in members]
+        unread = any(h.health is None for h in heads)
         cards.append(
             Card(
                 npu_id=npu_id,
                 name=next((h.name for h in heads if h.name), None),
-                health=worst_health([h.health for h in heads]),
+                # a row whose health could not be read makes the card's health unknown unless another row of
+                # it is already worse than OK
+                health=(worst_health([h.health for h in heads]) if not unread
+                        or worst_health([h.health for h in heads]) not in (None, "OK") else None),
                 power=next((h.power for h in heads if h.power is not None), None),
                 temp=heads[0].temp,
                 hugepages_used=heads[0].hp_used,
@@ -376,26 +481,43 @@ def _table_lines(text: str) -> list[tuple[int, str]]:
     return [(n, ln.strip()) for n, ln in lines]
 
 
+def _header_kind(cells: list[str]) -> str | None:
+    """Which header row this is, by the names in its cells (never by position): the card row's ("Name" with
+    "Health" or "NPU"/"NPU ID"), the chip row's ("Bus-Id"), or the process section's ("Process id")."""
+    words = {n.lower() for c in cells for n in _names(c)}
+    if "process id" in words:
+        return "process"
+    if "bus-id" in words and not any(_BUS.match(c) for c in cells):
+        return "chip"
+    if "name" in words and ("health" in words or words & {"npu", "npu id"}):
+        return "head"  # a data row has the NPU's number where the header says NPU / NPU ID
+    return None
+
+
 def parse_info(text: str) -> NpuSmiInfo:
     """Parse the ``npu-smi info`` table (device section and optional process section).
 
-    Tolerant of what people paste: a shell prompt or a date before the table, text after it, CRLF, tabs, Markdown
-    quoting, wrapped rows, misaligned borders, a missing space before ``/``, redacted names and bus ids, ``NA``/``-``
-    values, two chips per card, and columns a newer release adds.  Each field it cannot read becomes ``None``
-    (unknown) with a line in :attr:`NpuSmiInfo.warnings`; only text holding no npu-smi table at all raises
-    :class:`NpuSmiParseError`.
+    The columns are read from the table's own header rows, by name: ``NPU  Name`` / ``Chip [Device|Phy-ID]``
+    (drivers up to 25.5, and 910B/A3/310P tables of later drivers) and ``NPU ID | Name`` with a chip row that
+    starts with two empty cells (25.6+: Ascend 950, Atlas 350, npu-smi's current reference), whatever the
+    widths.  Tolerant of what people paste: a shell prompt or a date before the table, text after it, CRLF,
+    tabs, Markdown quoting, wrapped rows, misaligned borders, a missing space before ``/``, redacted names and
+    bus ids, ``NA``/``-`` values, several chips per card, and columns a newer release adds.  Each field it
+    cannot read becomes ``None`` (unknown) with a line in :attr:`NpuSmiInfo.warnings`; a row of the device
+    section it cannot read at all is listed in :attr:`NpuSmiInfo.unread_rows`; only text holding no npu-smi
+    table at all raises :class:`NpuSmiParseError`.
     """
     rd = _Reader()
     tool_version = version = chip_header = None
-    has_hbm = False
-    name_cols: tuple[str, ...] = _NAME_COLUMNS_DEFAULT
-    chip_cols: tuple[str, ...] = _CHIP_COLUMNS_DEFAULT
+    layout = _Layout(_DEFAULT_HEAD, _DEFAULT_CHIP)
+    head_seen = chip_seen = False
     proc_cols: list[str] = ["NPU Chip", "Process id", "Process name", "Process memory(MB)"]
     section = "start"  # start -> devices -> processes
     pending: tuple[_NameRow, list[ChipRow]] | None = None
     rows: list[tuple[_NameRow, list[ChipRow]]] = []
     processes: list[Process] = []
     idle: list[int] = []
+    notices: list[str] = []
     stray: list[tuple[int, str]] = []  # non-table lines; only those inside the table are reported
     first_table = last_table = None
     lines = _table_lines(text)
@@ -408,6 +530,8 @@ def parse_info(text: str) -> NpuSmiInfo:
                 tool_version, version = header.group(1), header.group(2)
                 first_table = first_table or lineno
                 last_table = lineno
+            elif _NOTICE.search(line):
+                notices.append(line)
             else:
                 stray.append((lineno, line))
             continue
@@ -423,20 +547,20 @@ def parse_info(text: str) -> NpuSmiInfo:
             if tool:
                 tool_version = tool.group(1)
             continue
-        first = " ".join(cells[0].split())
-        if first.startswith("NPU") and "Name" in first:
+        kind = _header_kind(cells)
+        if kind == "head":
             section = "devices"
-            if len(cells) >= 3 and cells[2]:
-                name_cols = tuple(cells[2].split())
+            head_seen = True
+            layout = _Layout(tuple(_names(c) for c in cells), layout.chip if chip_seen else ())
             continue
-        if first.startswith("Chip") and len(cells) >= 2 and "bus" in cells[1].lower():
-            chip_header = first
+        if kind == "chip":
             section = "devices"
-            if len(cells) >= 3 and cells[2]:
-                chip_cols = tuple(cells[2].split())
-            has_hbm = any(_field(c) == "hbm" for c in chip_cols)
+            chip_seen = True
+            layout = _Layout(layout.head, tuple(_names(c) for c in cells))
+            bi = layout.index("chip", "bus") or 0
+            chip_header = " ".join(n for names in layout.chip[:bi] for n in names)  # "" in the 25.6+ layout
             continue
-        if first.startswith("NPU") and len(cells) >= 2 and cells[1].lower().startswith("process"):
+        if kind == "process":
             if pending is not None:
                 rows.append(pending)
                 pending = None
@@ -461,30 +585,36 @@ def parse_info(text: str) -> NpuSmiInfo:
         if section == "start":
             section = "devices"  # the column headers were not pasted: read rows with the default columns
             rd.warn(lineno, "no 'NPU Name' / 'Chip Bus-Id' header rows: columns assumed in npu-smi's usual order")
+        if head_seen and not chip_seen and not layout.chip:
+            layout = _Layout(layout.head, _DEFAULT_CHIP)
+        if not layout.head:
+            layout = _Layout(_DEFAULT_HEAD, layout.chip)
         if len(cells) < 2:
             rd.warn(lineno, f"not a device row, skipped: {line!r}")
+            rd.unread.append(f"line {lineno}: {line}")
             continue
-        if _is_chip_row(cells, expecting_chip=pending is not None):
+        if _is_chip_row(cells, layout, expecting_chip=pending is not None):
             head = pending[0] if pending else (rows[-1][0] if rows else None)
-            chip = _parse_chip_row(rd, cells, head, chip_cols, lineno)
+            chip = _parse_chip_row(rd, cells, head, layout, lineno)
             if pending is not None:
                 pending[1].append(chip)
             elif rows:
                 rows[-1][1].append(chip)  # a second chip row under one name row
             else:
                 rd.warn(lineno, "chip row before any card row: its card is unknown")
+                rd.unread.append(f"line {lineno}: {line}")
                 rows.append((_NameRow(None, None, None, None, None, None, None), [chip]))
             continue
         if pending is not None:
             if not pending[1]:
                 rd.warn(lineno, f"card {pending[0].npu_id} ({pending[0].name}) has no chip row")
             rows.append(pending)
-        pending = (_parse_name_row(rd, cells, name_cols, lineno), [])
+        pending = (_parse_name_row(rd, cells, layout, lineno), [])
     if pending is not None:
         if not pending[1]:
             rd.warn(lines[-1][0] if lines else 0, f"card {pending[0].npu_id} ({pending[0].name}) has no chip row")
         rows.append(pending)
-    if first_table is None or (tool_version is None and chip_header is None and not rows):
+    if first_table is None or (tool_version is None and chip_header is None and not rows and not head_seen):
         first_line = next((ln for _, ln in lines if ln.strip()), "")
         raise NpuSmiParseError(f"not an npu-smi info table (no header/column rows); first line: {first_line!r}")
     for lineno, line in stray:
@@ -492,6 +622,7 @@ def parse_info(text: str) -> NpuSmiInfo:
             rd.warn(lineno, f"not a table line, skipped: {line!r}")
     if tool_version is None:
         rd.warn(first_table, "no 'npu-smi <version>  Version: <version>' header: versions unknown")
+    has_hbm = any(_field(n) == "hbm" for names in layout.chip for n in names)
     return NpuSmiInfo(
         tool_version=tool_version,
         version=version,
@@ -501,6 +632,9 @@ def parse_info(text: str) -> NpuSmiInfo:
         processes=tuple(processes),
         idle_npus=tuple(idle),
         warnings=tuple(rd.warnings),
+        layout=layout.name if head_seen else "assumed",
+        unread_rows=tuple(rd.unread),
+        notices=tuple(notices),
     )
 
 

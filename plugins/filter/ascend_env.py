@@ -16,11 +16,12 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.ascend.env.plugins.plugin_utils.package import package_problem
 
 try:
+    from ascend_env.collective import CollectiveError, ssh_argv
     from ascend_env.conda import CondaSettingError, conda_plan, python_env
     from ascend_env.inventory import stack_request
     from ascend_env.matrix import MatrixInvalid, load_matrix
     from ascend_env.matrix_cli import format_conflict
-    from ascend_env.preflight import check_fleet, known_variables
+    from ascend_env.preflight import CONNECTION_VARIABLES, check_addresses, check_fleet, known_variables
     from ascend_env.resolver import Request, resolve
 except ImportError as exc:  # pragma: no cover - only when the package is missing on the controller
     _IMPORT_ERROR: ImportError | None = exc
@@ -79,8 +80,22 @@ def ascend_env_preflight(hostvars: Any, host: str, overrides: list[str] | None =
         raise AnsibleFilterError(f"ascend_env_preflight needs a host's hostvars mapping, got {type(hostvars).__name__}")
     if overrides is None:
         overrides = hostvars.get("ascend_matrix_overrides")
-    wanted = {k: hostvars[k] for k in list(hostvars.keys()) if str(k).startswith("ascend_")}
+    wanted = {k: hostvars[k] for k in list(hostvars.keys())
+              if str(k).startswith("ascend_") or k in CONNECTION_VARIABLES}
     return [str(p) for p in check_fleet({str(host): wanted}, _matrix(overrides), known=_known())]
+
+
+def ascend_env_fleet_preflight(hostvars: Any, hosts: Any) -> list[str]:
+    """What only the whole fleet shows (``ascend_env.preflight.check_addresses``): two inventory hosts that reach one
+    machine, two environments at one address and port; one line per problem naming both, [] when fine."""
+    _need()
+    if not isinstance(hosts, (list, tuple)):
+        raise AnsibleFilterError(f"ascend_env_fleet_preflight needs a list of hosts, got {type(hosts).__name__}")
+    fleet = {}
+    for h in hosts:
+        hv = hostvars[h]
+        fleet[str(h)] = {k: hv[k] for k in list(hv.keys()) if str(k).startswith("ascend_") or k in CONNECTION_VARIABLES}
+    return [str(p) for p in check_addresses(fleet)]
 
 
 def ascend_env_stack_request(hostvars: Any, container: Any) -> dict[str, Any]:
@@ -117,12 +132,14 @@ def ascend_env_ranktable(hostvars: Any, members: Any, devices: Any = None, fmt: 
     string), ``problems`` one line each (host, NPU, what, fix)."""
     _need()
     from ascend_env.probe.hccn import from_facts
-    from ascend_env.ranktable import Server, build, format_for, parse_devices, render
+    from ascend_env.ranktable import MAX_DEVICES, Server, build, format_for, hccl_chip, parse_devices, render
 
     names = [str(n) for n in members or []]
     try:
-        wanted = parse_devices(str(devices) if devices not in (None, "") else None)
         chips = sorted({str(hostvars[n].get("ascend_chip") or "").lower() for n in names})
+        chip = hccl_chip(chips)
+        wanted = parse_devices(str(devices) if devices not in (None, "") else None,
+                               chip.devices if chip else MAX_DEVICES)
         version = format_for(_matrix(None), chips)[0] if fmt in (None, "", "auto") else str(fmt)
     except (ValueError, KeyError) as exc:
         return {"ok": False, "format": None, "text": "", "ranks": 0, "problems": [str(exc)]}
@@ -136,7 +153,7 @@ def ascend_env_ranktable(hostvars: Any, members: Any, devices: Any = None, fmt: 
             continue
         servers.append(Server(name=n, server_id=str(hv.get("ansible_host") or n), ports=from_facts(net),
                               devices=tuple((facts.get("devices") or {}).get("davinci") or ())))
-    table, issues = build(servers, wanted, version) if not problems else (None, [])
+    table, issues = build(servers, wanted, version, chip) if not problems else (None, [])
     problems += [str(p) for p in issues]
     if table is None:
         return {"ok": False, "format": version, "text": "", "ranks": 0, "problems": problems}
@@ -284,6 +301,21 @@ def ascend_env_conda_plan(settings: Any) -> dict[str, Any]:
         raise AnsibleFilterError(str(exc)) from None
 
 
+def ascend_env_ssh_command(target: Any, command: Any) -> list[str]:
+    """The plain ``ssh`` argv that starts ``command`` on an environment as a launcher does (``ascend_env.collective.
+    ssh_argv``); ``target``: ``host``, ``port``, ``user``, ``key``, ``args`` (the inventory's connection variables)."""
+    _need()
+    if not isinstance(target, Mapping):
+        raise AnsibleFilterError(f"ascend_env_ssh_command needs a mapping, got {type(target).__name__}")
+    t = _plain(target)
+    try:
+        return ssh_argv(str(t.get("host") or ""), [str(a) for a in _plain(command) or []], port=t.get("port") or 22,
+                        user=str(t.get("user") or "root"), key=str(t.get("key") or "") or None,
+                        ssh_args=str(t.get("args") or ""))
+    except (CollectiveError, ValueError) as exc:
+        raise AnsibleFilterError(f"ssh command: {exc}") from None
+
+
 def ascend_env_package_check(value: Any = None) -> str:
     """'' when the controller's ascend_env package is importable and of this collection's version; else the problem
     and its fix (the preflight stops with it before anything changes).  ``value`` is ignored (a filter needs one)."""
@@ -294,10 +326,12 @@ def ascend_env_package_check(value: Any = None) -> str:
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"ascend_env_resolve": ascend_env_resolve, "ascend_env_preflight": ascend_env_preflight,
+                "ascend_env_fleet_preflight": ascend_env_fleet_preflight,
                 "ascend_env_stack_request": ascend_env_stack_request, "ascend_env_smoke_table": ascend_env_smoke_table,
                 "ascend_env_package_check": ascend_env_package_check, "ascend_env_ranktable": ascend_env_ranktable,
                 "ascend_env_fanout_state": ascend_env_fanout_state,
                 "ascend_env_artifacts_mode": ascend_env_artifacts_mode,
                 "ascend_env_fanout_next": ascend_env_fanout_next,
                 "ascend_env_fanout_apply": ascend_env_fanout_apply,
-                "ascend_env_python_env": ascend_env_python_env, "ascend_env_conda_plan": ascend_env_conda_plan}
+                "ascend_env_python_env": ascend_env_python_env, "ascend_env_conda_plan": ascend_env_conda_plan,
+                "ascend_env_ssh_command": ascend_env_ssh_command}

@@ -3,9 +3,12 @@
     {{ spec | ascend_env_container_argv(available_cards) }}   -> {"argv": [...], "hash": "...", "spec": {...}}
     {{ spec | ascend_env_sshd_config }}                        -> sshd drop-in text
     {{ spec | ascend_env_env_block }}                          -> the shell environment block
+    {{ spec | ascend_env_env_files(profile) }}                 -> {profile, hook, runner}: the environment's files
+    {{ settings | ascend_env_exec_env }}                       -> a container's env at create (docker exec gets it)
     {{ facts | ascend_env_doctor(chip, ['devices', 'driver']) }} -> the doctor's checks (list of dicts)
     {{ request | ascend_env_hdk_plan }}                        -> the driver/firmware installer runs, in order
     {{ outputs | ascend_env_reboot_needed }}                   -> whether an installer asked for a reboot
+    {{ facts | ascend_env_hdk_prereqs(create_user, mb, host) }} -> what the driver installer would stop at
     {{ item.mounts | ascend_env_user_mounts(host_root) }}      -> a container's own bind mounts
 """
 
@@ -74,27 +77,45 @@ def _matrix() -> Any:
     return _MATRIX[0]
 
 
-def ascend_env_cann_env(cann: str, install_path: str = "/usr/local/Ascend",
-                        driver_root: str = "/usr/local/Ascend/driver") -> dict[str, str]:
-    """The variables CANN's set_env.sh exports, for a container's environment (so `docker exec` works too).
-
-    The toolkit home follows the matrix's layout for the version (ascend-toolkit/latest before 8.5, cann from 8.5).
-    """
+def ascend_env_env_files(spec: dict[str, Any], profile: str = "/etc/profile.d/ascend-env.sh") -> dict[str, str]:
+    """The files that give every process the environment: ``profile`` (/etc/profile.d/ascend-env.sh), ``hook`` (the
+    line at the top of /etc/bash.bashrc and ~/.bashrc), ``runner`` (ascend-run)."""
     _need()
-    layout = layout_for(_matrix(), Version.parse(cann, "cann"))
-    if layout is None:
-        raise AnsibleFilterError(f"no toolkit layout known for CANN {cann}; see ascend_env/data/installers.yaml")
-    home = f"{install_path.rstrip('/')}/{layout['latest_link']}"
-    libs = [f"{home}/lib64", f"{home}/lib64/plugin/opskernel", f"{home}/lib64/plugin/nnengine",
-            f"{driver_root}/lib64", f"{driver_root}/lib64/common", f"{driver_root}/lib64/driver"]
-    return {
-        "ASCEND_TOOLKIT_HOME": home, "ASCEND_HOME_PATH": home, "ASCEND_AICPU_PATH": home,
-        "ASCEND_OPP_PATH": f"{home}/opp", "TOOLCHAIN_HOME": f"{home}/toolkit",
-        "LD_LIBRARY_PATH": ":".join(libs),
-        "PYTHONPATH": f"{home}/python/site-packages:{home}/opp/built-in/op_impl/ai_core/tbe",
-        "PATH": f"{home}/bin:{home}/compiler/ccec_compiler/bin:{home}/tools/ccec_compiler/bin:/usr/local/sbin:"
-                "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    }
+    try:
+        env = render.EnvSpec.from_dict(spec)
+        return {"profile": render.render_env_profile(env), "hook": render.render_env_hook(profile),
+                "runner": render.render_env_runner(profile)}
+    except render.RenderError as exc:
+        raise AnsibleFilterError(f"environment files: {exc}") from None
+
+
+def ascend_env_exec_env(settings: dict[str, Any]) -> dict[str, str]:
+    """A container's environment at create (``docker run -e``), so that ``docker exec`` / ``isula exec`` and what PID 1
+    starts get the stack: ``ascend_env.render.exec_env``.  ``settings``: ``cann`` (the resolved version, or empty:
+    no CANN), ``install_path``, ``driver_root``, ``npu_smi_dir``, ``arch``, ``python_env`` (``ascend_env_python_env``'s
+    result), ``exports``, ``base_path``.  The toolkit home follows the matrix's layout for the version
+    (ascend-toolkit/latest before 8.5, cann from 8.5)."""
+    _need()
+    s = dict(settings or {})
+    home = None
+    if s.get("cann"):
+        layout = layout_for(_matrix(), Version.parse(str(s["cann"]), "cann"))
+        if layout is None:
+            raise AnsibleFilterError(f"no toolkit layout known for CANN {s['cann']}; see "
+                                     "ascend_env/data/installers.yaml")
+        home = f"{str(s.get('install_path') or render.DEFAULT_ASCEND_ROOT).rstrip('/')}/{layout['latest_link']}"
+    pyenv = dict(s.get("python_env") or {})
+    try:
+        spec = render.EnvSpec(driver_root=s.get("driver_root") or render.DEFAULT_DRIVER_DIR,
+                              npu_smi_dir=s.get("npu_smi_dir") or None,
+                              venv=pyenv.get("path") if pyenv.get("provider") == "venv" else None,
+                              conda_prefix=pyenv.get("prefix") if pyenv.get("provider") == "conda" else None,
+                              conda_env=pyenv.get("name") if pyenv.get("provider") == "conda" else None,
+                              exports=dict(s.get("exports") or {}))
+        return render.exec_env(spec, home, str(s.get("arch") or "x86_64"),
+                               str(s.get("base_path") or render.DEFAULT_EXEC_PATH))
+    except render.RenderError as exc:
+        raise AnsibleFilterError(f"container environment: {exc}") from None
 
 
 def ascend_env_hdk_plan(request: dict[str, Any]) -> list[dict[str, Any]]:
@@ -113,6 +134,13 @@ def ascend_env_hdk_plan(request: dict[str, Any]) -> list[dict[str, Any]]:
     except (hdk.HdkPlanError, KeyError) as exc:
         raise AnsibleFilterError(f"driver/firmware plan: {exc}") from None
     return [s.to_dict() for s in steps]
+
+
+def ascend_env_hdk_prereqs(facts: dict[str, Any] | None, create_user: bool = False, min_free_mb: int = 1024,
+                           host: str = "") -> list[str]:
+    """The driver installer's missing prerequisites, one line each with its fix (``ascend_env.hdk``)."""
+    _need()
+    return hdk.prerequisite_problems(facts, create_user=bool(create_user), min_free_mb=int(min_free_mb), host=host)
 
 
 def ascend_env_reboot_needed(outputs: list[str]) -> bool:
@@ -141,7 +169,9 @@ class FilterModule:
                 "ascend_env_sshd_config": ascend_env_sshd_config,
                 "ascend_env_env_block": ascend_env_env_block,
                 "ascend_env_doctor": ascend_env_doctor,
-                "ascend_env_cann_env": ascend_env_cann_env,
+                "ascend_env_env_files": ascend_env_env_files,
+                "ascend_env_exec_env": ascend_env_exec_env,
                 "ascend_env_hdk_plan": ascend_env_hdk_plan,
                 "ascend_env_reboot_needed": ascend_env_reboot_needed,
+                "ascend_env_hdk_prereqs": ascend_env_hdk_prereqs,
                 "ascend_env_user_mounts": ascend_env_user_mounts}

@@ -54,6 +54,12 @@ options:
   store_dir:
     description: With O(scope=host), the host's copy of the artefact store.
     type: path
+  driver_prereqs:
+    description:
+      - With O(scope=host), read what the NPU driver installer needs (dkms, gcc, make, lspci, ifconfig, the running
+        kernel's headers, the OS, the run user and group, free space) - the probe's C(probe_driver_prereqs).
+      - Keys C(user), C(group), C(install_path).
+    type: dict
   venv:
     description: With O(scope=env), the venv whose Python and packages to read (the doctor's probe of a Python).
     type: path
@@ -121,6 +127,10 @@ containers:
   description: Per container name - exists, running, spec_hash (the label io.ascend-env.spec-hash).
   returned: when scope is host and engine is given
   type: dict
+driver_prereqs:
+  description: What the driver installer needs, as found on the host (tools, kernel, headers, os, accounts, free space).
+  returned: when scope is host and driver_prereqs is given
+  type: dict
 store:
   description: The host's store copy - sizes per path, the recorded sha256 per path, the fan-out tools found, and
     whether a fan-out key of an interrupted run is still there (fanout_leftover).
@@ -171,6 +181,7 @@ from ansible_collections.ascend.env.plugins.module_utils.ascend_probe import (
     FRAMEWORK_DISTS,
     collect,
     probe_cann,
+    probe_driver_prereqs,
     probe_python,
 )
 
@@ -296,6 +307,7 @@ def main():
             "image": {"type": "str"},
             "containers": {"type": "list", "elements": "str", "default": []},
             "store_dir": {"type": "path"},
+            "driver_prereqs": {"type": "dict"},
             "venv": {"type": "path"},
             "dists": {"type": "list", "elements": "str", "default": []},
             "system_python": {"type": "path"},
@@ -318,6 +330,11 @@ def main():
                 result["image_present"] = present
         if p["store_dir"]:
             result["store"] = _store(p["store_dir"])
+        if p["driver_prereqs"] is not None:
+            d = p["driver_prereqs"]
+            result["driver_prereqs"] = probe_driver_prereqs(p["root"], str(d.get("user") or "HwHiAiUser"),
+                                                            str(d.get("group") or "HwHiAiUser"),
+                                                            d.get("install_path") or None)
     else:
         _env_scope(module, p, result)
     result["files"] = {f: _sha256(f) for f in p["files"]}

@@ -32,10 +32,16 @@ def test_site_converges_and_a_second_run_changes_nothing(converged):
     assert set(first) >= {"t1", "t2", "t3", *ENVS, "localhost"}
     assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in first.values())
     assert all(first[e]["changed"] > 0 for e in ENVS)
-    second = playbook("--skip-tags", "smoke")    # the smoke changes nothing; idempotence runs skip it
+    # the whole site.yml again, smoke included: README says the smoke changes nothing, so changed=0 everywhere
+    # (the report fetch used to say changed=1 in every environment), and the reports still reach the controller
+    reports = Path.home() / ".cache/ascend-env/smoke-reports"
+    before = {e: (reports / f"{e}.json").stat().st_mtime_ns for e in ENVS}
+    second = playbook()
     assert second.returncode == 0, second.stdout[-4000:]
     rows = recap(second.stdout)
-    assert {h: r["changed"] for h, r in rows.items()} == {h: 0 for h in rows}
+    assert set(rows) >= set(ENVS)
+    assert {h: r["changed"] for h, r in rows.items()} == {h: 0 for h in rows}, failures(second.stdout)
+    assert all((reports / f"{e}.json").stat().st_mtime_ns > before[e] for e in ENVS)
 
 
 def test_site_ends_with_the_smoke_table_golden_ids_equal_everywhere(converged):
@@ -218,15 +224,28 @@ def test_password_login_from_vault_then_back_to_key_only(converged, tmp_path):
 
 
 def test_opt_in_driver_upgrade_from_the_store_then_nothing(converged):
-    """ascend_driver_manage: a host left with an older driver is upgraded from the store's HDK .run (overwrite
-    install: --upgrade, the recorded run user kept), npu-smi still works, the reboot is reported as owed (the lab
-    never reboots), the driver check passes, and a second run changes nothing."""
+    """ascend_driver_manage: a host left with an older driver and without dkms and kernel headers is refused before
+    any installer runs, naming both with the command that installs them; with them back it is upgraded from the
+    store's HDK .run (overwrite install: --upgrade, the recorded run user kept), npu-smi still works, the reboot is
+    reported as owed (the lab never reboots), the driver check passes, and a second run changes nothing."""
     host_root = PREFIX / "hosts/t1/root"
     info = host_root / "usr/local/Ascend/driver/version.info"
     lab("fault", "t1", "driver-too-old")
     try:
         assert info.read_text().startswith("Version=24.1.rc1\n")
         manage = ("--tags", "driver", "--limit", "t1,localhost", "-e", '{"ascend_driver_manage": true}')
+        # first without dkms and the running kernel's headers: refused before any installer runs, each named with
+        # the command for t1's OS (its os-release is Ubuntu's)
+        lab("fault", "t1", "no-dkms")
+        lab("fault", "t1", "no-kernel-headers")
+        refused = playbook(*manage)
+        said = " ".join(refused.stdout.split())                    # the YAML callback wraps long messages
+        assert refused.returncode != 0 and "t1: dkms is missing" in said and "apt-get install -y dkms" in said
+        assert "t1: no kernel headers for the running kernel" in said and "apt-get install -y linux-headers-" in said
+        assert "Nothing was installed." in said and "Run the installers" not in said
+        assert info.read_text().startswith("Version=24.1.rc1\n")
+        lab("fault", "t1", "--clear", "no-dkms")
+        lab("fault", "t1", "--clear", "no-kernel-headers")
         first = playbook(*manage)
         assert first.returncode == 0, first.stdout[-5000:]
         assert "driver 24.1.RC1 -> 25.0.RC1.1 (overwrite install)" in first.stdout

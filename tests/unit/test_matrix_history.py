@@ -234,7 +234,7 @@ def test_superseded_by_must_name_a_version_that_changed_the_pairing(tmp_path):
     f = _override(tmp_path, """\
         torch_npu:
           - {version: "2.1.0.post12", torch: "2.1.0", cann: ["8.1.RC1"],
-             source: "Ascend/pytorch: README.md (v2.1.0-7.0.0)", superseded_by: "Ascend/pytorch: README.md (v2.7.1)"}
+             source: "Ascend/pytorch: README.md (v2.3.1-7.0.0)", superseded_by: "Ascend/pytorch: README.md (v2.7.1)"}
         """)
     out = json.loads(_audit_cli("--json", "--overrides", f).stdout)
     assert any(p.get("status") == "superseded" and "still states this pairing" in p["message"] for p in out["problems"])

@@ -103,8 +103,10 @@ def test_a_incompatible_pins(matrix):
     line = only(check(hv, matrix))
     assert line.startswith("npu-a / container llm-ms: pins {")
     assert "mindspore: '2.2.11'" in line and "cann: '8.0.RC1'" in line
-    assert "no consistent stack: MindSpore 2.2.11 needs CANN 7.0.0.beta1; you pinned CANN 8.0.RC1" in line
-    assert "Fix: either unpin CANN; or pick CANN 7.0.0.beta1 (works with MindSpore 2.2.11)" in line
+    # 7.0.0.beta1 is the community build MindSpore's pages name; 7.0.0 the commercial release they offer beside it
+    assert ("no consistent stack: MindSpore 2.2.11 needs CANN 7.0.0.beta1 (or its commercial release 7.0.0); "
+            "you pinned CANN 8.0.RC1") in line
+    assert "Fix: either unpin CANN; or pick CANN 7.0.0 / 7.0.0.beta1 (works with MindSpore 2.2.11)" in line
 
 
 def test_b_unknown_version_cann(matrix):
