@@ -275,6 +275,7 @@ def _write_reports(directory: str, results: Sequence[tuple[str, dict[str, Any] |
 
 def run_doctor(args: argparse.Namespace) -> int:
     if args.list_checks:
+        from .doctor import pydeps
         from .doctor.checks import list_checks
 
         for cid, group, doc in list_checks():
@@ -332,6 +333,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     pool = ThreadPoolExecutor(max_workers=min(16, len(todo)))
     try:
         pending = [pool.submit(gather, target, hv) for _, target, hv in todo]
+        from .doctor import pydeps  # noqa: F401  (registers the python.cann_deps check)
         from .doctor.checks import Check, Context, run_checks
         from .doctor.network import fleet_checks
         from .matrix import load_matrix
