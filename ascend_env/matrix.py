@@ -44,6 +44,7 @@ DATA_FILES: dict[str, tuple[str, ...]] = {
     "torch.yaml": ("torch", "torch_npu"),
     "installers.yaml": ("installers", "layouts"),
     "hccl.yaml": ("rank_tables",),
+    "cann_pydeps.yaml": ("rows",),
 }
 #: (file, section) -> the section's name in a Matrix and in override files
 _SECTION_NAMES = {
@@ -58,6 +59,7 @@ _SECTION_NAMES = {
     ("installers.yaml", "installers"): "installers",
     ("installers.yaml", "layouts"): "layouts",
     ("hccl.yaml", "rank_tables"): "rank_tables",
+    ("cann_pydeps.yaml", "rows"): "cann_pydeps",
 }
 SECTIONS = tuple(_SECTION_NAMES.values())
 
@@ -226,6 +228,8 @@ class Matrix:
     installers: list[InstallerRow] = field(default_factory=list)
     layouts: list[LayoutRow] = field(default_factory=list)
     rank_tables: list[RankTableRow] = field(default_factory=list)
+    #: CANN's own Python dependencies (ascend_env.pydeps.CannPyDepsRow)
+    cann_pydeps: list[Any] = field(default_factory=list)
     override_files: list[str] = field(default_factory=list)
 
     # -- lookups (pure) -------------------------------------------------------------------------
@@ -480,6 +484,13 @@ def check_matrix(overrides: Iterable[str | os.PathLike[str]] = (),
             value = read(_RowReader(where, row, ov, problems, required, optional))
             if value is not None:
                 rows.append(value)
+    from .pydeps import read_rows
+
+    def reader(where: str, row: Any, ov: bool, required: tuple[str, ...],
+               optional: tuple[str, ...] = ()) -> _RowReader:
+        return _RowReader(where, row, ov, problems, required, optional)
+
+    m.cann_pydeps = read_rows(raw["cann_pydeps"], reader, problems, [r.version for r in m.releases])
     problems += _cross_checks(m)
     return m, problems
 

@@ -76,6 +76,7 @@ def format_stack(st: Stack) -> str:
         lines += ["", "constraints:", *details]
     if st.installers:
         lines += ["", "installers:"] + [f"  {k:<9} {v}" for k, v in st.installers.items()]
+    lines += ["", *_python_deps_lines(st, src)]
     if st.warnings:
         lines += ["", "warnings:"] + [f"  ! {w}" for w in st.warnings]
     lines += ["", "sources:", src.render()]
@@ -88,6 +89,20 @@ def format_conflict(c: Conflict) -> str:
         lines.append(f"  ✗ {v.message}" + (f"  [{v.source}]" if v.source else ""))
         lines.append(f"    fix: {v.fix}")
     return "\n".join(lines)
+
+
+def _python_deps_lines(st: Stack, src: _Sources) -> list[str]:
+    """CANN's Python dependencies: installed before the framework; their limits kept by pip's constraints file."""
+    deps = st.python_deps
+    cann = st.version("cann")
+    if deps is None:
+        return [f"CANN's Python dependencies: unknown -- no sourced row for CANN {cann or '-'} in cann_pydeps.yaml "
+                "(its install guide's list); nothing is installed or constrained for it"]
+    refs = "".join(src.ref(s) for s in deps.sources)
+    lines = [f"CANN's Python dependencies (CANN {deps.cann}, Python {deps.python or '-'}) {refs}:",
+             "  install: " + (" ".join(deps.requirements) or "-"),
+             "  pip constraints: " + (" ".join(deps.constraints) or "none")]
+    return lines + [f"  note: {n}" for n in deps.notes]
 
 
 def coverage_rows(m: Matrix, read: dict[str, str] | None = None) -> list[tuple[str, ...]]:
@@ -122,10 +137,13 @@ def coverage_rows(m: Matrix, read: dict[str, str] | None = None) -> list[tuple[s
         ("toolkit layouts", "installers.yaml", str(len(m.layouts)), f"{len(m.layouts)} layouts", srcs(m.layouts)),
         ("HCCL rank table format", "hccl.yaml", str(len(m.rank_tables)),
          ", ".join(f"{'/'.join(r.chips)}: {r.format}" for r in m.rank_tables), srcs(m.rank_tables)),
+        ("CANN's Python dependencies", "cann_pydeps.yaml", str(len(m.cann_pydeps)),
+         f"{len({str(s) for r in m.cann_pydeps for s in r.cann})} CANN versions/series", srcs(m.cann_pydeps)),
     ]
     if read is None:
         return rows
-    keys = (None, None, "cann_hdk", "cann_python", "mindspore", "mindformers", "torch", "torch_npu", None, None, None)
+    keys = (None, None, "cann_hdk", "cann_python", "mindspore", "mindformers", "torch", "torch_npu", None, None, None,
+            None)
     return [(*r, read.get(k, "-") if k else "-") for r, k in zip(rows, keys, strict=True)]
 
 

@@ -166,6 +166,8 @@ class Stack:
     installers: dict[str, str]
     warnings: list[str]
     ok: bool = True
+    #: CANN's own Python dependencies for this CANN and Python (ascend_env.pydeps.PythonDeps); None: no sourced row
+    python_deps: Any = None
 
     def version(self, name: str) -> Version | None:
         c = self.components.get(name)
@@ -182,6 +184,7 @@ class Stack:
             "components": {k: c.to_dict() for k, c in self.components.items()},
             "installers": self.installers,
             "warnings": self.warnings,
+            "python_deps": self.python_deps.to_dict() if self.python_deps is not None else None,
         }
 
 
@@ -898,7 +901,10 @@ def resolve(m: Matrix, request: Request) -> Stack | Conflict:
     cann = comps["cann"].version
     installers = installer_names(m, cann, chip, arch, comps["driver"].version or comps["driver"].recommended,
                                  comps["firmware"].version or comps["firmware"].recommended) if cann else {}
-    return Stack(request, chip, arch, framework, tier, comps, installers, warnings)
+    from .pydeps import python_deps
+
+    deps = python_deps(m, cann, comps["python"].version)
+    return Stack(request, chip, arch, framework, tier, comps, installers, warnings, python_deps=deps)
 
 
 def installer_names(m: Matrix, cann: Version | None, chip: Chip | None, arch: Arch | None,

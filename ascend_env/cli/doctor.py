@@ -233,6 +233,7 @@ def _write_reports(directory: str, results: Sequence[Result]) -> None:
 
 def run_doctor(args: argparse.Namespace) -> int:
     if args.list_checks:
+        from ..doctor import pydeps  # noqa: F401  (registers the python.cann_deps check)
         from ..doctor.checks import list_checks
 
         for cid, group, doc in list_checks():
@@ -316,6 +317,7 @@ def _check_targets(args: argparse.Namespace, targets: list[Target], expect: dict
     pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(todo))))
     try:
         pending = [pool.submit(_gather, args, target) for target in todo]
+        from ..doctor import pydeps  # noqa: F401  (registers the python.cann_deps check)
         from ..doctor.checks import Check, Context, run_checks
         from ..matrix import load_matrix
 

@@ -219,10 +219,11 @@ def _store(args: argparse.Namespace, cfg: Any) -> int:
 
     log: list[str] = []
     lp = lab.paths(cfg)
-    store.fill_runs(cfg, lp, log, args.cann)
     if args.conda:
         store.fill_conda(cfg, lp, log)
     store.fill_wheels(lp, args.wheels, log, python=args.python)
+    store.fill_pydeps(cfg, lp, log)
+    store.fill_runs(cfg, lp, log, args.cann)  # after the wheels: the CANN packages carry their libraries
     store.write_manifest(lp.store)
     for line in log:
         print(f"  {line}")

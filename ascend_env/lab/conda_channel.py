@@ -46,7 +46,7 @@ from typing import Any
 from .procs import LabError, run
 
 #: Bump when the way packages are made changes: the cached channel is rebuilt.
-FORMAT = "1"
+FORMAT = "2"
 #: pip from PyPI, as the channel's noarch package (pip 26 supports Python >= 3.9).
 PIP_VERSION = "26.0.1"
 #: Where the channel lives in the store (the roles' default offline channel: file://<store mount>/conda/channel).
@@ -174,6 +174,18 @@ def _undo_debian_layout(stdlib: Path) -> list[str]:
     site.write_text(block.sub(r"\1if True:  # ascend-env (conda layout): site-packages in every prefix\n\2", text),
                     encoding="utf-8")
     notes.append("site.py: lib/pythonX.Y/site-packages is on sys.path in every prefix (Debian: only in a venv)")
+    # Python 3.11 runs the `site` module frozen into the interpreter (-X frozen_modules is on in release builds,
+    # https://docs.python.org/3.11/using/cmdline.html#cmdoption-X), so the patched site.py is never read there and pip
+    # (a site-packages package) is not importable; the frozen site imports `sitecustomize` from the stdlib folder,
+    # which adds the folder the same way.
+    (stdlib / "sitecustomize.py").write_text(
+        "# ascend-env (conda layout): lib/pythonX.Y/site-packages on sys.path in every prefix, also when `site` is\n"
+        "# the interpreter's frozen copy (Python 3.11+), which does not read the patched site.py\n"
+        "import os as _os, site as _site, sys as _sys\n"
+        "_sp = _os.path.join(_sys.prefix, 'lib', 'python%d.%d' % _sys.version_info[:2], 'site-packages')\n"
+        "if _sp not in _sys.path:\n"
+        "    _site.addsitedir(_sp)\n", encoding="utf-8")
+    notes.append("sitecustomize.py: the same for the frozen site module of Python 3.11+")
     install = stdlib / "distutils/command/install.py"
     if install.exists():
         _replace_once(install, 'self.select_scheme("unix_local")',

@@ -274,7 +274,10 @@ def _with_newline(text: str) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def _stage(work: Path, conf: Mapping[str, object], extra: Mapping[str, str] | None = None) -> Path:
+def _stage(work: Path, conf: Mapping[str, object], extra: Mapping[str, str] | None = None,
+           trees: Mapping[str, Path] | None = None) -> Path:
+    """The payload folder: install.sh, package.conf, ``extra`` text files and ``trees`` (folders copied in, e.g. the
+    CANN libraries under ``cann-libs``); every mtime 0, so rebuilding gives the same bytes."""
     stage = work / "payload"
     stage.mkdir()
     shutil.copy2(PAYLOAD_DIR / "install.sh", stage / "install.sh")
@@ -282,15 +285,29 @@ def _stage(work: Path, conf: Mapping[str, object], extra: Mapping[str, str] | No
     (stage / "package.conf").write_text(package_conf(conf), encoding="utf-8")
     for name, text in (extra or {}).items():
         (stage / name).write_text(text, encoding="utf-8")
-    for p in [stage, *stage.iterdir()]:
-        os.utime(p, (0, 0))
+    for name, src in (trees or {}).items():
+        shutil.copytree(src, stage / name)
+    for p in [stage, *stage.rglob("*")]:
+        os.utime(p, (0, 0), follow_symlinks=False)
     return stage
+
+
+def _cann_lib_trees(kind: str, libs: Path | None) -> dict[str, Path]:
+    """The folders of the lab's CANN libraries (``cann_libs.build_stubs`` output) a package carries: the toolkit its
+    ``lib64`` libraries, NNAL its two C++-ABI variants; kernels none."""
+    if libs is None:
+        return {}
+    src = {"toolkit": libs / "toolkit" / "lib64", "nnal": libs / "nnal"}.get(kind)
+    return {"cann-libs": src} if src is not None and src.is_dir() else {}
 
 
 # --- builders (side effects) -----------------------------------------------------------------------------
 def build_cann_package(kind: CannKind, cann: str | Version, arch: str, out_dir: Path, chip: str | None = None,
-                       matrix: Matrix | None = None) -> Path:
-    """Build ``Ascend-cann-<kind>…run`` for ``cann``/``arch`` (``chip`` for kernels) into ``out_dir``."""
+                       matrix: Matrix | None = None, libs: Path | None = None) -> Path:
+    """Build ``Ascend-cann-<kind>…run`` for ``cann``/``arch`` (``chip`` for kernels) into ``out_dir``.
+
+    ``libs``: the lab's CANN libraries (``cann_libs.ensure_stubs``); the toolkit installs ``toolkit/lib64/*`` into
+    ``<arch>-linux/lib64``, NNAL ``nnal/cxx_abi_{0,1}/lib/*`` into ``atb/cxx_abi_{0,1}/lib``."""
     if kind not in ("toolkit", "kernels", "nnal"):
         raise InstallerBuildError(f"unknown CANN package kind {kind!r}; use toolkit, kernels or nnal")
     m = matrix if matrix is not None else load_matrix()
@@ -323,7 +340,8 @@ def build_cann_package(kind: CannKind, cann: str | Version, arch: str, out_dir: 
     }
     with tempfile.TemporaryDirectory(prefix="ascend-lab-run-") as tmp:
         work = Path(tmp)
-        return _build(_stage(work, conf), Path(out_dir) / file_name, _LABELS["cann"], work)
+        return _build(_stage(work, conf, trees=_cann_lib_trees(kind, libs)), Path(out_dir) / file_name,
+                      _LABELS["cann"], work)
 
 
 def _hdk_conf(kind: str, file_name: str, version: Version, chip: Chip, arch: str, fw_compat: str) -> dict[str, Any]:

@@ -219,7 +219,6 @@ def _fill_store(cfg: LabConfig, lp: LabPaths, log: list[str], wheels: list[str] 
     image.publish(cfg.cache, cfg.suite, cfg.mirror, lp.store / "images")
     for variant in sorted({h.image for h in cfg.hosts if h.image != "debian"}):
         image.publish(cfg.cache, cfg.suite, cfg.mirror, lp.store / "images", variant)
-    store.fill_runs(cfg, lp, log, extra_cann)
     if any(h.conda for h in cfg.hosts):  # the conda container's channel and installer (not wheels the user chose)
         store.fill_conda(cfg, lp, log)
     if wheels is None:
@@ -228,6 +227,9 @@ def _fill_store(cfg: LabConfig, lp: LabPaths, log: list[str], wheels: list[str] 
             store.fill_wheels(lp, reqs, log, python=python)
     else:
         store.fill_wheels(lp, sorted(set(wheels)), log)
+    store.fill_pydeps(cfg, lp, log)
+    # after the wheels: the CANN packages carry the libraries the stocked frameworks load
+    store.fill_runs(cfg, lp, log, extra_cann)
     store.write_manifest(lp.store)
 
 

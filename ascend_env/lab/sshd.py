@@ -122,7 +122,12 @@ def write_client_files(lp: LabPaths, hosts: list[tuple[HostSpec, HostPaths]], po
         cfg += [f"Host {spec.name} {spec.address}", f"  HostName {spec.address}", f"  Port {port}", "  User root",
                 f"  IdentityFile {lp.client_key}", "  IdentitiesOnly yes", f"  UserKnownHostsFile {lp.known_hosts}",
                 "  StrictHostKeyChecking yes", "  BatchMode yes", ""]
-    _write_if_changed(lp.known_hosts, "\n".join(known) + "\n", 0o644)
+    # keep the lines others added (the ascend_ssh role records each container's key here, [address]:223): a second
+    # `lab up` after a converge must not make the containers unknown hosts
+    ours = {line.split()[0] for line in known}
+    kept = [line for line in (lp.known_hosts.read_text().splitlines() if lp.known_hosts.exists() else [])
+            if line.strip() and line.split()[0] not in ours]
+    _write_if_changed(lp.known_hosts, "\n".join(known + kept) + "\n", 0o644)
     _write_if_changed(lp.ssh_config, "\n".join(cfg), 0o644)
 
 

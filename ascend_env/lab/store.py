@@ -63,8 +63,24 @@ def write_manifest(store: Path) -> Path:
     return path
 
 
+def fill_cann_libs(cfg: LabConfig, lp: LabPaths, log: list[str]) -> Path:
+    """The lab's CANN libraries for the framework wheels in the store (``cann_libs``: read from the wheels' ELF
+    objects, compiled once per plan in the cache); the toolkit and NNAL packages carry them."""
+    from . import cann_libs
+
+    stubs = cann_libs.ensure_stubs(lp.store / "wheels", cfg.cache / "cann-libs")
+    stamp = lp.store / "runs" / ".cann-libs"
+    if not stamp.exists() or stamp.read_text().strip() != stubs.digest:
+        sizes = ", ".join(f"{lib.soname} ({len(lib.functions) + len(lib.data) + len(lib.tls)})"
+                          for lib in stubs.plan.libs)
+        log.append(f"CANN libraries {stubs.digest}: {sizes}")
+        log += [f"  {n}" for n in stubs.notes]
+    return stubs.path
+
+
 def fill_runs(cfg: LabConfig, lp: LabPaths, log: list[str], extra_cann: list[str] | None = None) -> list[Path]:
-    """Build the fake HDK and CANN installers the lab's hosts and containers need (skips existing files)."""
+    """Build the fake HDK and CANN installers the lab's hosts and containers need (skips existing files).  The toolkit
+    and NNAL packages carry the CANN libraries of the framework wheels already in the store: fill wheels first."""
     from .installers import build_cann_package, build_driver_package, build_firmware_package
 
     m = load_matrix()
@@ -99,12 +115,15 @@ def fill_runs(cfg: LabConfig, lp: LabPaths, log: list[str], extra_cann: list[str
         if not any(f"npu-firmware_{spec.firmware}.run" in n and fchip in n for n in existing):
             build(build_firmware_package, spec.firmware, spec.chip,
                   version_info=hdk.firmware_version_info(spec.firmware))
+    libs = fill_cann_libs(cfg, lp, log)
     for cann, chip in sorted(wanted_cann):
         for kind in ("toolkit", "kernels", "nnal"):
             try:
-                build(build_cann_package, kind, cann, arch, chip=chip if kind == "kernels" else None, matrix=m)
+                build(build_cann_package, kind, cann, arch, chip=chip if kind == "kernels" else None, matrix=m,
+                      libs=libs)
             except LookupError as e:  # no such package for this version (e.g. NNAL before 8.0.RC2)
                 log.append(f"skipped {kind} {cann}: {e}")
+    (runs / ".cann-libs").write_text(libs.name.removeprefix("stubs-") + "\n")
     return made
 
 
@@ -221,9 +240,11 @@ def _download(cache: Path, argv: list[str], log: list[str]) -> list[str]:
     return out
 
 
-def fill_wheels(lp: LabPaths, requirements: list[str], log: list[str], python: str | None = None) -> None:
+def fill_wheels(lp: LabPaths, requirements: list[str], log: list[str], python: str | None = None,
+                constraints: list[str] | None = None) -> None:
     """``pip download`` into the store's wheels; ``python`` (X.Y): for that Python instead of the controller's (binary
-    wheels only, for the machine's architecture: a conda environment's Python).
+    wheels only, for the machine's architecture: a conda environment's Python); ``constraints``: pip constraints the
+    download honours (a stack's CANN Python limits, as the environment's pip will).
 
     pip downloads into the lab's cache (``<cache>/wheels``), which `lab down` keeps: the store of the next lab gets
     the files of the same requirements from there without a download (it records which files each set brought, so
@@ -236,6 +257,7 @@ def fill_wheels(lp: LabPaths, requirements: list[str], log: list[str], python: s
     done = set(stamp.read_text().split("\n")) if stamp.exists() else set()
     cross = python is not None and python != controller_python()
     tag = f"py{python}:" if cross else ""
+    tag += f"c[{';'.join(sorted(constraints))}]:" if constraints else ""
     if {tag + r for r in requirements} <= done:
         return
     key = "\n".join(sorted(done | {tag + r for r in requirements})) + "\n"
@@ -248,7 +270,7 @@ def fill_wheels(lp: LabPaths, requirements: list[str], log: list[str], python: s
         log.append(f"wheels for {' '.join(requirements)}{f' (Python {python})' if cross else ''} from the cache "
                    f"{cache} ({len(files)} files)")
     else:
-        constraints = torch_guard(requirements)
+        limits = torch_guard(requirements) + list(constraints or [])
         argv = [sys.executable, "-m", "pip", "download", "--prefer-binary", "--progress-bar", "off",
                 "--dest", str(cache), *requirements]
         if cross:
@@ -257,8 +279,8 @@ def fill_wheels(lp: LabPaths, requirements: list[str], log: list[str], python: s
                          *[a for tag_ in ("manylinux2014", "manylinux_2_17", "manylinux_2_28", "linux")
                            for a in ("--platform", f"{tag_}_{arch}")]]
         cfile = cache / ".constraints"
-        if constraints:
-            cfile.write_text("\n".join(constraints) + "\n")
+        if limits:
+            cfile.write_text("\n".join(limits) + "\n")
             argv += ["--constraint", str(cfile)]
         log.append(f"pip download {' '.join(requirements)}{f' for Python {python}' if cross else ''} into {cache} "
                    "(honours PIP_INDEX_URL, PIP_FIND_LINKS, PIP_CERT, proxies)")
@@ -276,6 +298,18 @@ def fill_wheels(lp: LabPaths, requirements: list[str], log: list[str], python: s
     for f in files:
         _place(cache / f, wheels / f)
     stamp.write_text(key)
+
+
+def fill_pydeps(cfg: LabConfig, lp: LabPaths, log: list[str], m: Matrix | None = None) -> None:
+    """CANN's Python dependencies of every lab stack (``ascend_env.pydeps``: its install guide's packages), downloaded
+    for the stack's Python under the stack's constraints -- the wheels the environment installs before the framework,
+    offline."""
+    for _, stack in lab_stacks(cfg, m or load_matrix()):
+        deps = stack.python_deps
+        if deps is None or not deps.requirements:
+            continue
+        py = ".".join(str(stack.version("python")).split(".")[:2])
+        fill_wheels(lp, list(deps.requirements), log, python=py, constraints=list(deps.constraints))
 
 
 #: The py-rattler the lab stocks for the rattler installer (the role's script is tested against it).

@@ -8,6 +8,7 @@ Real formats: ascend-facts.md §1.1 (PCI ids), §2.1-2.4 (version files), §4.1-
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -276,6 +277,27 @@ def build_network(spec: HostSpec, hp: HostPaths, want: Desired) -> list[str]:
     return changed
 
 
+def install_driver_libs(hp: HostPaths, cache: Path) -> list[str]:
+    """The driver libraries CANN's libraries load (libascend_hal.so in lib64/driver, libc_sec.so in lib64/common):
+    the lab's hand-written ones (ascend_env/lab/cann_stubs, built once in the cache)."""
+    from .cann_libs import HANDWRITTEN, build_driver_libs, place_of
+
+    built = build_driver_libs(cache / "cann-libs")
+    changed = []
+    for soname in sorted(HANDWRITTEN):
+        rel = f"{place_of(soname).directory}/{soname}"
+        src, dst = built / rel, hp.driver / rel
+        if dst.is_file() and dst.read_bytes() == src.read_bytes():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(dst.name + ".tmp")
+        shutil.copyfile(src, tmp)
+        tmp.chmod(0o755)
+        os.replace(tmp, dst)
+        changed.append(f"driver/{rel}")
+    return changed
+
+
 def build_host(spec: HostSpec, hp: HostPaths, cache: Path, want: Desired | None = None,
                holders: list[dict] | None = None) -> list[str]:
     """Create or refresh the host tree to match spec + faults; returns what changed (empty on a no-op).
@@ -316,6 +338,7 @@ def build_host(spec: HostSpec, hp: HostPaths, cache: Path, want: Desired | None 
     if not npu_smi.exists() or not (lib.exists() or broken.exists()):
         build_npu_smi(hp.driver_lib, npu_smi, cache_dir=cache / "npu-smi")
         changed.append(f"{spec.npu_smi_dir}/npu-smi")
+    changed += install_driver_libs(hp, cache)
     if want.lib_broken and lib.exists():
         lib.rename(broken)
         changed.append("npu-smi library removed")

@@ -56,6 +56,11 @@ def diagnose_load_failure(what: str, exc: BaseException, device: bool = True) ->
     if "Descriptors cannot be created directly" in text:
         cause = ("the installed protobuf is too new for this package's generated *_pb2 modules: pip install "
                  "'protobuf<=3.20.3', or set PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python")
+    elif any(lib in text for lib in ("libascend_hal.so", "libc_sec.so", "libdrv")):
+        # CANN's libraries load the driver's (/usr/local/Ascend/driver/lib64/driver, lib64/common)
+        cause = ("the NPU driver's libraries are not on LD_LIBRARY_PATH: the driver is not installed (or not mounted "
+                 "into the container at /usr/local/Ascend/driver), or its lib64/driver and lib64/common folders are "
+                 "missing from the environment (CANN's set_env.sh adds them)")
     elif "cannot open shared object file" in text or "libascend" in text or "libge_runner" in text:
         cause = "CANN's set_env.sh is not sourced or CANN is not installed"
     elif "version" in text.lower() or "undefined symbol" in text:

@@ -30,6 +30,9 @@ ENV_KEYS = ("ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH", "ASCEND_OPP_PATH", "ASCEN
             "LD_LIBRARY_PATH", "PYTHONPATH", "PATH", "ASCEND_VISIBLE_DEVICES", "ASCEND_RT_VISIBLE_DEVICES",
             "ATB_HOME_PATH", "MS_DEV_CLOSE_VERSION_CHECK", "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV")
 FRAMEWORK_DISTS = ("torch", "torch_npu", "torch-npu", "mindspore", "mindformers", "numpy")
+# CANN's own Python dependencies (every package data/cann_pydeps.yaml names; a unit test keeps the two in step)
+CANN_PYDEPS_DISTS = ("attrs", "cython", "decorator", "sympy", "cffi", "pyyaml", "pathlib2", "psutil", "protobuf",
+                     "scipy", "requests", "absl-py")
 # Imports run in a child Python with a timeout; the output's last lines are what the doctor matches.
 IMPORTS = {
     "torch_npu": "import torch, torch_npu; print('torch_npu', torch_npu.__version__); "
@@ -369,12 +372,46 @@ if metadata is not None:
             out["packages"][name.replace("-", "_")] = metadata.version(name)
         except Exception:
             pass
+# the pip constraints this environment's pip honours: `constraint` in pip's configuration files (the order pip reads
+# them: global, user, site) and PIP_CONSTRAINT, each with the requirement lines of its file (None: file missing)
+import os
+try:
+    import configparser
+except ImportError:
+    configparser = None
+xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+conf_files = ["/etc/xdg/pip/pip.conf", "/etc/pip.conf", os.path.expanduser("~/.pip/pip.conf"),
+              os.path.join(xdg, "pip", "pip.conf"), os.path.join(sys.prefix, "pip.conf")]
+if os.environ.get("PIP_CONFIG_FILE"):
+    conf_files.append(os.environ["PIP_CONFIG_FILE"])
+named = []
+for conf in conf_files:
+    if configparser is None or not os.path.isfile(conf):
+        continue
+    cp = configparser.RawConfigParser()
+    try:
+        cp.read(conf)
+    except Exception:
+        continue
+    for section in ("global", "install"):
+        if cp.has_option(section, "constraint"):
+            named += [(conf, c) for c in cp.get(section, "constraint").split()]
+named += [("PIP_CONSTRAINT", c) for c in os.environ.get("PIP_CONSTRAINT", "").split()]
+out["pip_constraints"] = []
+for source, path in named:
+    try:
+        with open(path) as fh:
+            lines = [ln.split("#")[0].strip() for ln in fh]
+        lines = [ln for ln in lines if ln]
+    except Exception:
+        lines = None
+    out["pip_constraints"].append({"from": source, "file": path, "lines": lines})
 print(json.dumps(out))
 """
 
 
 @guarded
-def probe_python(python, imports=True, timeout=120, dists=FRAMEWORK_DISTS):
+def probe_python(python, imports=True, timeout=120, dists=FRAMEWORK_DISTS + CANN_PYDEPS_DISTS):
     r = _run([python, "-c", _PKG_SNIPPET.replace("DISTS", repr(tuple(dists)))], timeout=30)
     if r.get("rc") != 0:
         return {"python": None, "error": r.get("error") or (r.get("stderr") or "").strip()[-400:], "executable": python}

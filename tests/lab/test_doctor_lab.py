@@ -69,6 +69,11 @@ def make_container(name: str, devices=("davinci0", "davinci1", "davinci_manager"
 @pytest.fixture(scope="module")
 def healthy():
     make_container("doc-ok")
+    # CANN's own Python dependencies, held by pip as site.yml's ascend_python role holds them (CANN 8.1: numpy<2.0,
+    # data/cann_pydeps.yaml; the lab's store has the wheel for its MindSpore stack, CANN 8.2.RC1)
+    docker("exec", "doc-ok", "bash", "-c", "printf 'numpy<2.0\\n' > /etc/ascend-env-constraints.txt && "
+           "printf '[global]\\nconstraint = /etc/ascend-env-constraints.txt\\n' > /etc/pip.conf && "
+           "python3 -m pip install -q --break-system-packages --no-index --find-links /store/wheels numpy")
     yield "doc-ok"
     docker("rm", "-f", "doc-ok", check=False)
 

@@ -494,7 +494,11 @@ def test_the_channel_python_puts_site_packages_on_the_path_in_every_prefix(tmp_p
     assert "is_virtual_environment" not in patched and '"site-packages"))' in patched
     assert ('self.select_scheme("unix_local" if os.path.normpath(sys.prefix) == \'/usr\' else "unix_prefix")'
             in (tmp_path / "distutils/command/install.py").read_text())
-    assert len(notes) == (3 if "is_virtual" in site else 2)
+    assert len(notes) == (4 if "is_virtual" in site else 3)
+    # the frozen site of 3.11+ does not read site.py: sitecustomize.py in the stdlib folder adds the folder too
+    custom = (tmp_path / "sitecustomize.py").read_text()
+    assert "_site.addsitedir(_sp)" in custom and "'site-packages'" in custom
+    compile(custom, "sitecustomize.py", "exec")
     if "is_virtual" in site:
         assert "prefix_scheme = 'posix_prefix'  # ascend-env" in (tmp_path / "sysconfig.py").read_text()
     compile((tmp_path / "site.py").read_text(), "site.py", "exec")   # still Python

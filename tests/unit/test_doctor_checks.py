@@ -57,8 +57,12 @@ def ids(checks):
 
 
 def test_a_consistent_container_is_all_ok(ctx):
+    __import__("ascend_env.doctor.pydeps")     # registered as the doctor's command line registers it
     checks = run_checks(facts(), ctx)
-    assert [(c.id, c.summary) for c in checks if c.status != "ok"] == []
+    # CANN 8.0.RC3 has no sourced row of Python dependencies (no install guide page found): unknown, not ok
+    unknown = [c for c in checks if c.id == "python.cann_deps"]
+    assert [c.status for c in unknown] == ["skip"] and "no sourced row for CANN 8.0.RC3" in unknown[0].summary
+    assert [(c.id, c.summary) for c in checks if c.status != "ok" and c not in unknown] == []
     assert exit_code(checks) == 0
 
 

@@ -307,6 +307,28 @@ def test_nnal_needs_the_toolkit_environment(pkgs, lab):
     assert out.stdout.strip() == f"{atb}/latest/atb/cxx_abi_0"
 
 
+def test_toolkit_and_nnal_carry_the_cann_libraries_to_their_real_folders(lab, tmp_path, matrix):
+    """lib64 is a link to <arch>-linux/lib64, which holds the toolkit's libraries; NNAL's go to each C++ ABI's lib."""
+    libs = tmp_path / "libs"
+    for rel in ("toolkit/lib64/libhccl.so", "toolkit/lib64/libascendcl.so", "nnal/cxx_abi_0/lib/libatb.so",
+                "nnal/cxx_abi_1/lib/libatb.so"):
+        (libs / rel).parent.mkdir(parents=True, exist_ok=True)
+        (libs / rel).write_text(rel)
+    out = tmp_path / "runs"
+    tk = inst.build_cann_package("toolkit", "8.0.0", "aarch64", out, matrix=matrix, libs=libs)
+    nnal = inst.build_cann_package("nnal", "8.0.0", "aarch64", out, matrix=matrix, libs=libs)
+    assert install(lab, tk).returncode == 0
+    home = lab["path"] / "ascend-toolkit" / "8.0.0"
+    assert os.readlink(home / "lib64") == "aarch64-linux/lib64"
+    assert (home / "aarch64-linux/lib64/libhccl.so").read_text() == "toolkit/lib64/libhccl.so"
+    assert (lab["path"] / "ascend-toolkit/latest/lib64/libascendcl.so").exists()
+    assert (home / "lib64/plugin/opskernel").is_dir()      # set_env.sh's other lib64 entries still exist
+    assert install(lab, nnal, ASCEND_HOME_PATH=str(home)).returncode == 0
+    atb = lab["path"] / "nnal/atb/8.0.0/atb"
+    assert (atb / "cxx_abi_0/lib/libatb.so").read_text() == "nnal/cxx_abi_0/lib/libatb.so"
+    assert (atb / "cxx_abi_1/lib/libatb.so").read_text() == "nnal/cxx_abi_1/lib/libatb.so"
+
+
 # --- driver, firmware ----------------------------------------------------------------------------------
 def test_driver_needs_its_run_user(pkgs, lab):
     res = install(lab, pkgs["driver"], "--full", "--install-username=no_such_user_lab")
@@ -398,6 +420,8 @@ def test_driver_upgrade_on_a_lab_host_keeps_user_npu_smi_and_host_paths(pkgs, la
     (lib / "libdrvdsmi_host.so").write_bytes(b"\x7fELF lab")
     (lib / "lab-npu-state.json").write_text('{"chip": "910b"}\n')
     (lib / "stale.so").write_text("from the old driver\n")
+    (lib / "libascend_hal.so").write_bytes(b"\x7fELF hal")              # the lab's driver libraries CANN loads
+    (lib.parent / "common" / "libc_sec.so").write_bytes(b"\x7fELF securec")
     up = run(pkgs["driver"], "--nox11", "--upgrade", "--quiet", f"--install-path={path}", env=lab["env"])
     assert up.returncode == 0, up.stderr
     assert "base version is" in up.stdout and "Reboot needed" in up.stdout
@@ -406,6 +430,8 @@ def test_driver_upgrade_on_a_lab_host_keeps_user_npu_smi_and_host_paths(pkgs, la
     assert (lib / "libdrvdsmi_host.so").read_bytes() == b"\x7fELF lab"
     assert (lib / "lab-npu-state.json").read_text() == '{"chip": "910b"}\n'
     assert not (lib / "stale.so").exists()
+    assert (lib / "libascend_hal.so").read_bytes() == b"\x7fELF hal"
+    assert (lib.parent / "common" / "libc_sec.so").read_bytes() == b"\x7fELF securec"
 
 
 # --- what the roles read back: ascend.env.ascend_state (scope env) on what the installers laid down ----------

@@ -105,6 +105,10 @@ def test_load_failure_diagnosis_names_the_cause_and_the_fix():
     msg = __import__("ascend_env.smoke.devices", fromlist=["x"]).diagnose_load_failure("torch_npu 2.13.0", err)
     assert msg.startswith("torch_npu 2.13.0 is installed but cannot load: ImportError: libhccl.so")
     assert "set_env.sh is not sourced" in msg and "python -m ascend_env doctor" in msg and "--device cpu" in msg
+    # CANN found, the driver's libraries not: the loader names libascend_hal.so (CANN's libraries load it)
+    hal = ImportError("libascend_hal.so: cannot open shared object file: No such file or directory")
+    msg = __import__("ascend_env.smoke.devices", fromlist=["x"]).diagnose_load_failure("torch_npu 2.13.0", hal)
+    assert "driver's libraries are not on LD_LIBRARY_PATH" in msg and "set_env.sh is not sourced" not in msg
 
 
 def test_weights_path_for_tied_embeddings_and_unused_files(tmp_path: Path):

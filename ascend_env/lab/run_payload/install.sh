@@ -342,11 +342,20 @@ SUM
 
 toolkit_lay_down() {
     local arch_dir="$TK_HOME/$PKG_ARCH-linux" d
-    for d in lib64 lib64/plugin/opskernel lib64/plugin/nnengine bin compiler/ccec_compiler/bin compiler/lib64 \
+    # lib64 is a link to <arch>-linux/lib64, where the libraries are ("lib64 -> x86_64-linux/lib64" in a CANN 9.1.0
+    # install; ascend-toolkit/8.0.RC1/aarch64-linux/lib64/libge_runner.so, opencv/opencv_contrib#3900)
+    mkdir -p "$arch_dir/lib64"
+    [ -L "$TK_HOME/lib64" ] || { rm -rf "$TK_HOME/lib64"; ln -s "$PKG_ARCH-linux/lib64" "$TK_HOME/lib64"; }
+    for d in lib64/plugin/opskernel lib64/plugin/nnengine bin compiler/ccec_compiler/bin compiler/lib64 \
              python/site-packages opp/built-in/op_impl/ai_core/tbe/impl opp/built-in/op_impl/ai_core/tbe/op_tiling \
-             runtime/lib64 toolkit tools/ccec_compiler/bin tools/aml/lib64 include "$PKG_ARCH-linux"; do
+             runtime/lib64 toolkit tools/ccec_compiler/bin tools/aml/lib64 include; do
         mkdir -p "$TK_HOME/$d"
     done
+    # the lab's CANN libraries: stubs for the sonames and symbols the framework wheels load (ascend_env/lab/cann_libs.py)
+    if [ -d "$HERE/cann-libs" ]; then
+        cp "$HERE"/cann-libs/*.so "$arch_dir/lib64/" 2>/dev/null
+        chmod 755 "$arch_dir"/lib64/*.so 2>/dev/null
+    fi
     write_version_info "$TK_HOME/compiler"
     write_version_info "$TK_HOME/opp"
     write_version_info "$TK_HOME/runtime"
@@ -537,6 +546,13 @@ do_nnal() {
         done
     fi
     mkdir -p "$vdir/atb/cxx_abi_0/lib" "$vdir/atb/cxx_abi_1/lib" "$vdir/atb/cxx_abi_0/bin" "$vdir/atb/cxx_abi_1/bin"
+    # the lab's NNAL libraries (libatb.so ...), one build per C++ ABI (ascend_env/lab/cann_libs.py)
+    for abi in cxx_abi_0 cxx_abi_1; do
+        if [ -d "$HERE/cann-libs/$abi/lib" ]; then
+            cp "$HERE/cann-libs/$abi/lib/"*.so "$vdir/atb/$abi/lib/" 2>/dev/null
+            chmod 755 "$vdir/atb/$abi/lib/"*.so 2>/dev/null
+        fi
+    done
     # nnal/atb/latest/version.info format: CANN 8.2.RC1 sample (community sample, source repository unknown)
     cat >"$vdir/version.info" <<NV
     Ascend-cann-atb : $PKG_VERSION
@@ -735,12 +751,15 @@ do_driver() {
     # themselves: carried over, as a real driver install leaves a working npu-smi and the hardware in place.
     local keep
     keep=$(mktemp -d)
-    for f in libdrvdsmi_host.so libdrvdsmi_host.so.lab-fault lab_npu_smi_impl.py lab-npu-state.json; do
+    # so are the lab's libascend_hal.so and libc_sec.so (ascend_env/lab/cann_stubs), which CANN's libraries load
+    for f in libdrvdsmi_host.so libdrvdsmi_host.so.lab-fault lab_npu_smi_impl.py lab-npu-state.json libascend_hal.so; do
         [ -e "$ddir/lib64/driver/$f" ] && cp -p "$ddir/lib64/driver/$f" "$keep/"
     done
+    [ -e "$ddir/lib64/common/libc_sec.so" ] && mkdir -p "$keep/common" && cp -p "$ddir/lib64/common/libc_sec.so" "$keep/common/"
     rm -rf "$ddir"
     mkdir -p "$ddir/lib64/common" "$ddir/lib64/driver" "$ddir/tools" "$ddir/script"
     cp "$HERE/version.info" "$ddir/version.info"
+    [ -d "$keep/common" ] && { cp -p "$keep/common/"* "$ddir/lib64/common/"; rm -rf "$keep/common"; }
     cp -pR "$keep/." "$ddir/lib64/driver/"; rm -rf "$keep"
     # ascend-deployer picks --upgrade when driver/**/upgrade-tool exists (task_driver_common.yml): keep one
     cat >"$ddir/tools/upgrade-tool" <<'UT'
