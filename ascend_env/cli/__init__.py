@@ -52,7 +52,7 @@ exit codes: 0 ok, 1 conflict, invalid stack or failed check, 2 bad input (usage 
 
 #: the subcommands; each is the module ``ascend_env.cli.<name>`` (``add_<name>_parser`` and ``run_<name>`` in it),
 #: imported only when used
-COMMANDS = ("matrix", "render", "lab", "doctor", "smoke", "ranktable", "collective")
+COMMANDS = ("matrix", "render", "lab", "doctor", "smoke", "ranktable", "collective", "plan")
 
 
 def _add_unavailable(sub: Any, name: str, err: ImportError) -> None:

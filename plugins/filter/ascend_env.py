@@ -107,6 +107,22 @@ def ascend_env_plan(hostvars: Any, hosts: Any) -> dict[str, Any]:
         raise AnsibleFilterError(str(exc)) from None
 
 
+def ascend_env_plan_table(hostvars: Any, hosts: Any) -> dict[str, Any]:
+    """What a run would change on ``hosts``, from each host's facts after the plan play (playbooks/plan_fleet.yml):
+    ``{lines, report}`` (``ascend_env.plan.report.fleet_report``)."""
+    _need()
+    from ascend_env.plan.report import fleet_report
+
+    names = [str(h) for h in hosts or []]
+    wanted = ("ascend_plan", "ascend_host_state", "ascend_driver_check_problems", "ascend_container_todo",
+              "ascend_ssh_todo_list")
+    facts = {}
+    for h in names:
+        hv = hostvars.get(h) or {}
+        facts[h] = {k: _plain(hv[k]) for k in wanted if k in hv}
+    return fleet_report(facts, names)
+
+
 def ascend_env_smoke_table(names: Any, hostvars: Any) -> list[str]:
     """The fleet's smoke table: one line per environment in ``names`` from its ``ascend_smoke_report`` fact."""
     _need()
@@ -324,7 +340,7 @@ def ascend_env_package_check(value: Any = None) -> str:
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"ascend_env_resolve": ascend_env_resolve, "ascend_env_preflight": ascend_env_preflight,
-                "ascend_env_plan": ascend_env_plan,
+                "ascend_env_plan": ascend_env_plan, "ascend_env_plan_table": ascend_env_plan_table,
                 "ascend_env_smoke_table": ascend_env_smoke_table,
                 "ascend_env_package_check": ascend_env_package_check, "ascend_env_ranktable": ascend_env_ranktable,
                 "ascend_env_fanout_state": ascend_env_fanout_state,
