@@ -56,9 +56,10 @@ options:
     type: float
     default: 1.0
   workers:
-    description: Transfers run at once in a wave (at most).
+    description: Transfers run at once in a wave (at most); each is an ssh client (and for the controller's own
+      transfers an rsync) on the controller.
     type: int
-    default: 16
+    default: 64
   report:
     description: Where the report goes on the controller (JSON).
     type: path
