@@ -54,7 +54,7 @@ class ActionModule(ActionBase):
         state = State(sizes={p: int(f["size"]) for p, f in files.items()}, need=need, alive=set(hosts))
         report = run_fanout(state, transport, attempts=int(args.get("attempts") or 3),
                             backoff_s=float(args.get("backoff") if args.get("backoff") is not None else 1.0),
-                            workers=int(args.get("workers") or 64), say=display.display, warn=display.warning)
+                            workers=int(args.get("workers") or 128), say=display.display, warn=display.warning)
         path = Path(str(args.get("report"))).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=4) + "\n", encoding="utf-8")

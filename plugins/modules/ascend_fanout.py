@@ -59,7 +59,7 @@ options:
     description: Transfers run at once in a wave (at most); each is an ssh client (and for the controller's own
       transfers an rsync) on the controller.
     type: int
-    default: 64
+    default: 128
   report:
     description: Where the report goes on the controller (JSON).
     type: path
