@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -51,7 +54,7 @@ def plan(table: dict[str, Any], server_id: str, backend: str = "gloo", port: int
         raise CollectiveError(f"backend {backend!r}: use gloo (CPU, one process per server) or hccl (NPU)")
     index = ids.index(server_id)
     if backend == "gloo":
-        ranks = (RankPlan(index, None),)
+        ranks: tuple[RankPlan, ...] = (RankPlan(index, None),)
         world = len(servers)
     else:
         mine = servers[index].get("device") or []
@@ -135,7 +138,26 @@ def report(p: Plan, results: list[RankResult], elapsed_s: float) -> dict[str, An
     return {"ok": bool(results) and all(x.ok for x in results), "backend": p.backend, "world_size": p.world_size,
             "master": f"{p.master_addr}:{p.master_port}", "server_id": p.server_id, "elapsed_s": round(elapsed_s, 3),
             "expected": p.world_size * (p.world_size + 1) / 2, "ranks": [asdict(x) for x in results],
-            "pid": os.getpid()}
+            "pid": os.getpid(), "started": started()}
+
+
+def started() -> dict[str, Any]:
+    """How this process was started: over ssh (sshd sets SSH_CONNECTION), by which Python, in which environment."""
+    return {"over_ssh": bool(os.environ.get("SSH_CONNECTION")), "python": sys.executable, "prefix": sys.prefix}
+
+
+def ssh_argv(host: str, command: Sequence[str], *, port: int | str = 22, user: str = "root", key: str | None = None,
+             ssh_args: str = "") -> list[str]:
+    """A launcher's ``ssh HOST CMD`` (torchrun's, mpirun's, msrun's way of starting remote ranks): BatchMode (a key,
+    never a prompt), the port, the key and the inventory's ssh arguments (e.g. ``-o UserKnownHostsFile=...``), and
+    ``command`` as ONE shell-quoted string, which sshd hands to the user's login shell non-interactively."""
+    if not host or not command:
+        raise CollectiveError(f"ssh needs a host and a command, got host {host!r}, command {list(command)!r}")
+    argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-p", str(int(port))]
+    if key:
+        argv += ["-i", key]
+    argv += shlex.split(ssh_args or "")
+    return [*argv, f"{user}@{host}", shlex.join(command)]
 
 
 def load_table(path: str) -> dict[str, Any]:

@@ -85,13 +85,30 @@ def parse_bounds(text: str) -> list[Bound]:
     return out
 
 
+def _inner_key(v: Version) -> tuple[int, ...]:
+    """The key of an inner version (``V100R001C15`` -> (100, 1, 15, -1, -1): -1 for a part it does not have)."""
+    key = v.key
+    if not isinstance(key, tuple):
+        raise VersionError(f"{v} is not an inner version like V100R001C15")
+    return key
+
+
+def _release(v: Version) -> tuple[int, ...]:
+    """The whole numeric release of an Ascend or PEP 440 version (``7.2.99.5.220`` -> (7, 2, 99, 5, 220))."""
+    key = v.key
+    if isinstance(key, tuple):
+        raise VersionError(f"{v} is an inner version; expected a version like 7.0.0")
+    return key.release
+
+
 def _inner_in(bound: Bound, inner: Version) -> bool:
-    low = Version.parse(bound.low, scheme=Scheme.INNER)
+    low = _inner_key(Version.parse(bound.low, scheme=Scheme.INNER))
+    mine = _inner_key(inner)
     if bound.high is None:  # a prefix: V100R001C15 matches V100R001C15SPC006B220
-        n = sum(1 for x in low.key if x >= 0)  # type: ignore[union-attr]
-        return inner.key[:n] == low.key[:n]  # type: ignore[index]
-    high = Version.parse(bound.high, scheme=Scheme.INNER)
-    return low.key[:3] <= inner.key[:3] <= high.key[:3]  # type: ignore[index,operator]
+        n = sum(1 for x in low if x >= 0)
+        return mine[:n] == low[:n]
+    high = _inner_key(Version.parse(bound.high, scheme=Scheme.INNER))
+    return low[:3] <= mine[:3] <= high[:3]
 
 
 def _version_in(bound: Bound, v: Version) -> bool:
@@ -108,8 +125,8 @@ def _version_in(bound: Bound, v: Version) -> bool:
 
 
 def _starts_with(v: Version, prefix: Version) -> bool:
-    pre = prefix.key.release  # type: ignore[union-attr]
-    return v.key.release[: len(pre)] == pre  # type: ignore[union-attr]
+    pre = _release(prefix)
+    return _release(v)[: len(pre)] == pre
 
 
 def toolkit_accepts_driver(toolkit_compatible_version: str | None, driver_innerversion: str | None) -> RuleResult:

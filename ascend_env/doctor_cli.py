@@ -244,7 +244,9 @@ def inventory_targets(path: str, limit: str | None, containers: bool = False) ->
     one without NPU hosts, or one the preflight refuses is bad input (every problem, one line each)."""
     from .inventory import InventoryError, fleet_plan, read_inventory
 
-    fleet = fleet_plan(read_inventory(path), limit, where=f"inventory {path}")
+    # lenient: a host is checked whatever the preflight would say of its store or pins; one that cannot be planned at
+    # all (its address, its containers) is bad input
+    fleet = fleet_plan(read_inventory(path), limit, where=f"inventory {path}", lenient=True)
     if fleet.problems:
         raise InventoryError("\n".join(f"inventory {path}, host {line}" for line in fleet.problem_lines()))
     out: list[Target] = []

@@ -17,6 +17,17 @@ Rules, with their sources:
 - Reboot.  A driver upgrade and any firmware install take effect after a reboot; the installers say so in their
   last line ("Reboot needed for installation/upgrade to take effect!", "Reboot now or after driver installation
   ..."), and :func:`reboot_needed` reads that line; a first driver install "takes effect immediately".
+- Prerequisites (:func:`prerequisite_problems`, before any installer runs).  The driver builds its kernel modules
+  with dkms, gcc and make against the running kernel's headers; per OS family the packages are dkms, gcc, make,
+  linux-headers-$(uname -r) (Debian, Ubuntu: `apt-get install -y`) or dkms, gcc, make, kernel-devel-$(uname -r),
+  kernel-headers-$(uname -r) (openEuler, CentOS, Kylin, BC-Linux, ...: `yum install -y`) ("安装驱动源码编译所需依赖":
+  https://www.hiascend.com/document/detail/zh/CANNCommunityEdition/81RC1beta1/softwareinst/instg/instg_0051.html).
+  Without them the install fails after its copy with "[ERROR]Dkms install failed, details in :
+  /var/log/ascend_seclog/ascend_install.log." and "[ERROR]Driver_ko_install failed, ..."; without lspci or ifconfig
+  it stops at once with "[ERROR]The list of missing tools: lspci,ifconfig" (pciutils, net-tools) ("驱动安装出现报错":
+  https://www.hiascend.com/document/detail/en/CANNCommunityEdition/900/softwareinst/instg/instg_0066.html).  The run
+  user and group must exist ("groupadd HwHiAiUser; useradd -g HwHiAiUser -d /home/HwHiAiUser -m HwHiAiUser -s
+  /bin/bash": instg_0005 and the quick-install guides).
 """
 
 from __future__ import annotations
@@ -128,6 +139,81 @@ def package_names(m: Matrix, chip: str, arch: str, driver: str | None, firmware:
         raise HdkPlanError(str(exc)) from None
     return installer_names(m, None, c, a, _version(driver, "driver", "ascend_host_pins.driver"),
                            _version(firmware, "firmware", "ascend_host_pins.firmware"))
+
+
+#: OS families by os-release ID / ID_LIKE: Debian's (apt) and the RPM distributions of Huawei's tables (yum).
+_DEBIAN_IDS = ("debian", "ubuntu", "uos", "deepin", "kylin-desktop", "ubuntukylin", "velinux")
+_RPM_IDS = ("openeuler", "euleros", "hce", "kylin", "centos", "rhel", "fedora", "bclinux", "ctyunos", "culinux",
+            "anolis", "alinux", "rocky", "almalinux", "tencentos", "tlinux", "mtos", "antos", "uniontech")
+#: tool -> (Debian package, RPM package)
+_TOOL_PACKAGES = {"dkms": ("dkms", "dkms"), "gcc": ("gcc", "gcc"), "make": ("make", "make"),
+                  "lspci": ("pciutils", "pciutils"), "ifconfig": ("net-tools", "net-tools")}
+
+
+def os_family(os_release: dict[str, Any] | None) -> str | None:
+    """``debian`` (apt-get) or ``rpm`` (yum) from os-release's ID and ID_LIKE; None when neither is recognisable."""
+    osr = os_release or {}
+    ids = [str(osr.get("ID") or "").lower(), *str(osr.get("ID_LIKE") or "").lower().split()]
+    for i in ids:
+        if i in _DEBIAN_IDS:
+            return "debian"
+        if i in _RPM_IDS:
+            return "rpm"
+    return None
+
+
+def install_command(family: str | None, debian: list[str], rpm: list[str]) -> str:
+    """The command that installs the packages on that OS family (both when the family is unknown)."""
+    apt, yum = "apt-get install -y " + " ".join(debian), "yum install -y " + " ".join(rpm)
+    if family == "debian":
+        return apt
+    if family == "rpm":
+        return yum
+    return f"{apt} (Debian, Ubuntu) or {yum} (openEuler, CentOS, Kylin)"
+
+
+def prerequisite_problems(facts: dict[str, Any] | None, *, create_user: bool = False, min_free_mb: int = 1024,
+                          host: str = "") -> list[str]:
+    """What the driver installer would stop at on this host, one line each with the command that fixes it, from the
+    probe's ``probe_driver_prereqs`` facts.  ``create_user``: the role creates a missing run user and group (as the
+    guide does), so they are no problem.  A reading that failed is a problem too: nothing is assumed present."""
+    who = f"{host}: " if host else ""
+    if not facts or facts.get("error"):
+        why = (facts or {}).get("error") or "no reading"
+        return [f"{who}could not read the driver's prerequisites ({why}); fix the reading, or set "
+                "ascend_driver_check_prerequisites: false to install without checking them"]
+    family = os_family(facts.get("os"))
+    osname = (facts.get("os") or {}).get("PRETTY_NAME") or "this OS"
+    out = []
+    tools = facts.get("tools") or {}
+    for tool, (deb, rpm) in _TOOL_PACKAGES.items():
+        if not tools.get(tool):
+            need = ("to build the driver's kernel modules" if tool in ("dkms", "gcc", "make")
+                    else "(the installer stops with \"The list of missing tools\")")
+            out.append(f"{who}{tool} is missing, which the driver installer needs {need}; on {osname}: "
+                       f"{install_command(family, [deb], [rpm])}")
+    kernel = str(facts.get("kernel") or "")
+    if not facts.get("headers"):
+        out.append(f"{who}no kernel headers for the running kernel {kernel} (/lib/modules/{kernel}/build), which dkms "
+                   f"builds the driver against; on {osname}: "
+                   + install_command(family, [f"linux-headers-{kernel}"],
+                                     [f"kernel-devel-{kernel}", f"kernel-headers-{kernel}"])
+                   + " (or boot the kernel whose headers are installed)")
+    user, group = str(facts.get("user") or "HwHiAiUser"), str(facts.get("group") or "HwHiAiUser")
+    if not create_user and not (facts.get("user_exists") and facts.get("group_exists")):
+        missing = " and ".join(x for x, ok in ((f"user {user}", facts.get("user_exists")),
+                                                (f"group {group}", facts.get("group_exists"))) if not ok)
+        verb = "do" if " and " in missing else "does"
+        out.append(f"{who}the driver's run {missing} {verb} not exist; create it as Huawei's guide does: groupadd "
+                   f"{group}; useradd -g {group} -d /home/{user} -m {user} -s /bin/bash (or set "
+                   "ascend_driver_create_user: true)")
+    free, where = facts.get("free_bytes"), facts.get("install_path")
+    if not isinstance(free, int):
+        out.append(f"{who}free space on {where} unknown; check it with df -h {where}")
+    elif free < min_free_mb * (1 << 20):
+        out.append(f"{who}only {free >> 20} MiB free on {where}, the driver install wants {min_free_mb} MiB "
+                   f"(ascend_driver_min_free_mb); free space there (df -h {where})")
+    return out
 
 
 def reboot_needed(outputs: list[str]) -> bool:

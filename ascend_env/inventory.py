@@ -152,9 +152,12 @@ def hostvars_of(data: Mapping[str, Any], group: str | None = None) -> dict[str, 
     return {h: dict(hostvars.get(h) or {}) for h in group_hosts(dict(data), group or HOST_GROUP)}
 
 
-def fleet_plan(data: Mapping[str, Any], limit: str | None = None, where: str = "the inventory") -> FleetPlan:
+def fleet_plan(data: Mapping[str, Any], limit: str | None = None, where: str = "the inventory",
+               lenient: bool = False) -> FleetPlan:
     """The fleet plan of an inventory read with :func:`read_inventory` (``ascend_env.plan``: the same planner the
-    preflight runs, each host's ``ascend_matrix_overrides`` honoured); ``limit``: comma-separated NPU hosts."""
+    preflight runs, each host's ``ascend_matrix_overrides`` honoured); ``limit``: comma-separated NPU hosts;
+    ``lenient``: plan every host that can be planned, its preflight problems in ``ignored`` (readers of a fleet that
+    need its hosts and environments, such as the doctor and the rank table)."""
     from .matrix import load_matrix
     from .plan import plan
     from .plan.settings import HOST_GROUP
@@ -177,4 +180,4 @@ def fleet_plan(data: Mapping[str, Any], limit: str | None = None, where: str = "
             matrices[overrides] = load_matrix(list(overrides))
         return matrices[overrides]
 
-    return plan(hosts, matrix_for)
+    return plan(hosts, matrix_for, lenient=lenient)

@@ -15,10 +15,10 @@ import os
 import pickle
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import AscendEnvError
 from .versions import Spec, Version, VersionError, parse_spec
@@ -117,6 +117,13 @@ class Chip:
     hbm: bool
     npu_smi_names: tuple[str, ...]
     meta: RowMeta
+
+
+class _Versioned(Protocol):
+    """A row that defines one version of its component (releases, mindspore, mindformers, torch, torch_npu)."""
+
+    @property
+    def version(self) -> Version: ...
 
 
 @dataclass(frozen=True)
@@ -233,16 +240,14 @@ class Matrix:
 
     def versions(self, component: str) -> list[Version]:
         """Every version of ``component`` that some row defines, newest first."""
-        rows: Iterable[Any] = {
+        if component in ("driver", "firmware"):
+            specs = (s for r in self.cann_hdk for s in (r.driver if component == "driver" else r.firmware))
+            return sorted({v for s in specs if (v := s.exact)}, reverse=True)
+        rows: dict[str, Sequence[_Versioned]] = {
             "cann": self.releases, "mindspore": self.mindspore, "mindformers": self.mindformers,
             "torch": self.torch, "torch_npu": self.torch_npu,
-        }.get(component, ())
-        out = {r.version for r in rows}
-        if component == "driver":
-            out = {s.exact for r in self.cann_hdk for s in r.driver if s.exact}  # type: ignore[misc]
-        if component == "firmware":
-            out = {s.exact for r in self.cann_hdk for s in r.firmware if s.exact}  # type: ignore[misc]
-        return sorted(out, reverse=True)  # type: ignore[arg-type]
+        }
+        return sorted({r.version for r in rows.get(component, ())}, reverse=True)
 
     def release(self, version: Version) -> CannRelease | None:
         return next((r for r in self.releases if r.version == version), None)
@@ -442,7 +447,8 @@ def check_matrix(overrides: Iterable[str | os.PathLike[str]] = (),
     raw = _raw_sections(paths, problems, Path(data_dir) if data_dir else _data_dir())
     m = Matrix(override_files=[str(p) for p in paths])
 
-    def reader(where: str, row: Any, ov: bool, required: tuple[str, ...], optional: tuple[str, ...] = ()):
+    def reader(where: str, row: Any, ov: bool, required: tuple[str, ...],
+               optional: tuple[str, ...] = ()) -> _RowReader:
         return _RowReader(where, row, ov, problems, required, optional)
 
     for where, row, ov in raw["chips"]:
@@ -581,7 +587,7 @@ def _cross_checks(m: Matrix) -> list[Problem]:
     """Duplicates and references between sections."""
     problems: list[Problem] = []
 
-    def dup(section: str, rows: Sequence[Any], key) -> None:
+    def dup(section: str, rows: Sequence[Any], key: Callable[[Any], Hashable]) -> None:
         seen: dict[Any, str] = {}
         for row in rows:
             k = key(row)
@@ -618,29 +624,31 @@ def _cross_checks(m: Matrix) -> list[Problem]:
         if rel.same_as is not None and (rel.same_as not in releases or rel.same_as == rel.version):
             problems.append(Problem(rel.meta.where, f"same_as {rel.same_as} must name another release defined "
                                                     f"in cann_releases.yaml"))
-    for r in m.cann_hdk:
-        if r.cann not in releases:
-            problems.append(Problem(r.meta.where, f"CANN {r.cann} is not in cann_releases.yaml; add the release first"))
-        for c in r.chips:
+    for hdk in m.cann_hdk:
+        if hdk.cann not in releases:
+            problems.append(Problem(hdk.meta.where, f"CANN {hdk.cann} is not in cann_releases.yaml; add the release "
+                                                    f"first"))
+        for c in hdk.chips:
             if c not in chip_ids:
                 known = ", ".join(sorted(chip_ids))
-                problems.append(Problem(r.meta.where, f"chip {c!r} is not in chips.yaml; known: {known}"))
-    for r in m.cann_python:
-        refers(r.meta.where, r.cann, releases, "CANN", "add it to cann_releases.yaml")
-    for r in m.rank_tables:
-        refers(r.meta.where, r.cann, releases, "CANN", "add it to cann_releases.yaml")
-        for c in r.chips:
+                problems.append(Problem(hdk.meta.where, f"chip {c!r} is not in chips.yaml; known: {known}"))
+    for cp in m.cann_python:
+        refers(cp.meta.where, cp.cann, releases, "CANN", "add it to cann_releases.yaml")
+    for rt in m.rank_tables:
+        refers(rt.meta.where, rt.cann, releases, "CANN", "add it to cann_releases.yaml")
+        for c in rt.chips:
             if c not in chip_ids:
-                problems.append(Problem(r.meta.where, f"chip {c!r} is not in chips.yaml; known: "
-                                                      f"{', '.join(sorted(chip_ids))}"))
-    for r in m.mindspore:
-        refers(r.meta.where, r.cann, releases, "CANN", "add it to cann_releases.yaml")
-    for r in m.mindformers:
-        refers(r.meta.where, r.mindspore, ms_versions, "MindSpore", "add a mindspore row for it")
-    for r in m.torch_npu:
-        refers(r.meta.where, r.cann, releases, "CANN", "add it to cann_releases.yaml")
-        if r.torch not in torch_versions:
-            problems.append(Problem(r.meta.where, f"torch {r.torch} has no torch row; add one (with its Python range)"))
+                problems.append(Problem(rt.meta.where, f"chip {c!r} is not in chips.yaml; known: "
+                                                       f"{', '.join(sorted(chip_ids))}"))
+    for ms in m.mindspore:
+        refers(ms.meta.where, ms.cann, releases, "CANN", "add it to cann_releases.yaml")
+    for mf in m.mindformers:
+        refers(mf.meta.where, mf.mindspore, ms_versions, "MindSpore", "add a mindspore row for it")
+    for tn in m.torch_npu:
+        refers(tn.meta.where, tn.cann, releases, "CANN", "add it to cann_releases.yaml")
+        if tn.torch not in torch_versions:
+            problems.append(Problem(tn.meta.where, f"torch {tn.torch} has no torch row; add one (with its Python "
+                                                   f"range)"))
     return problems
 
 
@@ -714,8 +722,8 @@ def load_matrix(overrides: Iterable[str | os.PathLike[str]] = (),
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-            with tmp.open("wb") as f:
-                pickle.dump(m, f, protocol=pickle.HIGHEST_PROTOCOL)
+            with tmp.open("wb") as out:
+                pickle.dump(m, out, protocol=pickle.HIGHEST_PROTOCOL)
             tmp.replace(cache)
             _prune_cache(cache.parent)
         except OSError:

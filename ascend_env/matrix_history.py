@@ -291,9 +291,9 @@ def accepts(m: Matrix, p: HistoryPairing) -> bool:
     if c == "torch_npu":
         tn, t = _version(str(v["torch_npu"]), "torch_npu"), _version(str(v["torch"]), "torch")
         canns = _canns(m, str(v["cann"]))
-        cands = [r for r in m.torch_npu if r.version == tn and r.torch == t]
-        return bool(tn and t and canns and cands) and all(any(s.contains(x) for r in cands for s in r.cann)
-                                                          for x in canns)
+        npu_rows = [r for r in m.torch_npu if r.version == tn and r.torch == t]
+        return bool(tn and t and canns and npu_rows) and all(any(s.contains(x) for r in npu_rows for s in r.cann)
+                                                             for x in canns)
     if c in ("mindspore", "mindformers"):
         version = _version(str(v[c]), c)
         other = "cann" if c == "mindspore" else "mindspore"
@@ -306,16 +306,16 @@ def accepts(m: Matrix, p: HistoryPairing) -> bool:
         return "python" not in v or not py_rows or _python_covered(v["python"], [s for r in py_rows for s in r.python])
     if c == "torch":
         t = _version(str(v["torch"]), "torch")
-        cands = [r for r in m.torch if r.version == t and r.python]
-        return bool(cands) and _python_covered(v["python"], [s for r in cands for s in r.python])
+        torch_rows = [r for r in m.torch if r.version == t and r.python]
+        return bool(torch_rows) and _python_covered(v["python"], [s for r in torch_rows for s in r.python])
     canns = _canns(m, str(v["cann"]))
     if c == "cann_python":
         for x in canns:
-            cands = [r for r in m.cann_python if any(s.contains(x) for s in r.cann)]
+            cp_rows = [r for r in m.cann_python if any(s.contains(x) for s in r.cann)]
             rel = m.release(x)
-            if not cands and rel is not None and rel.same_as is not None:
-                cands = [r for r in m.cann_python if any(s.contains(rel.same_as) for s in r.cann)]
-            if not cands or not _python_covered(v["python"], [s for r in cands for s in r.python]):
+            if not cp_rows and rel is not None and rel.same_as is not None:
+                cp_rows = [r for r in m.cann_python if any(s.contains(rel.same_as) for s in r.cann)]
+            if not cp_rows or not _python_covered(v["python"], [s for r in cp_rows for s in r.python]):
                 return False
         return bool(canns)
     part = "driver" if "driver" in v else "firmware"
@@ -711,7 +711,7 @@ def _span(vs: frozenset[Version]) -> str:
     """A set of grid Pythons as minor ranges: "3.8-3.10", "3.9.0-3.9.7"; "none" when empty."""
     if not vs:
         return "none"
-    by_minor: dict[tuple[int, int], list[int]] = {}
+    by_minor: dict[tuple[int, ...], list[int]] = {}
     for v in vs:
         by_minor.setdefault(v.release[:2], []).append(v.release[2])
     parts = []

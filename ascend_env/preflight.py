@@ -128,6 +128,8 @@ INVENTORY_VARIABLES = frozenset({
     "ascend_npu_smi_path", "ascend_lab", "ascend_driver_manage",
     # the conda provider's site settings (the ascend_python role's ascend_python_conda_* follow them)
     "ascend_conda_prefix", "ascend_conda_installer", "ascend_conda_channels",
+    # read by the fleet plan (ascend_env.plan): how the host's engine is reached and the containers' base image
+    "ascend_container_cli", "ascend_container_image", "ascend_container_image_tar", "ascend_container_store_mount",
 })
 
 _KNOWN_PIN_VERSIONS = ("cann", "mindspore", "mindformers", "torch", "torch_npu")
@@ -835,6 +837,24 @@ def _check_names(out: _Out, hv: Mapping[str, Any], known: frozenset[str]) -> Non
                     f"did you mean {close[0]!r}? Rename it")
 
 
+@dataclass
+class _Host:
+    """What one host's checks share: where problems go, its variables, the matrix, and what the host-level checks
+    found (chip, arch, pins, store...) for the containers' checks."""
+
+    out: _Out
+    hv: dict[str, Any]
+    m: Matrix
+    resolver: Callable[[Matrix, Request], Stack | Conflict]
+    chip: Chip | None = None
+    arch: Arch | None = None
+    offline: bool = False
+    npu_count: int | None = None
+    host_pins: dict[str, str] | None = None
+    provider: str = "venv"
+    store: _Store | None = None
+
+
 def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest: Mapping[str, Any] | None,
                store: Path | None, known: frozenset[str] | None = None,
                resolver: Callable[[Matrix, Request], Stack | Conflict] = resolve) -> list[Problem]:
@@ -842,35 +862,63 @@ def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest:
     ``known`` (see :func:`known_variables`): report ``ascend_*`` names close to a known one as misspelt."""
     hv = _plain({k: hostvars[k] for k in list(hostvars) if str(k).startswith("ascend_")})
     conn = _plain({k: hostvars[k] for k in CONNECTION_VARIABLES if k in hostvars})
-    m = matrix
-    out = _Out(host)
+    h = _Host(_Out(host), hv, matrix, resolver)
     if known is not None:
-        _check_names(out, hv, known)
-    _check_connection(out, conn, hv)
-    chip: Chip | None = None
-    arch: Arch | None = None
+        _check_names(h.out, hv, known)
+    _check_connection(h.out, conn, hv)
+    h.chip, h.arch = _check_chip(h.out, hv, matrix), _check_arch(h.out, hv)
+    # offline by default when a store is set: the containers' pip then installs from the store only
+    h.offline = _check_bool(h.out, None, "ascend_offline",
+                            hv.get("ascend_offline", bool(hv.get("ascend_offline_store"))), False)
+    _check_password(h.out, hv)
+    _check_artifacts(h.out, hv)
+    containers_on = _check_engine(h.out, hv)
+    h.npu_count = _check_npu_count(h.out, hv)
+    h.host_pins = _check_pins(h.out, None, "ascend_host_pins", hv.get("ascend_host_pins"), matrix)
+    h.provider = _provider(h.out, None, "ascend_python_provider", hv.get("ascend_python_provider")) or "venv"
+    h.store = _open_store(h.out, hv, store, manifest, h.offline)
+    containers = _container_list(h.out, hv)
+    seen: dict[str, int] = {}
+    ports: dict[int, list[tuple[str, bool]]] = {}
+    for i, c in enumerate(containers):
+        _check_container(h, i, c, seen, ports)
+    _check_ranktable(h.out, hv, h.chip, h.npu_count, matrix)
+    manage = _check_bool(h.out, None, "ascend_driver_manage", hv.get("ascend_driver_manage", False), False)
+    if manage and h.host_pins is not None and h.chip is not None and h.arch is not None:
+        _check_hdk(h.out, h.host_pins, h.chip, h.arch, h.store, matrix)
+    if not containers_on:
+        _check_host_mode(h.out, containers)
+        ports = {}
+    _check_port_clashes(h.out, ports)
+    return h.out.items
+
+
+def _check_chip(out: _Out, hv: Mapping[str, Any], m: Matrix) -> Chip | None:
+    known = ", ".join(c.id for c in m.chips)
     if hv.get("ascend_chip") in (None, ""):
-        out.add(None, "ascend_chip", None, "is not set",
-                f"set ascend_chip to one of {', '.join(c.id for c in m.chips)}")
-    else:
-        try:
-            chip = m.chip(str(hv["ascend_chip"]))
-        except VersionError as exc:
-            out.add(None, "ascend_chip", hv["ascend_chip"], str(exc).split(";")[0],
-                    f"set ascend_chip to one of {', '.join(c.id for c in m.chips)}")
+        out.add(None, "ascend_chip", None, "is not set", f"set ascend_chip to one of {known}")
+        return None
+    try:
+        return m.chip(str(hv["ascend_chip"]))
+    except VersionError as exc:
+        out.add(None, "ascend_chip", hv["ascend_chip"], str(exc).split(";")[0], f"set ascend_chip to one of {known}")
+        return None
+
+
+def _check_arch(out: _Out, hv: Mapping[str, Any]) -> Arch | None:
     if hv.get("ascend_arch") in (None, ""):
         out.add(None, "ascend_arch", None, "is not set", "set ascend_arch: x86_64 or ascend_arch: aarch64")
-    else:
-        try:
-            arch = Arch.parse(hv["ascend_arch"])
-        except VersionError:
-            out.add(None, "ascend_arch", hv["ascend_arch"], "unknown architecture",
-                    "set ascend_arch: x86_64 or ascend_arch: aarch64")
-    # offline by default when a store is set: the containers' pip then installs from the store only
-    offline = _check_bool(out, None, "ascend_offline", hv.get("ascend_offline", bool(hv.get("ascend_offline_store"))),
-                          False)
-    _check_password(out, hv)
-    _check_artifacts(out, hv)
+        return None
+    try:
+        return Arch.parse(hv["ascend_arch"])
+    except VersionError:
+        out.add(None, "ascend_arch", hv["ascend_arch"], "unknown architecture",
+                "set ascend_arch: x86_64 or ascend_arch: aarch64")
+        return None
+
+
+def _check_engine(out: _Out, hv: Mapping[str, Any]) -> bool:
+    """ascend_container_enabled, the runtime and the engine's command; whether the host runs containers."""
     containers_on = _check_bool(out, None, "ascend_container_enabled", hv.get("ascend_container_enabled", True), True)
     runtime = hv.get("ascend_container_runtime", "docker")
     if runtime not in RUNTIMES:
@@ -881,101 +929,119 @@ def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest:
             hostvalues.engine_cli(hv["ascend_container_cli"])
         except hostvalues.HostValueError as exc:
             out.add(None, "ascend_container_cli", hv["ascend_container_cli"], exc.message, exc.fix)
+    return containers_on
+
+
+def _check_npu_count(out: _Out, hv: Mapping[str, Any]) -> int | None:
     npu_count = hv.get("ascend_npu_count")
     if isinstance(npu_count, str) and npu_count.strip().isdigit():
         npu_count = int(npu_count)
     if npu_count is not None and (isinstance(npu_count, bool) or not isinstance(npu_count, int) or npu_count < 0):
         out.add(None, "ascend_npu_count", npu_count, "must be a non-negative integer (the host's NPU devices)",
                 "leave it unset, or let the driver-check role set it")
-        npu_count = None
-    host_pins = _check_pins(out, None, "ascend_host_pins", hv.get("ascend_host_pins"), m)
-    host_provider = _provider(out, None, "ascend_python_provider", hv.get("ascend_python_provider")) or "venv"
+        return None
+    return npu_count
 
-    root: _Store | None = None
-    store_var = hv.get("ascend_offline_store")
-    if store is None and offline:
-        out.add(None, "ascend_offline_store", store_var, "ascend_offline is true but no store is set",
-                "set ascend_offline_store to the controller path of the store (runs/, wheels/, manifest.json)")
-    elif store is not None and not store.is_dir():
+
+def _open_store(out: _Out, hv: Mapping[str, Any], store: Path | None, manifest: Mapping[str, Any] | None,
+                offline: bool) -> _Store | None:
+    """The offline store, when there is one to check artefacts against."""
+    if store is None:
+        if offline:
+            out.add(None, "ascend_offline_store", hv.get("ascend_offline_store"),
+                    "ascend_offline is true but no store is set",
+                    "set ascend_offline_store to the controller path of the store (runs/, wheels/, manifest.json)")
+        return None
+    if not store.is_dir():
         if offline:
             out.add(None, "ascend_offline_store", str(store), "the store does not exist on the controller",
                     "fix the path, or create the store (runs/, wheels/, images/, manifest.json) there")
-    elif store is not None:
-        root = _Store(store, manifest)
-        if offline and manifest is None:
-            out.add(None, "ascend_offline_store", str(store), "the store has no manifest.json, so no file can be "
-                                                              "verified", "write it: python -m ascend_env lab store "
-                                                                          "(or any tool writing the same manifest)")
+        return None
+    if offline and manifest is None:
+        out.add(None, "ascend_offline_store", str(store), "the store has no manifest.json, so no file can be "
+                                                          "verified", "write it: python -m ascend_env lab store "
+                                                                      "(or any tool writing the same manifest)")
+    return _Store(store, manifest)
 
+
+def _container_list(out: _Out, hv: Mapping[str, Any]) -> list[Any]:
     containers = hv.get("ascend_containers", [])
     if containers is None:
-        containers = []
+        return []
     if not isinstance(containers, list):
         out.add(None, "ascend_containers", containers, "must be a list of containers",
                 "write ascend_containers: [{name: ..., framework: ..., pins: {...}}]")
-        containers = []
-    seen: dict[str, int] = {}
-    ports: dict[int, list[tuple[str, bool]]] = {}
-    for i, c in enumerate(containers):
-        if not isinstance(c, Mapping):
-            out.add(f"#{i + 1}", "ascend_containers", c, "a container must be a mapping",
-                    "write it as {name: ..., framework: ..., pins: {...}}")
-            continue
-        name, named = _container_name(out, i, c)
-        if named and name in seen:
-            out.add(name, "name", name, f"containers #{seen[name] + 1} and #{i + 1} on this host share the name",
-                    "give every container on a host its own name")
-        elif named:
-            seen[name] = i
-        for key in c:
-            if key not in CONTAINER_KEYS:
-                out.add(name, str(key), c[key], "unknown container key",
-                        f"{_closest(str(key), CONTAINER_KEYS)}known keys: {', '.join(CONTAINER_KEYS)}")
-        enabled = _check_bool(out, name, "enabled", c.get("enabled", True), True)
-        nnal = _check_bool(out, name, "nnal", c.get("nnal", False), False)
-        image = c.get("image", CONTAINER_DEFAULTS["image"])
-        if not isinstance(image, str) or not _IMAGE_RE.match(image):
-            out.add(name, "image", image, "is not a valid image reference",
-                    f"write image: <repository>:<tag> (default {CONTAINER_DEFAULTS['image']})")
-        _check_devices(out, name, c.get("devices", CONTAINER_DEFAULTS["devices"]), npu_count)
-        _check_mounts(out, name, c.get("mounts", []))
-        port = _check_port(out, name, c.get("ssh_port", CONTAINER_DEFAULTS["ssh_port"]))
-        if port is not None and enabled:
-            ports.setdefault(port, []).append((name, "ssh_port" not in c))
-        framework = c.get("framework")
-        if framework is not None and framework not in FRAMEWORKS:
-            out.add(name, "framework", framework, "unknown framework",
-                    f"{_closest(str(framework), FRAMEWORKS)}use framework: mindspore or framework: torch")
-            continue
-        pins = _check_pins(out, name, "pins", c.get("pins"), m)
-        if pins is None or host_pins is None or chip is None or arch is None:
-            continue
-        merged = {**host_pins, **pins}
-        result = resolver(m, Request(chip=chip.id, arch=arch.value, framework=framework, pins=merged))
-        if isinstance(result, Conflict):
-            _conflict_problems(out, name, result, merged, host_pins, m, chip)
-            continue
-        if result.framework is None:
-            out.add(name, "framework", None, "no framework is set and none follows from the pins",
-                    "add framework: mindspore or framework: torch")
-            continue
-        cann = result.version("cann")
-        if nnal and "nnal" not in result.installers:
-            first = next((str(r.versions) for r in m.installers if r.component == "nnal"), "?")
-            out.add(name, "nnal", True, f"CANN {cann} has no NNAL package (NNAL exists for CANN {first})",
-                    "set nnal: false, or pin a CANN that has NNAL in pins.cann")
-        if enabled and root is not None:
-            _check_store(out, name, result, nnal, root, offline, m)
-        provider = _provider(out, name, "python_provider", c.get("python_provider")) or host_provider
-        if enabled and provider == "conda":
-            _check_conda(out, name, hv, result, arch, root, offline)
-    _check_ranktable(out, hv, chip, npu_count, m)
-    manage = _check_bool(out, None, "ascend_driver_manage", hv.get("ascend_driver_manage", False), False)
-    if manage and host_pins is not None and chip is not None and arch is not None:
-        _check_hdk(out, host_pins, chip, arch, root, m)
-    if not containers_on:
-        _check_host_mode(out, containers)
-        ports = {}
+        return []
+    return containers
+
+
+def _check_container(h: _Host, i: int, c: Any, seen: dict[str, int],
+                     ports: dict[int, list[tuple[str, bool]]]) -> None:
+    """One entry of ascend_containers: its own keys and values, then its stack (resolved) and what it needs."""
+    out = h.out
+    if not isinstance(c, Mapping):
+        out.add(f"#{i + 1}", "ascend_containers", c, "a container must be a mapping",
+                "write it as {name: ..., framework: ..., pins: {...}}")
+        return
+    name, named = _container_name(out, i, c)
+    if named and name in seen:
+        out.add(name, "name", name, f"containers #{seen[name] + 1} and #{i + 1} on this host share the name",
+                "give every container on a host its own name")
+    elif named:
+        seen[name] = i
+    for key in c:
+        if key not in CONTAINER_KEYS:
+            out.add(name, str(key), c[key], "unknown container key",
+                    f"{_closest(str(key), CONTAINER_KEYS)}known keys: {', '.join(CONTAINER_KEYS)}")
+    enabled = _check_bool(out, name, "enabled", c.get("enabled", True), True)
+    nnal = _check_bool(out, name, "nnal", c.get("nnal", False), False)
+    image = c.get("image", CONTAINER_DEFAULTS["image"])
+    if not isinstance(image, str) or not _IMAGE_RE.match(image):
+        out.add(name, "image", image, "is not a valid image reference",
+                f"write image: <repository>:<tag> (default {CONTAINER_DEFAULTS['image']})")
+    _check_devices(out, name, c.get("devices", CONTAINER_DEFAULTS["devices"]), h.npu_count)
+    _check_mounts(out, name, c.get("mounts", []))
+    port = _check_port(out, name, c.get("ssh_port", CONTAINER_DEFAULTS["ssh_port"]))
+    if port is not None and enabled:
+        ports.setdefault(port, []).append((name, "ssh_port" not in c))
+    framework = c.get("framework")
+    if framework is not None and framework not in FRAMEWORKS:
+        out.add(name, "framework", framework, "unknown framework",
+                f"{_closest(str(framework), FRAMEWORKS)}use framework: mindspore or framework: torch")
+        return
+    _check_container_stack(h, name, c, framework, enabled, nnal)
+
+
+def _check_container_stack(h: _Host, name: str, c: Mapping[str, Any], framework: Any, enabled: bool,
+                           nnal: bool) -> None:
+    """The container's stack resolved from the host's and its own pins, and what it needs (NNAL, the store's
+    artefacts, a conda environment)."""
+    out, m = h.out, h.m
+    pins = _check_pins(out, name, "pins", c.get("pins"), m)
+    if pins is None or h.host_pins is None or h.chip is None or h.arch is None:
+        return
+    merged = {**h.host_pins, **pins}
+    result = h.resolver(m, Request(chip=h.chip.id, arch=h.arch.value, framework=framework, pins=merged))
+    if isinstance(result, Conflict):
+        _conflict_problems(out, name, result, merged, h.host_pins, m, h.chip)
+        return
+    if result.framework is None:
+        out.add(name, "framework", None, "no framework is set and none follows from the pins",
+                "add framework: mindspore or framework: torch")
+        return
+    if nnal and "nnal" not in result.installers:
+        first = next((str(r.versions) for r in m.installers if r.component == "nnal"), "?")
+        out.add(name, "nnal", True, f"CANN {result.version('cann')} has no NNAL package (NNAL exists for CANN "
+                                    f"{first})", "set nnal: false, or pin a CANN that has NNAL in pins.cann")
+    if enabled and h.store is not None:
+        _check_store(out, name, result, nnal, h.store, h.offline, m)
+    provider = _provider(out, name, "python_provider", c.get("python_provider")) or h.provider
+    if enabled and provider == "conda":
+        _check_conda(out, name, h.hv, result, h.arch, h.store, h.offline)
+
+
+def _check_port_clashes(out: _Out, ports: dict[int, list[tuple[str, bool]]]) -> None:
+    """Two enabled containers of one host on one sshd port."""
     used = set(ports)
     for port, users in ports.items():
         for other, defaulted in users[1:]:
@@ -985,7 +1051,6 @@ def check_host(host: str, hostvars: Mapping[str, Any], matrix: Matrix, manifest:
             out.add(other, "ssh_port", port, f"port {port}{default} is already used by container {users[0][0]} "
                                              f"on this host; both {users[0][0]} and {other} would listen on it",
                     f"give {other} its own ssh_port (e.g. ssh_port: {free})")
-    return out.items
 
 
 def _check_connection(out: _Out, conn: Mapping[str, Any], hv: Mapping[str, Any]) -> None:

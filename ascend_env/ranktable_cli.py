@@ -208,7 +208,7 @@ def _write(args: argparse.Namespace) -> int:
     roce = {c for r in matrix.rank_tables for c in r.chips}
     parse_devices(args.devices)                 # a bad --devices is refused before any host is read
     try:
-        fleet = fleet_plan(read_inventory(args.inventory), where=f"inventory {args.inventory}")
+        fleet = fleet_plan(read_inventory(args.inventory), where=f"inventory {args.inventory}", lenient=True)
     except InventoryError as e:
         raise RankTableError(str(e)) from None
     members = _members(fleet, args.hosts, roce, args.inventory)

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 import yaml
@@ -39,6 +39,9 @@ __all__ = [
     "CONTAINER_INSTALL_INFO",
     "CONTAINER_NPU_SMI",
     "DEFAULT_COMMAND",
+    "DEFAULT_EXEC_PATH",
+    "DEFAULT_PROFILE",
+    "DEFAULT_RUNNER",
     "MANAGER_DEVICES",
     "RUNTIMES",
     "SPEC_HASH_LABEL",
@@ -50,10 +53,14 @@ __all__ = [
     "SshdSpec",
     "container_context",
     "env_context",
+    "exec_env",
     "format_device_list",
     "parse_device_selection",
     "render_container_argv",
     "render_env_block",
+    "render_env_hook",
+    "render_env_profile",
+    "render_env_runner",
     "render_sshd_config",
     "spec_hash",
     "sshd_context",
@@ -329,7 +336,10 @@ class PortMapping:
         return f"{ip}{self.host_port}:{self.container_port}{proto}"
 
 
-def _coerce(cls: Any, value: object, what: str, spelling: str, required: str) -> Any:
+_Field = TypeVar("_Field", "PortMapping", "Mount")
+
+
+def _coerce(cls: type[_Field], value: object, what: str, spelling: str, required: str) -> _Field:
     """A PortMapping/Mount from itself, its string spelling or a mapping of its fields."""
     if isinstance(value, cls):
         return value
@@ -894,6 +904,8 @@ def env_context(spec: EnvSpec) -> dict[str, Any]:
         if spec.conda_prefix and spec.conda_env else None,
         "conda_env_bin": q(_join(spec.conda_prefix, "envs", spec.conda_env, "bin"))
         if spec.conda_prefix and spec.conda_env else None,
+        "venv": q(spec.venv) if spec.venv else None,
+        "venv_bin": q(_join(spec.venv, "bin")) if spec.venv else None,
         "venv_activate": q(_join(spec.venv, "bin", "activate")) if spec.venv else None,
         "exports": [[name, q(value)] for name, value in sorted(spec.exports.items())],
     }
@@ -902,6 +914,97 @@ def env_context(spec: EnvSpec) -> dict[str, Any]:
 def render_env_block(spec: EnvSpec) -> str:
     """The shell environment block of ``spec`` (no managed-block markers)."""
     return _render("env_block.sh.j2", env_context(spec))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the environment in every process: the profile, the hook that sources it, the runner, and a process's environment
+# for what starts without a shell (docs/environment.md has the table of which process gets it by which path)
+
+#: the file every shell path reads (login shells through /etc/profile; the hook for the others)
+DEFAULT_PROFILE = "/etc/profile.d/ascend-env.sh"
+#: the wrapper for what starts with an empty environment (cron, systemd units, Jupyter kernels)
+DEFAULT_RUNNER = "/usr/local/bin/ascend-run"
+#: PATH of a process in a container when the image sets none: Docker's default for Linux containers
+#: (moby/moby: oci/defaults.go, DefaultPathEnv), also what iSulad's images carry
+DEFAULT_EXEC_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_ARCHES = ("x86_64", "aarch64")
+
+
+def render_env_profile(spec: EnvSpec) -> str:
+    """``/etc/profile.d/ascend-env.sh``: a header saying what reads it, then the environment block of ``spec``."""
+    return _render("env_profile.sh.j2", env_context(spec))
+
+
+def render_env_hook(profile: str = DEFAULT_PROFILE) -> str:
+    """The line at the top of ``/etc/bash.bashrc`` and ``~/.bashrc`` (before any interactive guard) that sources
+    ``profile``."""
+    return _render("env_hook.sh.j2", {"profile": shlex.quote(_abs_path(profile, "profile"))})
+
+
+def render_env_runner(profile: str = DEFAULT_PROFILE) -> str:
+    """``ascend-run``: a bash script that sources ``profile`` and replaces itself with its arguments."""
+    return _render("env_runner.sh.j2", {"profile": shlex.quote(_abs_path(profile, "profile"))})
+
+
+def _path_list(*entries: str) -> str:
+    return ":".join(entries)
+
+
+def exec_env(spec: EnvSpec, toolkit_home: str | None, arch: str = "x86_64",
+             base_path: str = DEFAULT_EXEC_PATH) -> dict[str, str]:
+    """The environment of a process started without a shell (``docker``/``isula exec``, a Kubernetes exec probe, the
+    container's PID 1 and what it starts), for ``docker run -e``: what sourcing the profile of ``spec`` gives.
+
+    - CANN's ``set_env.sh`` variables as that file exports them (CANN 7.0-8.3; the lab's fake writes the same file:
+      ascend_env/lab/run_payload/install.sh) for the toolkit at ``toolkit_home`` (``<install>/ascend-toolkit/latest``
+      before 8.5, ``<install>/cann`` from 8.5; None: no CANN), with ``arch`` (x86_64, aarch64) where set_env.sh says
+      ``$(arch)``; without the empty entry set_env.sh leaves at the end of PYTHONPATH when it was unset (an empty
+      entry is the current directory);
+    - the driver libraries of ``spec.driver_root`` on LD_LIBRARY_PATH, ``spec.npu_smi_dir`` on PATH;
+    - the Python environment: its ``bin`` first on PATH, ``VIRTUAL_ENV`` or ``CONDA_PREFIX`` + ``CONDA_DEFAULT_ENV``;
+    - ``spec.exports``.
+    ``spec.nnal_set_env`` is left out: NNAL's set_env.sh picks its C++ ABI from the installed torch when it is sourced,
+    so a value fixed at container create could be the wrong one; NNAL jobs started without a shell go through
+    ascend-run.  ``base_path`` is the rest of PATH (the image's own; Docker's default).
+    """
+    if arch not in _ARCHES:
+        raise RenderError(f"arch {arch!r} is not one of {', '.join(_ARCHES)}; use the host's CPU architecture "
+                          "(uname -m)")
+    base = _text(base_path, "base_path")
+    for entry in base.split(":"):
+        if not entry.startswith("/"):
+            raise RenderError(f"base_path {base!r} has the entry {entry!r}, which is not an absolute directory (an "
+                              "empty entry is the current directory); give absolute directories joined by ':'")
+    path: list[str] = []
+    ld: list[str] = []
+    out: dict[str, str] = {}
+    if toolkit_home is not None:
+        home = _abs_path(toolkit_home, "toolkit_home", no_colon=True).rstrip("/") or "/"
+        ld += [_join(home, "tools/aml/lib64"), _join(home, "tools/aml/lib64/plugin"), _join(home, "lib64"),
+               _join(home, "lib64/plugin/opskernel"), _join(home, "lib64/plugin/nnengine"),
+               _join(home, f"opp/built-in/op_impl/ai_core/tbe/op_tiling/lib/linux/{arch}")]
+        path += [_join(home, "bin"), _join(home, "compiler/ccec_compiler/bin"), _join(home, "tools/ccec_compiler/bin")]
+        out.update({"ASCEND_TOOLKIT_HOME": home, "ASCEND_HOME_PATH": home, "ASCEND_AICPU_PATH": home,
+                    "ASCEND_OPP_PATH": _join(home, "opp"), "TOOLCHAIN_HOME": _join(home, "toolkit"),
+                    "PYTHONPATH": _path_list(_join(home, "python/site-packages"),
+                                             _join(home, "opp/built-in/op_impl/ai_core/tbe"))})
+    if spec.driver_root is not None:
+        ld += [_join(spec.driver_root, "lib64"), _join(spec.driver_root, "lib64/common"),
+               _join(spec.driver_root, "lib64/driver")]
+    if spec.npu_smi_dir and spec.npu_smi_dir not in base.split(":"):
+        path.append(spec.npu_smi_dir)
+    if spec.venv:
+        path.insert(0, _join(spec.venv, "bin"))
+        out["VIRTUAL_ENV"] = spec.venv
+    elif spec.conda_prefix and spec.conda_env:
+        prefix = _join(spec.conda_prefix, "envs", spec.conda_env)
+        path.insert(0, _join(prefix, "bin"))
+        out.update({"CONDA_PREFIX": prefix, "CONDA_DEFAULT_ENV": spec.conda_env})
+    if ld:
+        out["LD_LIBRARY_PATH"] = _path_list(*ld)
+    out["PATH"] = _path_list(*path, base)
+    out.update(spec.exports)
+    return dict(sorted(out.items()))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -23,8 +23,10 @@ from .render import (
     DEFAULT_COMMAND,
     DEFAULT_DCMI_DIR,
     DEFAULT_DRIVER_DIR,
+    DEFAULT_EXEC_PATH,
     DEFAULT_INSTALL_INFO,
     DEFAULT_NPU_SMI,
+    DEFAULT_PROFILE,
     RUNTIMES,
     ContainerSpec,
     EnvSpec,
@@ -32,9 +34,13 @@ from .render import (
     PortMapping,
     RenderError,
     SshdSpec,
+    exec_env,
     parse_device_selection,
     render_container_argv,
     render_env_block,
+    render_env_hook,
+    render_env_profile,
+    render_env_runner,
     render_sshd_config,
 )
 
@@ -73,6 +79,12 @@ examples:
   # CANN 8.5.0 and later (cann layout) with NNAL and a venv
   python -m ascend_env render env --set-env /usr/local/Ascend/cann/set_env.sh \\
       --nnal-set-env /usr/local/Ascend/nnal/atb/set_env.sh --venv /opt/venvs/torch
+  # the same as /etc/profile.d/ascend-env.sh, the hook for the top of /etc/bash.bashrc, and ascend-run
+  python -m ascend_env render env --as profile --set-env /usr/local/Ascend/ascend-toolkit/set_env.sh --venv /opt/v
+  python -m ascend_env render env --as hook
+  python -m ascend_env render env --as runner > /usr/local/bin/ascend-run && chmod 755 /usr/local/bin/ascend-run
+  # what `docker run -e` needs so that `docker exec` gets the environment (one KEY=VALUE per line)
+  python -m ascend_env render env --as exec --toolkit-home /usr/local/Ascend/ascend-toolkit/latest --venv /opt/v
 """
 
 _DEVICE_NAME_RE = re.compile(r"^davinci([0-9]+)$")
@@ -217,9 +229,23 @@ def add_render_parser(sub: Any) -> None:
     q.add_argument("--allow-insecure", action="store_true",
                    help="allow --option to override the security settings")
 
-    q = rsub.add_parser("env", help="the Ascend shell environment block",
-                        description="Print the Ascend shell environment block (POSIX sh), without managed-block "
-                                    "markers.", epilog=_ENV_EXAMPLES, formatter_class=fmt)
+    q = rsub.add_parser("env", help="the Ascend shell environment block, profile, hook, runner or exec environment",
+                        description="Print the Ascend shell environment block (POSIX sh, without managed-block "
+                                    "markers), or with --as the file /etc/profile.d/ascend-env.sh, the line that "
+                                    "sources it from the top of /etc/bash.bashrc and ~/.bashrc, the ascend-run "
+                                    "wrapper, or the KEY=VALUE environment of a process started without a shell "
+                                    "(docs/environment.md).", epilog=_ENV_EXAMPLES, formatter_class=fmt)
+    q.add_argument("--as", dest="form", choices=("block", "profile", "hook", "runner", "exec"), default="block",
+                   help="what to print (default: block)")
+    q.add_argument("--profile", default=DEFAULT_PROFILE, metavar="PATH",
+                   help=f"the profile the hook and the runner source (default: {DEFAULT_PROFILE})")
+    q.add_argument("--toolkit-home", metavar="DIR",
+                   help="with --as exec: the CANN toolkit home (<install>/ascend-toolkit/latest before 8.5, "
+                        "<install>/cann from 8.5.0); without it, no CANN variables")
+    q.add_argument("--arch", default="x86_64", choices=("x86_64", "aarch64"),
+                   help="with --as exec: the CPU architecture in CANN's op_tiling library path (default x86_64)")
+    q.add_argument("--base-path", default=DEFAULT_EXEC_PATH, metavar="PATH",
+                   help=f"with --as exec: the rest of PATH (default Docker's: {DEFAULT_EXEC_PATH})")
     q.add_argument("--set-env", metavar="PATH",
                    help="CANN set_env.sh (<install>/ascend-toolkit/set_env.sh before 8.5, <install>/cann/set_env.sh "
                         "from 8.5.0)")
@@ -302,7 +328,17 @@ def run_render(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
                                nnal_set_env=args.nnal_set_env, conda_prefix=args.conda_prefix,
                                conda_env=args.conda_env, venv=args.venv,
                                exports=_key_values(args.export, "export"))
-            out.write(render_env_block(spec_env))
+            if args.form == "profile":
+                out.write(render_env_profile(spec_env))
+            elif args.form == "hook":
+                out.write(render_env_hook(args.profile))
+            elif args.form == "runner":
+                out.write(render_env_runner(args.profile))
+            elif args.form == "exec":
+                for key, value in exec_env(spec_env, args.toolkit_home, args.arch, args.base_path).items():
+                    print(f"{key}={value}", file=out)
+            else:
+                out.write(render_env_block(spec_env))
         else:  # pragma: no cover - argparse rejects it first
             print(f"error: unknown render command {args.render_cmd!r}", file=err)
             return EXIT_USAGE

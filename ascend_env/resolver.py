@@ -262,7 +262,7 @@ class _Index:
         return self._cann_python[cann]
 
 
-_INDEXES: dict[int, tuple[weakref.ref, _Index]] = {}
+_INDEXES: dict[int, tuple[weakref.ref[Matrix], _Index]] = {}
 
 
 def _index(m: Matrix) -> _Index:
@@ -315,7 +315,7 @@ def _cann_candidates(ctx: _Ctx, rows: Sequence[Any]) -> list[tuple[Version, Vers
     for r in rows:
         named += [v for v in ctx.idx.canns(r) if v not in named]
     named = _newest(named)
-    out = [(v, None) for v in named if ctx.pin_ok("cann", v)]
+    out: list[tuple[Version, Version | None]] = [(v, None) for v in named if ctx.pin_ok("cann", v)]
     if rows and isinstance(rows[0], MindSporeRow):
         derived: dict[Version, Version] = {}
         for v in named:
@@ -497,10 +497,11 @@ def _hdk(ctx: _Ctx, cann: Version, part: str) -> tuple[list[Any], Constraint | N
     """The HDK rows of ``cann`` for the chip, their constraint and the recommended version (kept in the index)."""
     key = ("hdk", cann, part, ctx.chip.id if ctx.chip else None)
     cache = ctx.idx.memo
-    if key not in cache:
+    found: tuple[list[Any], Constraint | None, Version | None] | None = cache.get(key)
+    if found is None:
         rows, c = _hdk_rows(ctx, cann, part)
-        cache[key] = (rows, c, _recommended(rows, part) if rows else None)
-    return cache[key]
+        found = cache[key] = (rows, c, _recommended(rows, part) if rows else None)
+    return found
 
 
 def _hdk_rows(ctx: _Ctx, cann: Version, part: str) -> tuple[list[Any], Constraint | None]:
@@ -693,7 +694,8 @@ def _stacks(m: Matrix, chip: Chip | None, framework: str | None, pins: dict[str,
     """Every consistent assignment under ``pins`` with every row (the second tier holds the first: a stack exists
     with ``pins`` iff this list is not empty); remembered in ``memo`` for the rest of one explanation."""
     key = ("all", chip.id if chip else None, framework, _pins_key(pins))
-    if key not in memo:
+    found: list[tuple[dict[str, Any], dict[str, Component]]] | None = memo.get(key)
+    if found is None:
         ctx = _Ctx(m, chip, framework, pins, preferred_only=False)
         found = []
         for a in _assignments(ctx):
@@ -701,7 +703,7 @@ def _stacks(m: Matrix, chip: Chip | None, framework: str | None, pins: dict[str,
             if result is not None:
                 found.append((a, result[0]))
         memo[key] = found
-    return memo[key]
+    return found
 
 
 def _feasible(m: Matrix, chip: Chip | None, framework: str | None, pins: dict[str, Any],
@@ -731,8 +733,7 @@ def _feasible(m: Matrix, chip: Chip | None, framework: str | None, pins: dict[st
             if mask >> i & 1 and minor not in minors:
                 minors.append(minor)
         return [f"{a}.{b}" for a, b in minors[:limit]]
-    values = {comps[component].version for _, comps in stacks
-              if component in comps and comps[component].version is not None}
+    values = {v for _, comps in stacks if component in comps and (v := comps[component].version) is not None}
     return [str(v) for v in _newest(values)[:limit]]
 
 

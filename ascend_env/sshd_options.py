@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import re
 
+from .errors import AscendEnvError
+
 __all__ = ["KEYWORDS", "SshdOptionError", "canonical_keyword", "check_option"]
 
 
-class SshdOptionError(ValueError):
+class SshdOptionError(AscendEnvError, ValueError):
     """An sshd keyword or value sshd would refuse; the message names it and says what sshd accepts."""
 
 

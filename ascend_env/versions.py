@@ -27,6 +27,7 @@ import enum
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion
@@ -257,11 +258,12 @@ class Version:
     @property
     def release(self) -> tuple[int, ...]:
         """Numeric release tuple: ``(3, 11, 4)`` for Python, ``(8, 0)`` for CANN ``8.0.RC1``."""
+        key = self.key
+        if isinstance(key, tuple):  # Scheme.INNER, the only scheme whose key is a tuple
+            return tuple(x for x in key if x >= 0)
         if self.scheme is Scheme.PEP440:
-            return self.key.release  # type: ignore[union-attr]
-        if self.scheme is Scheme.INNER:
-            return tuple(x for x in self.key if x >= 0)  # type: ignore[union-attr]
-        return self.key.release[:2]  # type: ignore[union-attr]
+            return key.release
+        return key.release[:2]
 
     @property
     def major_minor(self) -> str:
@@ -269,14 +271,15 @@ class Version:
 
     @property
     def is_prerelease(self) -> bool:
-        if self.scheme is Scheme.INNER:
+        key = self.key
+        if isinstance(key, tuple):  # Scheme.INNER
             return False
-        return bool(self.key.is_prerelease) or (  # type: ignore[union-attr]
-            self.scheme is Scheme.ASCEND and self.key.release[2:3] in ((0,), (1,))  # type: ignore[union-attr]
-        )
+        return bool(key.is_prerelease) or (self.scheme is Scheme.ASCEND and key.release[2:3] in ((0,), (1,)))
 
     # -- comparison -----------------------------------------------------------------------------
-    def _coerce(self, other: object) -> tuple[object, object]:
+    def _coerce(self, other: object) -> tuple[Any, Any]:
+        """The keys of ``self`` and ``other`` in one scheme (both packaging versions or both tuples), or
+        ``NotImplemented`` twice when ``other`` is not a version."""
         if isinstance(other, str):
             other = Version.parse(other, scheme=self.scheme)
         if not isinstance(other, Version):
@@ -297,15 +300,19 @@ class Version:
             return False
         if a is NotImplemented:
             return NotImplemented
-        return a == b
+        equal: bool = a == b
+        return equal
 
     def __lt__(self, other: object) -> bool:
         if isinstance(other, Version) and other.scheme is self.scheme:
-            return self.key < other.key  # type: ignore[operator]
+            mine: Any = self.key  # one scheme: both keys are packaging versions or both are tuples
+            less: bool = mine < other.key
+            return less
         a, b = self._coerce(other)
         if a is NotImplemented:
             return NotImplemented
-        return a < b  # type: ignore[operator]
+        less = a < b
+        return less
 
     def __hash__(self) -> int:
         return hash(self.key)
@@ -353,7 +360,9 @@ def _spec_contains(spec: Spec, v: Version) -> bool:
         if not v.numeric:
             return False
         v = Version.parse(v.canonical, scheme=spec.scheme)
-    return spec.specifier.contains(v.key, prereleases=True)  # type: ignore[arg-type]
+    key = v.key
+    # a tuple key is an inner version's, which has no ranges (parse_spec refuses them): no Spec holds one
+    return not isinstance(key, tuple) and spec.specifier.contains(key, prereleases=True)
 
 
 def parse_spec(text: object, component: str | None = None, scheme: Scheme | None = None) -> Spec:
@@ -411,10 +420,12 @@ def parse_spec(text: object, component: str | None = None, scheme: Scheme | None
 
 def _ascend_prefix_key(v: Version) -> str:
     """The PEP 440 prefix that selects ``v`` and everything below it in the Ascend tree."""
-    if v.key.pre or v.key.local:  # type: ignore[union-attr]
+    key = v.key
+    if isinstance(key, tuple):  # parse_spec refuses inner-version ranges before it gets here
+        raise VersionError(f"inner versions have no series: {v}.*")
+    if key.pre or key.local:
         raise VersionError(f"a series cannot end in a pre-release or build tag: {v}.*")
-    release = v.key.release  # type: ignore[union-attr]
-    return ".".join(str(x) for x in release)
+    return ".".join(str(x) for x in key.release)
 
 
 # --- architectures -----------------------------------------------------------------------------

@@ -130,6 +130,17 @@ def recap_changed(stdout: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", stdout, re.M)}
 
 
+def recap_tasks(stdout: str) -> dict[str, int]:
+    """Host-tasks per host from the recap: every task result the host had (ok, changed, failed, skipped, rescued,
+    ignored; a task run once counts on the host it ran for), the figure issue 21 bounds (20 per NPU host, 10 per
+    environment on an unchanged fleet)."""
+    out = {}
+    for m in re.finditer(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)\s+skipped=(\d+)"
+                         r"\s+rescued=(\d+)\s+ignored=(\d+)", stdout, re.M):
+        out[m.group(1)] = sum(int(m.group(i)) for i in range(2, 8))
+    return out
+
+
 def role_split(junit: Path) -> dict[str, float]:
     """Wall seconds per role: each task's slowest host, summed per role (play-level tasks under '(play)')."""
     per_task: dict[tuple[str, str], float] = defaultdict(float)
@@ -260,11 +271,13 @@ def main() -> int:
                 again: list[float] = []
                 again_cpu: list[float] = []
                 changed: dict[str, int] = {}
+                tasks: dict[str, int] = {}
                 for k in range(a.reconverge):
                     wall, again_out, cpu = playbook(bench_inv, limit, tmp / f"j{n}-again{k}", "--skip-tags", "smoke")
                     again.append(wall)
                     again_cpu.append(cpu)
                     changed = recap_changed(again_out)
+                    tasks = recap_tasks(again_out)
                 resent = sum(s for r, old in zip(roots, snap, strict=True) for p, (s, m) in files(r).items()
                              if old.get(p) != (s, m))
                 res["runs"].append({
@@ -279,6 +292,10 @@ def main() -> int:
                     "reconverge_machine_busy_pct": round(LAST["machine_busy_pct"]),
                     "reconverge_ratio": round(statistics.median(again) / first, 3),
                     "reconverge_changed": sum(changed.values()), "bytes_resent_reconverge": resent,
+                    "reconverge_tasks_per_host": max((v for h, v in tasks.items() if h in hosts), default=0),
+                    "reconverge_tasks_per_env": max((v for h, v in tasks.items() if h not in hosts
+                                                     and h != "localhost"), default=0),
+                    "reconverge_tasks_localhost": tasks.get("localhost", 0),
                     "roles_first_s": role_split(tmp / f"j{n}-first"),
                     "roles_reconverge_s": role_split(tmp / f"j{n}-again0"),
                     "role_tasks_reconverge": role_tasks(tmp / f"j{n}-again0"),
@@ -319,13 +336,15 @@ def main() -> int:
                   f"{r['waves']:>5} {min(ph):>12,}..{max(ph):<12,}")
     if res["runs"]:
         print(f"{'hosts':>5} {'first s':>8} {'again s':>8} {'again/first':>11} {'again x 1 host':>14} "
-              f"{'changed':>7} {'re-sent B':>9} {'ctl CPU first/again s':>22} {'machine busy first/again':>24}")
+              f"{'changed':>7} {'re-sent B':>9} {'ctl CPU first/again s':>22} {'machine busy first/again':>24} "
+              f"{'tasks/host':>10} {'tasks/env':>9}")
         for r in res["runs"]:
             print(f"{r['hosts']:>5} {r['first_s']:>8} {r['reconverge_s']:>8} {r['reconverge_ratio']:>11} "
                   f"{r['reconverge_x_1_host'] or '-':>14} {r['reconverge_changed']:>7} "
                   f"{r['bytes_resent_reconverge']:>9} "
                   f"{r['first_controller_cpu_s']:>11}/{r['reconverge_controller_cpu_s']:<10} "
-                  f"{r['first_machine_busy_pct']:>12}%/{r['reconverge_machine_busy_pct']}%")
+                  f"{r['first_machine_busy_pct']:>12}%/{r['reconverge_machine_busy_pct']:<3}% "
+                  f"{r['reconverge_tasks_per_host']:>10} {r['reconverge_tasks_per_env']:>9}")
         for r in res["runs"]:
             for which in ("first", "reconverge"):
                 top = ", ".join(f"{k} {v}" for k, v in list(r[f"roles_{which}_s"].items())[:7])

@@ -847,8 +847,9 @@ def expect_stack(f: dict[str, Any], ctx: Context) -> list[Check]:
 
 
 def _registered() -> list[tuple[str, str, str, CheckFn]]:
-    """Every check: this module's and the network group's (which register themselves when imported, after these)."""
-    from . import network  # noqa: F401  (imported here: `ascend_env.doctor` itself imports nothing heavy)
+    """Every check: this module's, the network group's and the launcher group's (which register themselves when
+    imported, after these)."""
+    from . import launcher, network  # noqa: F401  (imported here: `ascend_env.doctor` itself imports nothing heavy)
 
     return REGISTRY
 

@@ -27,8 +27,10 @@ def probe_source() -> str:
     return resources.files("ascend_env.probe").joinpath("host.py").read_text(encoding="utf-8")
 
 
-def _probe_args(root: str | None, python: str | None, imports: bool) -> list[str]:
-    args = []
+def _probe_args(root: str | None, python: str | None, imports: bool, via: str) -> list[str]:
+    """The probe's arguments; ``via`` says how it was started (exec: its own environment is what docker/isula exec
+    gives, which the launcher checks compare; ssh; local)."""
+    args = ["--via", via]
     if root:
         args += ["--root", root]
     if python:
@@ -52,7 +54,7 @@ def _decode(stdout: str, where: str, stderr: str) -> dict[str, Any]:
 
 
 def local(root: str = "/", python: str | None = None, imports: bool = True) -> dict[str, Any]:
-    return probe_host.collect(root, python, imports=imports)
+    return probe_host.collect(root, python, imports=imports, via="local")
 
 
 def _exec_argv(cli: str, name: str, python: str | None, imports: bool) -> list[str]:
@@ -61,7 +63,7 @@ def _exec_argv(cli: str, name: str, python: str | None, imports: bool) -> list[s
     cli = hostvalues.engine_cli(cli, "--runtime/ascend_container_cli")
     name = hostvalues.container_name(name, "--container/ascend_containers name")
     inner = 'exec "$(command -v python3 || command -v python)" - ' + " ".join(
-        shlex.quote(a) for a in _probe_args(None, python, imports))
+        shlex.quote(a) for a in _probe_args(None, python, imports, "exec"))
     return [cli, "exec", "-i", name, "sh", "-c", inner]
 
 
@@ -72,7 +74,7 @@ def remote_command(target: SshTarget, python: str | None = None, imports: bool =
     if container_name:  # a container on that host: the same probe, through the host's docker/isula
         return shlex.join(_exec_argv(runtime, container_name, python, imports))
     root = shlex.quote(target.root) if target.root else '"${ASCEND_ENV_HOST_ROOT:-/}"'
-    return f"python3 - --root {root} " + " ".join(shlex.quote(a) for a in _probe_args(None, python, imports))
+    return f"python3 - --root {root} " + " ".join(shlex.quote(a) for a in _probe_args(None, python, imports, "ssh"))
 
 
 def container(name: str, runtime: str = "docker", python: str | None = None, imports: bool = True,

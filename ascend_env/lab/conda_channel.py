@@ -144,11 +144,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _is_elf(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(4) == b"\x7fELF"
-
-
 def _needed(path: Path) -> list[str]:
     return run(["patchelf", "--print-needed", str(path)]).stdout.split()
 

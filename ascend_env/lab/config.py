@@ -27,10 +27,11 @@ from ..errors import AscendEnvError
 from . import hdk
 
 CHIPS = ("910b", "310p", "300i-duo")
+#: The images a host's containers can start from: the debootstrap base, or a variant of it (lab/image.py VARIANTS).
+IMAGES = ("debian", "ubuntu-bashrc")
 #: Chip -> (chips per card, most cards a server of that kind holds).
 CHIP_LIMITS = {"910b": (1, 16), "310p": (1, 8), "300i-duo": (2, 8)}
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
-FAULTS_FIELD = "faults"
 
 
 class LabConfigError(AscendEnvError, ValueError):
@@ -50,6 +51,8 @@ class HostSpec:
     containers: bool = True              # false: site.yml provisions the host itself (ascend_container_enabled)
     group: str = "ascend_hosts"          # the inventory group (another: a spare host site.yml leaves alone)
     conda: bool = False                  # its container is the lab's conda one (python_provider: conda, Python 3.9)
+    image: str = "debian"                # its containers' image: debian (the base) or ubuntu-bashrc (Ubuntu's root
+                                         # .bashrc with its interactive guard, on the base: ascend_env/lab/image.py)
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,9 @@ class LabConfig:
 
 
 DEFAULT_HOSTS: tuple[dict[str, Any], ...] = (
-    {"chip": "910b", "cards": 8, "driver": "25.0.rc1.1", "firmware": "7.7.0.1.231"},
+    # most Ascend images are Ubuntu-based: h1's container starts from the base with Ubuntu's root .bashrc, whose
+    # interactive guard a non-interactive `ssh host CMD` stops at (h2's keeps Debian's, which has none)
+    {"chip": "910b", "cards": 8, "driver": "25.0.rc1.1", "firmware": "7.7.0.1.231", "image": "ubuntu-bashrc"},
     # MindSpore publishes cp311 x86_64 wheels from 2.7.0, which needs CANN 8.2.RC1 and so HDK 25.0 (matrix).
     {"chip": "300i-duo", "cards": 2, "driver": "25.0.rc1.1", "firmware": "7.7.0.1.231",
      # openEuler hosts run iSulad: this host's containers go through the isula code path (the lab's shim).
@@ -110,10 +115,10 @@ def _host(i: int, raw: Any, where: str) -> HostSpec:
     if not isinstance(raw, dict):
         raise LabConfigError(f"{where}: expected a mapping like {{name: h1, chip: 910b}}, got {raw!r}")
     unknown = set(raw) - {"name", "chip", "cards", "driver", "firmware", "address", "npu_smi_dir", "runtime",
-                          "containers", "group", "conda"}
+                          "containers", "group", "conda", "image"}
     if unknown:
         raise LabConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: name, chip, cards, driver, "
-                             "firmware, address, npu_smi_dir, runtime, containers, group, conda")
+                             "firmware, address, npu_smi_dir, runtime, containers, group, conda, image")
     name = str(raw.get("name", f"h{i + 1}"))
     if not _NAME.match(name):
         raise LabConfigError(f"{where}: host name {name!r} is not usable; use lower-case letters, digits and '-', "
@@ -162,7 +167,12 @@ def _host(i: int, raw: Any, where: str) -> HostSpec:
     if conda and not containers:
         raise LabConfigError(f"{where}: conda: true needs containers: true (the lab's conda environment is built in a "
                              "container)")
-    return HostSpec(name, address, chip, cards, driver, firmware, npu_smi_dir, runtime, containers, group, conda)
+    image = str(raw.get("image", "debian"))
+    if image not in IMAGES:
+        raise LabConfigError(f"{where}: image {image!r}; use one of {', '.join(IMAGES)} (ubuntu-bashrc: the base image "
+                             "with Ubuntu's root .bashrc, which starts with an interactive guard)")
+    return HostSpec(name, address, chip, cards, driver, firmware, npu_smi_dir, runtime, containers, group, conda,
+                    image)
 
 
 def build_config(raw: dict[str, Any] | None = None, *, prefix: Path | None = None, cache: Path | None = None,

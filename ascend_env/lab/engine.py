@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 from .layout import MARKER, HostPaths
-from .procs import LabError, pid_alive, pids_with_arg, read_pid, run, start_daemon, stop_pid, wait_for, which
+from .procs import LabError, pids_with_arg, read_pid, run, start_daemon, stop_pid, wait_for, which
 
 
 def dockerd_argv(name: str, hp: HostPaths) -> list[str]:
@@ -113,11 +113,6 @@ def mounts_under(base: Path) -> list[str]:
 def image_present(hp: HostPaths, ref: str) -> bool:
     cp = run(["docker", "image", "inspect", ref], env=docker_env(hp), check=False)
     return cp.returncode == 0
-
-
-def engine_pid_alive(hp: HostPaths) -> bool:
-    pid = read_pid(hp.dockerd_pid)
-    return pid is not None and pid_alive(pid)
 
 
 def require_root() -> None:

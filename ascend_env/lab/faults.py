@@ -7,6 +7,7 @@ and running the rebuild restores exactly the healthy tree.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,15 @@ KINDS: dict[str, str] = {
     "no-device-ip": "device <N> has no address: hccn.conf loses address_N/netmask_N/gateway_N, hccn_tool -ip -g "
                     "fails (910B)",
     "duplicate-ip": "device <N> gets --ip (default: the address of device N+1 on the same host) in hccn.conf (910B)",
+    "no-dkms": "dkms is not installed on the host: the driver installer cannot build its kernel modules",
+    "no-kernel-headers": "no headers for the running kernel (/lib/modules/$(uname -r)/build): dkms has nothing to "
+                         "build the driver against",
+    "no-build-tools": "gcc and make are not installed on the host",
+    "npu-busy": "a real process holds device <N> (on the host, or in a running container): npu-smi lists it in its "
+                "process table, the driver installer refuses to replace or remove the driver; clearing stops it",
 }
+#: what each build fault takes away (ascend_env/lab/sysroot.py lays them down on every host)
+BUILD_FAULTS = {"no-dkms": ("dkms",), "no-kernel-headers": ("headers",), "no-build-tools": ("gcc", "make")}
 NET_KINDS = ("link-down", "no-device-ip", "duplicate-ip")
 HEALTH = ("OK", "Warning", "Alarm", "Critical")
 
@@ -48,7 +57,8 @@ class Fault:
 
 
 def make_fault(spec: HostSpec, kind: str, *, device: int | None = None, health: str | None = None,
-               version: str | None = None, free_mb: int | None = None, ip: str | None = None) -> Fault:
+               version: str | None = None, free_mb: int | None = None, ip: str | None = None,
+               container: str | None = None) -> Fault:
     """Validate a fault request against the host; the error names the bad value and the allowed ones."""
     if kind not in KINDS:
         raise LabConfigError(f"unknown fault {kind!r}; choose one of: {', '.join(KINDS)}")
@@ -56,7 +66,7 @@ def make_fault(spec: HostSpec, kind: str, *, device: int | None = None, health: 
     if kind in NET_KINDS and spec.chip != "910b":
         raise LabConfigError(f"{kind} on {spec.name}: only 910B hosts have NPU RoCE ports (hccn_tool); {spec.name} "
                              f"is a {spec.chip}")
-    if kind in ("missing-device", "card-lost", "chip-unhealthy", *NET_KINDS):
+    if kind in ("missing-device", "card-lost", "chip-unhealthy", "npu-busy", *NET_KINDS):
         per_card = CHIP_LIMITS[spec.chip][0]
         limit = spec.cards * per_card if kind != "card-lost" else spec.cards
         what = "card (npu-smi NPU id)" if kind == "card-lost" else "device (davinci number)"
@@ -85,6 +95,13 @@ def make_fault(spec: HostSpec, kind: str, *, device: int | None = None, health: 
         params["ip"] = ip
     elif ip is not None:
         raise LabConfigError(f"--ip is for duplicate-ip, not {kind}")
+    if container is not None:
+        if kind != "npu-busy":
+            raise LabConfigError(f"--container is for npu-busy, not {kind}")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", container):
+            raise LabConfigError(f"--container {container!r}: give the name of a running container (letters, digits, "
+                                 "'_', '.', '-'), e.g. llm-ms")
+        params["container"] = container
     if kind == "disk-full":
         mb = 50 if free_mb is None else free_mb
         if not 1 <= mb <= 4096:
@@ -111,6 +128,8 @@ class Desired:
     links_down: frozenset[int] = frozenset()
     no_ip: frozenset[int] = frozenset()
     ip_override: tuple[tuple[int, str | None], ...] = ()   # (device, address or None = the next device's)
+    no_build: frozenset[str] = frozenset()                   # of dkms, headers, gcc, make
+    busy: tuple[tuple[int, str | None], ...] = ()          # (device, container or None = the host) held by a process
 
 
 def desired(spec: HostSpec, faults: list[Fault]) -> Desired:
@@ -123,6 +142,8 @@ def desired(spec: HostSpec, faults: list[Fault]) -> Desired:
     down: set[int] = set()
     no_ip: set[int] = set()
     dup: list[tuple[int, str | None]] = []
+    no_build: set[str] = set()
+    busy: list[tuple[int, str | None]] = []
     per_card = CHIP_LIMITS[spec.chip][0]
     for f in faults:
         if f.kind == "missing-device":
@@ -147,5 +168,10 @@ def desired(spec: HostSpec, faults: list[Fault]) -> Desired:
             no_ip.add(f.params["device"])
         elif f.kind == "duplicate-ip":
             dup.append((f.params["device"], f.params.get("ip")))
+        elif f.kind in BUILD_FAULTS:
+            no_build.update(BUILD_FAULTS[f.kind])
+        elif f.kind == "npu-busy":
+            busy.append((f.params["device"], f.params.get("container")))
     return Desired(driver, firmware, frozenset(missing), frozenset(lost), health, lib_broken, free,
-                   frozenset(down), frozenset(no_ip), tuple(dup))
+                   frozenset(down), frozenset(no_ip), tuple(dup), frozenset(no_build),
+                   tuple(sorted(busy, key=lambda b: b[0])))

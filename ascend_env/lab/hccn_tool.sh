@@ -6,6 +6,12 @@
 # is also written to /etc/hccn.conf (address_N, netmask_N, netdetect_N, gateway_N, send_arp_status_N), where the
 # driver finds them at boot.  The carrier (link_N=DOWN for the link-down fault) is only in the lab state.
 # Queries fork nothing (shell builtins only): the probe asks 5 questions of every device.
+# -ping answers per the lab's link state: a reply when both ports are UP, the source has an address and some lab
+# device owns the destination address (this host's live state; the other hosts' live state when run on a host, the
+# lab's snapshot lab-hccn-fabric when run in a container, which cannot see the other hosts); no reply otherwise.
+# Output lines: "device N PING A", "recv seq=K,time=T ms" / "recv time out seq=K", "3 packets transmitted, R received,
+# L% packet loss" (hccn_tool source and captures: ascend_env/probe/hccn.py); after a lost packet the tool fails its
+# run (PING_INNER_ERROR), printed as its default "Cmd execute failed!" (lab inference from its message table).
 case "$0" in */*) here=${0%/*};; *) here=.;; esac
 root=${here%/usr/local/Ascend/driver/tools}
 [ "$root" = "$here" ] && root=""
@@ -15,6 +21,7 @@ count=0
 for node in "$root"/dev/davinci[0-9]*; do [ -e "$node" ] && count=$((count + 1)); done
 
 usage() { echo "Usage: hccn_tool -i <device_id> {-ip|-link|-net_health|-gateway|-netdetect} -g"; \
+          echo "       hccn_tool -i <device_id> -ping -g address <ip> [pkt <size>]"; \
           echo "       hccn_tool -i <device_id> -ip -s address <ip> netmask <mask>"; \
           echo "       hccn_tool -i <device_id> -netdetect -s address <ip>"; \
           echo "       hccn_tool -i <device_id> -gateway -s gateway <ip>"; exit 1; }
@@ -34,6 +41,27 @@ put() {  # put KEY DEVICE VALUE: the device's live value, and hccn.conf (what th
 is_ipv4() {
   echo "$1" | grep -Eq '^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$' || return 1
   for o in $(echo "$1" | tr . ' '); do [ "$o" -le 255 ] || return 1; done
+}
+owner_link() {  # owner_link FILE IP -> UP or DOWN when a device in FILE (key_N=value lines) has the address IP
+  _dev=""; _lk=UP
+  [ -f "$1" ] || return 1
+  while IFS='=' read -r _k _val; do
+    case "$_k" in address_*) [ "$_val" = "$2" ] && _dev=${_k#address_};; esac
+  done < "$1"
+  [ -n "$_dev" ] || return 1
+  while IFS='=' read -r _k _val; do [ "$_k" = "link_$_dev" ] && _lk=$_val; done < "$1"
+  echo "$_lk"
+}
+dest_link() {  # dest_link IP -> the link of the lab device that has IP; fails when none has it
+  owner_link "$state" "$1" && return 0
+  if [ -n "$root" ]; then
+    for _f in "${root%/*/root}"/*/root/usr/local/Ascend/driver/lib64/driver/lab-hccn-state; do
+      [ "$_f" = "$state" ] && continue
+      owner_link "$_f" "$1" && return 0
+    done
+    return 1
+  fi
+  owner_link "${state%/*}/lab-hccn-fabric" "$1"
 }
 net_of() {  # net_of IP MASK -> network address
   set -- $(echo "$1" | tr . ' ') $(echo "$2" | tr . ' ')
@@ -84,6 +112,31 @@ case "$what $op" in
       i=$((i + 1))
     done
     put address "$dev" "$6"; put netmask "$dev" "$8";;
+  "-ping -g")
+    shift 4
+    target=""
+    while [ $# -gt 0 ]; do
+      case "$1" in
+        address) [ $# -ge 2 ] || usage; target=$2; shift 2;;
+        pkt) [ $# -ge 2 ] || usage
+             case "$2" in ""|*[!0-9]*) echo "PING packet size must be unsigned int"; exit 1;; esac
+             [ "$2" -le 65507 ] || { echo "PING packet size can not more than 65507"; exit 1; }
+             shift 2;;
+        ipv6_address) echo "lab hccn_tool: -ping over IPv6 is not simulated"; exit 1;;
+        *) usage;;
+      esac
+    done
+    is_ipv4 "$target" || { echo "The IP address is invalid! addr: $target"; exit 1; }
+    echo "device $dev PING $target"
+    peer=$(dest_link "$target") || peer=""
+    if [ -n "$address" ] && [ "$link" = UP ] && [ "$peer" = UP ]; then
+      echo "recv seq=0,time=0.114000ms"; echo "recv seq=1,time=0.067000ms"; echo "recv seq=2,time=0.063000ms"
+      echo "3 packets transmitted, 3 received, 0.00% packet loss"
+    else
+      echo "recv time out seq=0"; echo "recv time out seq=1"; echo "recv time out seq=2"
+      echo "3 packets transmitted, 0 received, 100.00% packet loss"
+      echo "Cmd execute failed!"; exit 1
+    fi;;
   "-netdetect -s")
     [ "$5" = address ] && is_ipv4 "$6" || { echo "The IP address is invalid! addr: $6"; exit 1; }
     put netdetect "$dev" "$6";;

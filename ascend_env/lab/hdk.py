@@ -40,14 +40,6 @@ def _samples() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-def driver_versions() -> list[str]:
-    return [d["version"] for d in _samples()["drivers"]]
-
-
-def firmware_versions() -> list[str]:
-    return [f["version"] for f in _samples()["firmwares"]]
-
-
 def _find(kind: str, version: str) -> dict[str, Any]:
     want = Version.parse(version)
     rows = _samples()[kind]

@@ -33,7 +33,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -98,11 +98,6 @@ class InnerVersion:
     timestamp: str
     source: str
     derived: bool = False
-
-    @property
-    def compatible_prefixes(self) -> list[str]:
-        """The driver Innerversion prefixes named in ``compatible_version`` (range ends included)."""
-        return re.findall(r"V\d+R\d+C\d+", self.compatible_version)
 
 
 @functools.lru_cache(maxsize=1)
@@ -230,11 +225,16 @@ _HEADER_PATCHES: tuple[tuple[str, str], ...] = (
 )
 
 
+def _literally(text: str) -> Callable[[re.Match[str]], str]:
+    """A replacement for re.subn that inserts ``text`` as it is (no backslash or group processing)."""
+    return lambda _m: text
+
+
 def patched_header(stock: str) -> str:
     """makeself's header with Huawei's option handling (see the module docstring)."""
     text = stock
     for pattern, repl in _HEADER_PATCHES:
-        text, n = re.subn(pattern, lambda _m, r=repl: r, text)
+        text, n = re.subn(pattern, _literally(repl), text)
         if n != 1:
             raise InstallerBuildError(f"cannot adapt {STOCK_HEADER}: the makeself header changed (pattern "
                                       f"{pattern!r} matched {n} times); check the makeself version (2.4.5 known)")

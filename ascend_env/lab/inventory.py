@@ -9,6 +9,7 @@ import yaml
 
 from ..versions import Arch
 from .config import HostSpec, LabConfig
+from .image import image_tar_name, variant_ref
 from .layout import LabPaths
 from .sysroot import ISULA_PATH
 
@@ -46,6 +47,10 @@ def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths, pubkey: 
         engine["ascend_container_enabled"] = False
     if spec.runtime == "isula":  # the shim lives in the host's filesystem view, like iSulad's /usr/bin/isula
         engine["ascend_container_cli"] = str(hp.root / ISULA_PATH)
+    if spec.image != "debian" and spec.containers:  # a variant of the base image (its own tar in the store)
+        engine["ascend_container_image"] = variant_ref(cfg.suite, spec.image)
+        engine["ascend_container_image_tar"] = image_tar_name(cfg.suite, spec.image)
+        engine["ascend_artifacts_images"] = [image_tar_name(cfg.suite, spec.image)]
     return {
         "ansible_host": spec.address,
         "ansible_port": cfg.ssh_port,
@@ -71,7 +76,7 @@ def host_vars(spec: HostSpec, index: int, cfg: LabConfig, lp: LabPaths, pubkey: 
 def render_inventory(cfg: LabConfig, lp: LabPaths, pubkey: str | None = None) -> str:
     hosts = {spec.name: host_vars(spec, i, cfg, lp, pubkey) for i, spec in enumerate(cfg.hosts)
              if spec.group == "ascend_hosts"}
-    doc = {
+    doc: dict[str, Any] = {
         # for every host and every container the run adds: the lab has no NPU, so frameworks verify on the CPU
         "all": {"vars": {"ascend_framework_check_device": "cpu", "ascend_smoke_device": "cpu"}},
         # the lab's hosts are never rebooted (a driver/firmware install with ascend_driver_manage=true says a reboot

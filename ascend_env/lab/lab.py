@@ -10,14 +10,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import engine, image, sshd, store
+from . import busy, engine, image, sshd, store
 from .config import LabConfig, LabConfigError, build_config
 from .faults import KINDS, Fault, desired, from_dicts
 from .hostdeps import ensure_packages
 from .inventory import render_inventory
 from .layout import MARKER, HostPaths, LabPaths
 from .procs import LabError, run
-from .sysroot import build_host
+from .sysroot import build_host, write_fabric
 
 
 def paths(cfg: LabConfig) -> LabPaths:
@@ -181,8 +181,16 @@ def up(cfg: LabConfig, wheels: list[str] | None = None, extra_cann: list[str] | 
             log.append(f"{spec.name}: sshd on {spec.address}:{cfg.ssh_port}")
         if engine.start_engine(spec.name, hp):
             log.append(f"{spec.name}: dockerd on {hp.docker_sock}")
+        held = busy.sync(spec, hp, want)   # after the engine: a holder may live in one of its containers
+        if held:
+            build_host(spec, hp, cfg.cache, want)
+            log.append(f"{spec.name}: " + ", ".join(held))
         if image.ensure_image(hp, cfg.cache, cfg.suite, cfg.mirror, log):
             log.append(f"{spec.name}: image {image.image_ref(cfg.suite)}")
+        if spec.image != "debian" and image.ensure_variant(hp, cfg.cache, cfg.suite, cfg.mirror, spec.image, log):
+            log.append(f"{spec.name}: image {image.variant_ref(cfg.suite, spec.image)}")
+    if write_fabric(_fabric_hosts(cfg, lp, state)):
+        log.append("NPU ports of the other hosts (hccn_tool -ping)")
     sshd.write_client_files(lp, [(s, lp.host(s.name)) for s in cfg.hosts], cfg.ssh_port)
     inv = render_inventory(cfg, lp, lp.client_key.with_suffix(".pub").read_text().strip())
     lp.inventory.parent.mkdir(parents=True, exist_ok=True)
@@ -190,6 +198,8 @@ def up(cfg: LabConfig, wheels: list[str] | None = None, extra_cann: list[str] | 
         lp.inventory.write_text(inv)
         log.append(f"inventory {lp.inventory}")
     image.publish(cfg.cache, cfg.suite, cfg.mirror, lp.store / "images")
+    for variant in sorted({h.image for h in cfg.hosts if h.image != "debian"}):
+        image.publish(cfg.cache, cfg.suite, cfg.mirror, lp.store / "images", variant)
     store.fill_runs(cfg, lp, log, extra_cann)
     if any(h.conda for h in cfg.hosts):  # the conda container's channel and installer (not wheels the user chose)
         store.fill_conda(cfg, lp, log)
@@ -205,6 +215,11 @@ def up(cfg: LabConfig, wheels: list[str] | None = None, extra_cann: list[str] | 
 
 
 # --- fault -------------------------------------------------------------------------------------------------
+
+def _fabric_hosts(cfg: LabConfig, lp: LabPaths, state: dict[str, Any]) -> list:
+    return [(s, lp.host(s.name), desired(s, from_dicts(state["hosts"].get(s.name, {}).get("faults", []))))
+            for s in cfg.hosts]
+
 
 def set_fault(cfg: LabConfig, host: str, fault: Fault | None, clear: str | None = None) -> list[str]:
     """Add ``fault`` (or clear ``clear``: a kind or "all") on ``host`` and rebuild it; returns what changed."""
@@ -233,7 +248,9 @@ def set_fault(cfg: LabConfig, host: str, fault: Fault | None, clear: str | None 
         note = apply_disk(hp, None)
         if note:
             changed.append(note)
+    changed += busy.sync(spec, hp, want)
     changed += build_host(spec, hp, cfg.cache, want)
+    changed += [f"{h}: NPU ports of the other hosts" for h in write_fabric(_fabric_hosts(cfg, lp, state))]
     note = apply_disk(hp, want.disk_free_mb)
     if note and want.disk_free_mb is not None:
         changed.append(note)
@@ -327,6 +344,7 @@ def down(cfg: LabConfig, purge_cache: bool = False) -> list[str]:
     names = [h.name for h in cfg.hosts] or list(state["hosts"])
     for name in names:
         hp = lp.host(name)
+        log += [f"{name}: {note}" for note in busy.stop_all(hp)]
         engine.stop_engine(name, hp)
         sshd.stop_sshd(hp, name)
         apply_disk(hp, None)

@@ -13,7 +13,9 @@ State schema (``lab-npu-state.json`` in the driver lib dir)::
                subsystem_vendor_id, subsystem_device_id, product_type, product_name, model, manufacturer,
                serial_number, compatibility},
      "cards": [{"npu_id": 0, "name": "910B3", "bus_id": "0000:C1:00.0", "lost": false, "power": 93.1 | null,
-                "temp": 36, "hugepages": [0, 0], "processes": [{"chip_id", "pid", "name", "memory"}] (optional),
+                "temp": 36, "hugepages": [0, 0],
+                "processes": [{"chip_id", "pid", "name", "memory", "container", "container_pid"}] (optional; pid is
+                the host's, as npu-smi prints it; the npu-busy fault writes them),
                 "chips": [{"chip_id": 0, "device_id": 0, "health": "OK|Warning|Alarm|Critical", "aicore": 0,
                            "memory": [used, total], "hbm": [used, total] | null}]}]}
 """

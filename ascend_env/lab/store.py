@@ -33,7 +33,8 @@ def lab_stacks(cfg: LabConfig, m: Matrix) -> list[tuple[str, Stack]]:
         pins = {"driver": spec.driver, "firmware": spec.firmware, **c["pins"]}
         result = resolve(m, Request(chip=spec.chip, arch=machine_arch().cann, framework=c["framework"], pins=pins))
         if not isinstance(result, Stack):
-            raise LabError(f"the lab's own container {c['name']} on {spec.name} does not resolve:\n{result.message}")
+            why = "\n".join(str(v) for v in result.violations)
+            raise LabError(f"the lab's own container {c['name']} on {spec.name} does not resolve:\n{why}")
         out.append((spec.name, result))
     return out
 
@@ -74,9 +75,9 @@ def fill_runs(cfg: LabConfig, lp: LabPaths, log: list[str], extra_cann: list[str
     wanted_cann: set[tuple[str, str]] = set()
     for name, stack in lab_stacks(cfg, m):
         spec = cfg.host(name)
-        cann = stack.version("cann")
-        if cann is not None:
-            wanted_cann.add((cann.canonical, spec.chip))
+        cann_version = stack.version("cann")
+        if cann_version is not None:
+            wanted_cann.add((cann_version.canonical, spec.chip))
     for v in extra_cann or []:
         for spec in cfg.hosts:
             wanted_cann.add((Version.parse(v, "cann").canonical, spec.chip))

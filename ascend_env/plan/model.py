@@ -81,6 +81,9 @@ class EnvPaths(_Model):
     cann_install_path: str
     cann_record: str
     bashrc: str
+    profile: str               # the profile file every process's shell reads (/etc/profile.d/ascend-env.sh)
+    runner: str                # ascend-run, for cron, systemd units and kernels
+    system_bashrcs: tuple[str, ...]   # the system-wide bashrc files whose top gets the hook (where they exist)
     driver_root: str
     npu_smi_dir: str
     smoke_lib_dir: str
@@ -125,6 +128,7 @@ class EnvPlan(_Model):
     host: str
     container: str
     on_host: bool
+    root: str                       # the filesystem the environment's paths are in ('/'; host mode: the host's root)
     connection: Connection
     chip: str
     arch: str

@@ -119,14 +119,16 @@ def _paths(hv: Mapping[str, Any], root: str, on_host: bool, store_dir: str, pyth
     if not on_host:
         return EnvPaths(venv=python.path if python.provider == "venv" else S.DEFAULT_VENV, pip_conf=S.PIP_CONF,
                         ca_dir=S.CA_DIR, store=_store_mount(hv), cann_install_path=S.DEFAULT_ASCEND_ROOT,
-                        cann_record=S.CANN_RECORD, bashrc="/root/.bashrc", driver_root=S.DEFAULT_DRIVER_DIR,
+                        cann_record=S.CANN_RECORD, bashrc="/root/.bashrc", profile=S.PROFILE, runner=S.RUNNER,
+                        system_bashrcs=S.SYSTEM_BASHRCS, driver_root=S.DEFAULT_DRIVER_DIR,
                         npu_smi_dir=str(Path(S.DEFAULT_NPU_SMI).parent), smoke_lib_dir=S.SMOKE_LIB_DIR,
                         smoke_report=S.SMOKE_REPORT)
     venv = root + S.DEFAULT_VENV
     npu_smi = str(hv.get("ascend_npu_smi_path") or S.DEFAULT_NPU_SMI)
     return EnvPaths(venv=venv, pip_conf=venv + "/pip.conf", ca_dir=root + S.CA_DIR, store=store_dir,
                     cann_install_path=root + S.DEFAULT_ASCEND_ROOT, cann_record=root + S.CANN_RECORD,
-                    bashrc=root + "/root/.bashrc", driver_root=root + S.DEFAULT_DRIVER_DIR,
+                    bashrc=root + "/root/.bashrc", profile=root + S.PROFILE, runner=root + S.RUNNER,
+                    system_bashrcs=tuple(root + f for f in S.SYSTEM_BASHRCS), driver_root=root + S.DEFAULT_DRIVER_DIR,
                     npu_smi_dir=root + str(Path(npu_smi).parent), smoke_lib_dir=root + S.SMOKE_LIB_DIR,
                     smoke_report=root + S.SMOKE_REPORT)
 
@@ -180,7 +182,8 @@ def _env(name: str, hv: Mapping[str, Any], c: Mapping[str, Any], stack: Stack, c
         framework=framework,
         cann=str(cann or ""))
     return EnvPlan(
-        name=f"{name}-{c['name']}", host=name, container=str(c["name"]), on_host=on_host, connection=conn,
+        name=f"{name}-{c['name']}", host=name, container=str(c["name"]), on_host=on_host,
+        root=(root or "/") if on_host else "/", connection=conn,
         chip=str(stack.chip.id if stack.chip else hv.get("ascend_chip")),
         arch=str(stack.arch or hv.get("ascend_arch")), framework=framework, stack=stack_dict,
         nnal=_bool(c.get("nnal"), False), python=python, paths=_paths(hv, root, on_host, store_dir, python),
@@ -280,32 +283,47 @@ def address_problems(hosts: Iterable[HostPlan]) -> list[Problem]:
     return problems
 
 
+#: Problems no plan goes on past, even a lenient one: how the host is reached and what reaches its shell.
+_UNSAFE_FIELDS = frozenset({"ansible_host", "ansible_port", "ansible_user", "ansible_ssh_private_key_file",
+                            "ascend_host_root", "ascend_artifacts_host_dir", "ascend_container_cli",
+                            "ascend_container_runtime", "ascend_containers", "name"})
+
+
+def _goes_on(problems: Sequence[Problem], hv: Mapping[str, Any], lenient: bool) -> bool:
+    """Whether a host with these problems is planned anyway: ascend_ignore_preflight_errors, or a lenient reader of
+    the fleet (the doctor) when none of them is about how the host is reached."""
+    if _bool(hv.get("ascend_ignore_preflight_errors"), False):
+        return True
+    return lenient and not any(p.field in _UNSAFE_FIELDS for p in problems)
+
+
 def plan(hostvars_by_host: Mapping[str, Mapping[str, Any]], matrix: Matrix | MatrixFor, *,
-         known: frozenset[str] | None = None, resolver: Resolver = resolve) -> FleetPlan:
+         known: frozenset[str] | None = None, resolver: Resolver = resolve, lenient: bool = False) -> FleetPlan:
     """The fleet's plan.  ``hostvars_by_host``: each NPU host's variables (inventory order), as Ansible or
     ``ansible-inventory --list`` gives them; ``matrix``: the matrix, or a function giving the matrix with a host's
     ``ascend_matrix_overrides``.  A host with a preflight problem is not planned (its problems are in
     :attr:`FleetPlan.problems`) unless it sets ``ascend_ignore_preflight_errors`` (then they are
-    :attr:`FleetPlan.ignored` and whatever can be planned is); a container whose stack has no resolution is never
-    planned."""
+    :attr:`FleetPlan.ignored` and whatever can be planned is); ``lenient`` treats every host so (a reader of the
+    fleet, such as the doctor, needs its hosts and environments, not a store that would pass the preflight).  A
+    container whose stack has no resolution is never planned."""
     from ..preflight import check_fleet
 
     groups: dict[tuple[str, ...], dict[str, Mapping[str, Any]]] = {}
     for name, hv in hostvars_by_host.items():
         groups.setdefault(overrides_of(hv) if callable(matrix) else (), {})[str(name)] = hv
-    found: dict[str, list[str]] = {}
+    found: dict[str, list[Problem]] = {}
     resolvers: dict[str, tuple[Matrix, _Resolutions]] = {}
     for key, members in groups.items():
         m = matrix(key) if callable(matrix) else matrix
         resolutions = _Resolutions(m, resolver)
         for p in check_fleet(members, m, known=known, resolver=resolutions):
-            found.setdefault(p.host, []).append(str(p))
+            found.setdefault(p.host, []).append(p)
         resolvers.update((name, (m, resolutions)) for name in members)
     planned: dict[str, HostPlan] = {}
     unplannable: dict[str, str] = {}
     for name, hv in hostvars_by_host.items():
         name = str(name)
-        if name in found and not _bool(hv.get("ascend_ignore_preflight_errors"), False):
+        if name in found and not _goes_on(found[name], hv, lenient):
             continue
         m, resolutions = resolvers[name]
         try:
@@ -316,19 +334,20 @@ def plan(hostvars_by_host: Mapping[str, Mapping[str, Any]], matrix: Matrix | Mat
             unplannable[name] = (f"{name}: cannot be planned ({exc}); fix the problems above "
                                  "(ascend_ignore_preflight_errors only goes on past what can be planned)")
     for p in address_problems(planned.values()):
-        found.setdefault(p.host, []).append(str(p))
+        found.setdefault(p.host, []).append(p)
     problems: dict[str, tuple[str, ...]] = {}
     ignored: dict[str, tuple[str, ...]] = {}
     hosts: dict[str, HostPlan] = {}
     for name, hv in hostvars_by_host.items():
         name = str(name)
+        lines = tuple(str(p) for p in found.get(name, ()))
         if name in unplannable:
-            problems[name] = (*found.get(name, ()), unplannable[name])
+            problems[name] = (*lines, unplannable[name])
             continue
-        if name in found:
-            if not _bool(hv.get("ascend_ignore_preflight_errors"), False):
-                problems[name] = tuple(found[name])
+        if lines:
+            if not _goes_on(found[name], hv, lenient):
+                problems[name] = lines
                 continue
-            ignored[name] = tuple(found[name])
+            ignored[name] = lines
         hosts[name] = planned[name]
     return FleetPlan(hosts=hosts, problems=problems, ignored=ignored)

@@ -29,14 +29,17 @@ __all__ = [
     "IMAGE",
     "IMAGE_TAR",
     "PIP_CONF",
+    "PROFILE",
     "RANKTABLE_PATH",
     "RANKTABLE_PORT",
+    "RUNNER",
     "SHM_SIZE",
     "SMOKE_LIB_DIR",
     "SMOKE_REPORT",
     "SSH_PORT",
     "STORE_HOST_DIR",
     "STORE_MOUNT",
+    "SYSTEM_BASHRCS",
 ]
 
 #: The inventory group of the NPU hosts, and the group their environments join during a run.
@@ -62,6 +65,9 @@ ENV_PYTHON: Final = "/usr/bin/python3"
 PIP_CONF: Final = "/etc/pip.conf"
 CA_DIR: Final = "/usr/local/share/ca-certificates"
 CANN_RECORD: Final = "/etc/Ascend/ascend_cann_install.info"
+PROFILE: Final = "/etc/profile.d/ascend-env.sh"
+RUNNER: Final = "/usr/local/bin/ascend-run"
+SYSTEM_BASHRCS: Final = ("/etc/bash.bashrc", "/etc/bashrc")
 SMOKE_LIB_DIR: Final = "/opt/ascend-env/lib"
 SMOKE_REPORT: Final = "/opt/ascend-env/smoke/report.json"
 RANKTABLE_PATH: Final = "/etc/ascend-env/hccl.json"

@@ -13,6 +13,15 @@ RoCE port.  Formats, from real output (sources in docs/lab.md's fidelity table a
 * ``-i N -gateway -g``: ``default gateway:11.12.165.1, Iface:eth0``; none: ``Get gateway failed, because no gateway
   was preset there!``.
 * ``-i N -netdetect -g``: ``netdetect address: 11.12.165.1`` (newer sources print ``netdetect addr: ...``).
+* ``-i N -ping -g address A [pkt SIZE]`` (hccn_tool source: ``tool_ping_cmd_execute``/``dsmi_ping_fun``, code-index
+  ids 54654522539 and 54798230827): ``device N PING A``, then what the device's ping printed -- one line per packet,
+  ``recv seq=0,time=0.067000ms`` or ``recv time out seq=0`` (the tool also flags ``Destination Host Unreachable`` and
+  ``Message too long``) -- and ``3 packets transmitted, 3 received, 0.00% packet loss`` (captures: a DeepSeek-V3
+  multi-node guide looping over 8 devices, code-index id 4829747145; MindIE's multi-node doc with a 33.33 % loss
+  sample, code-index id 20121850198; MindCluster's FAQ quotes ``3 packets transmitted, 0 received, 100.00% packet
+  loss`` for a broken RoCE network, code-index id 22356890441).  A lost packet makes the run fail (PING_INNER_ERROR),
+  so hccn_tool's own error follows.  ``-hccs_ping`` (A3) prints ``packets loss``; UB ping (950) ``recv seq:0,time:``:
+  both are read as well.
 * ``/etc/hccn.conf``: ``address_N=``, ``netmask_N=``, ``netdetect_N=``, ``gateway_N=``, ``send_arp_status_N=`` lines
   (N the device's physical id), which hccn_tool writes on every successful set and restores at boot.
 * Errors: hccn_tool prints its own message instead of a value, e.g. ``Device ID is out of the valid range.`` then
@@ -35,7 +44,9 @@ from dataclasses import dataclass
 
 __all__ = [
     "HEALTHY",
+    "PING_OK",
     "NetInfo",
+    "PingResult",
     "Session",
     "from_capture",
     "parse_capture",
@@ -46,6 +57,8 @@ __all__ = [
     "parse_link",
     "parse_net_health",
     "parse_netdetect",
+    "parse_ping",
+    "parse_ping_all",
     "parse_session",
     "same_subnet",
     "split_records",
@@ -361,3 +374,152 @@ def from_capture(text: str) -> tuple[NetInfo, ...]:
                                   for name, option in QUERIES.items() if (d, option) in session.outputs}
                          for d in devices}}
     return from_facts(facts)
+
+
+# --- hccn_tool -i N -ping -g address A ------------------------------------------------------------------------------
+
+PING_OK, PING_LOSSY, PING_UNREACHABLE, PING_ERROR, PING_UNKNOWN = "ok", "lossy", "unreachable", "error", "unknown"
+_PING_HEAD = re.compile(r"device\s+(\d+)\s+PING6?\s+(\S+)", re.I)
+# "recv seq=0,time=0.067000ms"; pastes and OCR give "time-0.049000ms"; UB ping prints "recv seq:0,time:0.1ms",
+# hccs_ping "recv seq 0, time = 12.345us"
+_PING_REPLY = re.compile(r"recv\s+seq\s*[=:]?\s*(\w+)\s*,\s*time\s*[=:\-]?\s*([\d.]+)\s*(ms|us)", re.I)
+_PING_TIMEOUT = re.compile(r"recv\s+time\s*out\s+seq\s*[=:]?\s*(\w+)", re.I)
+_PING_SUMMARY = re.compile(r"(\d+)\s+packets?\s+transmitted\s*,\s*(\d+)\s+received\s*,\s*([\d.]+)\s*%\s*packets?"
+                           r"\s+loss", re.I)
+# the command itself, when a paste keeps it: "hccn_tool -i 0 -ping -g address 10.0.0.21 pkt 64"
+_PING_COMMAND = re.compile(r"hccn_tool\s+-i\s+(\d+)\s+-ping\s+(?:-inet6\s+)?-g\b(?:.*?\b(?:ipv6_)?address\s+(\S+))?",
+                           re.I)
+_PING_FAULTS = re.compile(r"Destination Host Unreachable|Message too long|pkt send fail[^\n]*|This pkt send fail!?",
+                          re.I)
+
+
+@dataclass(frozen=True)
+class PingResult:
+    """One ``hccn_tool -i N -ping -g address A`` run, as read from its output."""
+
+    device: int | None                 # N of "device N PING A" (None when the header was not printed or pasted)
+    address: str | None                # A
+    transmitted: int | None = None
+    received: int | None = None
+    loss_percent: float | None = None
+    times_ms: tuple[float, ...] = ()   # round trips of the packets that came back
+    timeouts: int = 0                  # "recv time out seq=K" lines
+    faults: tuple[str, ...] = ()       # "Destination Host Unreachable", "Message too long", "pkt send fail seq:1"
+    error: str | None = None           # hccn_tool's own words when it did not ping at all
+    complete: bool = True              # False: no summary line (a cut paste); the packet lines are all there is
+
+    @property
+    def status(self) -> str:
+        """``ok`` (every packet came back), ``lossy`` (some did), ``unreachable`` (none did), ``error`` (the tool
+        refused: bad device, no permission...), ``unknown`` (nothing readable)."""
+        if self.transmitted is not None and self.received is not None:
+            if self.transmitted == 0:
+                return PING_UNKNOWN
+            if self.received >= self.transmitted:
+                return PING_OK
+            return PING_LOSSY if self.received > 0 else PING_UNREACHABLE
+        if self.error:
+            return PING_ERROR
+        replies, lost = len(self.times_ms), self.timeouts + len(self.faults)
+        if replies or lost:
+            return PING_OK if not lost else (PING_LOSSY if replies else PING_UNREACHABLE)
+        return PING_UNKNOWN
+
+    @property
+    def reachable(self) -> bool | None:
+        return {PING_OK: True, PING_LOSSY: True, PING_UNREACHABLE: False}.get(self.status)
+
+    @property
+    def avg_ms(self) -> float | None:
+        return sum(self.times_ms) / len(self.times_ms) if self.times_ms else None
+
+    def summary(self) -> str:
+        if self.transmitted is not None and self.received is not None:
+            return f"{self.transmitted} packets transmitted, {self.received} received"
+        if self.error:
+            return f"hccn_tool: {self.error}"
+        if self.times_ms or self.timeouts or self.faults:
+            return f"{len(self.times_ms)} replies, {self.timeouts + len(self.faults)} lost (no summary line)"
+        return "no ping output"
+
+
+def _ping_lines(text: str) -> list[str]:
+    out = []
+    for raw in (text or "").replace("\r\n", "\n").replace("\r", "\n").splitlines():
+        line = raw.strip().lstrip(">").strip()
+        if not line or line.startswith(("```", "~~~")):
+            continue
+        out.append(line)
+    return out
+
+
+def _one_ping(lines: list[str], rc: int | None) -> PingResult:
+    device = address = None
+    times: list[float] = []
+    timeouts = 0
+    faults: list[str] = []
+    summary = None
+    other: list[str] = []
+    for line in lines:
+        head = _PING_HEAD.search(line)
+        if head:
+            device, address = int(head.group(1)), head.group(2)
+            continue
+        command = _PING_COMMAND.search(line)
+        if command:
+            device = int(command.group(1)) if device is None else device
+            address = command.group(2) if address is None else address
+            continue
+        m = _PING_SUMMARY.search(line)
+        if m:
+            summary = m
+            continue
+        reply = _PING_REPLY.search(line)
+        if reply:
+            value = float(reply.group(2))
+            times.append(value / 1000.0 if reply.group(3).lower() == "us" else value)
+            continue
+        if _PING_TIMEOUT.search(line):
+            timeouts += 1
+            continue
+        fault = _PING_FAULTS.search(line)
+        if fault:
+            faults.append(fault.group(0))
+            continue
+        if not _COMMAND.search(line):
+            other.append(line)
+    pinged = summary is not None or times or timeouts or faults or _PING_HEAD.search("\n".join(lines))
+    error = None
+    if not pinged:
+        error = tool_error("\n".join(other), rc) or (" ".join(other) if other and rc not in (None, 0) else None)
+    return PingResult(device, address,
+                      int(summary.group(1)) if summary else None, int(summary.group(2)) if summary else None,
+                      float(summary.group(3)) if summary else None, tuple(times), timeouts, tuple(faults), error,
+                      complete=summary is not None or not pinged)
+
+
+def parse_ping(text: str, rc: int | None = None) -> PingResult:
+    """One ``hccn_tool -i N -ping -g address A`` run.  Tolerant of what people paste (a prompt and the command
+    before it, indentation, CRLF, fences, ``time-0.049000ms``); hccn_tool's own errors instead of a ping (``The
+    device is not exist!``) are an error with its words, never "unreachable"; output with nothing readable is
+    "unknown".  Several devices' answers in one text: :func:`parse_ping_all`."""
+    return _one_ping(_ping_lines(text), rc)
+
+
+def parse_ping_all(text: str) -> list[PingResult]:
+    """The answers of a ``for i in {0..7}; do hccn_tool -i $i -ping -g address A; done`` loop: one per
+    ``device N PING A`` header, in order (each answer names its device, so none is guessed)."""
+    chunks: list[list[str]] = []
+    done = True   # the current chunk has its summary (or there is none yet): a packet line starts another answer
+    for line in _ping_lines(text):
+        command = _PING_COMMAND.search(line)
+        packet = _PING_REPLY.search(line) or _PING_TIMEOUT.search(line)
+        head = _PING_HEAD.search(line)
+        if not chunks or command or (head and not (chunks[-1] and _PING_COMMAND.search(chunks[-1][-1]))) or (
+                packet and done):
+            chunks.append([])
+            done = False
+        chunks[-1].append(line)
+        done = done or bool(_PING_SUMMARY.search(line))
+    results = [_one_ping(c, None) for c in chunks]
+    return [r for r in results if r.status != PING_UNKNOWN or r.device is not None]

@@ -91,6 +91,9 @@ class Process:
     pid: int | None
     name: str
     memory_mb: int | None
+    #: the pid inside the process's container (``Process id in container``, drivers 25.6+/26.x); None on tables
+    #: without the column and for host processes (npu-smi prints ``NA``)
+    container_pid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -394,6 +397,7 @@ def _parse_process_row(rd: _Reader, cells: list[str], columns: list[str], lineno
     pid_text = by_name.get("process id", cells[1] if len(cells) > 1 else "")
     name = by_name.get("process name", "")
     memory = next((v for k, v in by_name.items() if k.startswith("process memory")), "")
+    in_container = by_name.get("process id in container", "")
     npu_id = _int(ids[0]) if ids else None
     chip_id = _int(ids[1]) if len(ids) > 1 else None
     pid = _int(pid_text)
@@ -401,7 +405,10 @@ def _parse_process_row(rd: _Reader, cells: list[str], columns: list[str], lineno
         rd.warn(lineno, f"process row unreadable ({' | '.join(cells)!r}): NPU or pid unknown")
     if pid is None and pid_text in _NO_VALUE:
         return None  # "| 2 | NA | NA | NA |": npu-smi's way of saying no process
-    return Process(npu_id, chip_id, pid, name, _int(memory))
+    container_pid = _int(in_container)
+    if container_pid is None and in_container not in ("", *_NO_VALUE):
+        rd.warn(lineno, f"process {pid}: Process id in container {in_container!r} unreadable: unknown")
+    return Process(npu_id, chip_id, pid, name, _int(memory), container_pid)
 
 
 def worst_health(healths: list[str | None]) -> str | None:

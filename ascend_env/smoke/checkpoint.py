@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .vocab import build_model
 DEFAULT_SEED = 0
 INDEX = "model.safetensors.index.json"
 #: the generated model: Llama architecture, small enough to run in well under a second on one core
-TINY_CONFIG = {
+TINY_CONFIG: dict[str, Any] = {
     "architectures": ["LlamaForCausalLM"],
     "model_type": "llama",
     "torch_dtype": "float32",

@@ -94,7 +94,7 @@ def import_torch() -> Any:
 
 def load_torch_npu() -> Any:
     """Import torch_npu (after torch); its failure propagates (callers turn it into exit 1 or 2)."""
-    import torch_npu  # type: ignore[import-not-found]
+    import torch_npu
 
     return torch_npu
 

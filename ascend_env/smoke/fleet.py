@@ -55,6 +55,9 @@ def collective_line(reports: Sequence[tuple[str, Mapping[str, Any] | None]]) -> 
     if ok:
         result = (f"sum {runs[0][1].get('expected')} correct on {len(ranks)}/{world} ranks, init {slow_init:.2f} s, "
                   f"all_reduce {slow_ar * 1000:.1f} ms (slowest rank)")
+        by_ssh = sum(1 for _, rep in runs if (rep.get("started") or {}).get("over_ssh"))
+        if by_ssh:
+            result += f"; started over ssh on {by_ssh}/{len(runs)} servers"
     else:
         bad = [f"{name} rank {r.get('rank')}: " + (r.get("error") or f"sum {r.get('got')}")
                for name, rep in runs for r in rep.get("ranks") or [] if not r.get("ok")]

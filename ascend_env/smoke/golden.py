@@ -73,9 +73,9 @@ def golden_problems(golden: dict, model_dir: Path, prompt: str, prompt_ids: list
     """Every way a run on the generated checkpoint differs from the golden record (empty: it matches)."""
     problems = []
     for name, key in (("model.safetensors", "model_safetensors_sha256"), ("tokenizer.model", "tokenizer_model_sha256")):
-        got = sha256((Path(model_dir) / name).read_bytes())
-        if got != golden[key]:
-            problems.append(f"the generated {name} (sha256 {got[:12]}) is not the one the golden ids were made from "
+        digest = sha256((Path(model_dir) / name).read_bytes())
+        if digest != golden[key]:
+            problems.append(f"the generated {name} (sha256 {digest[:12]}) is not the one the golden ids were made from "
                             f"({golden[key][:12]}): the generator changed (numpy RNG?) -- regenerate golden.json")
     if prompt != golden["prompt"]:
         return problems  # no golden for another prompt: only the token count is checked

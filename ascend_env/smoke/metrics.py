@@ -8,6 +8,7 @@ excluded; total = start to last token; peak RSS = ``ru_maxrss`` of this process 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from .runners.base import Generation
 
@@ -49,7 +50,7 @@ def run_record(g: Generation) -> dict:
 
 def summarize(runs: list[Generation]) -> dict:
     records = [run_record(g) for g in runs]
-    out = {k: median([r[k] for r in records]) for k in ("ttft_s", "decode_tok_s", "total_s")}
+    out: dict[str, Any] = {k: median([r[k] for r in records]) for k in ("ttft_s", "decode_tok_s", "total_s")}
     out["runs"] = records
     return out
 

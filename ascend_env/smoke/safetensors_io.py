@@ -13,14 +13,15 @@ import mmap
 import struct
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .errors import CheckpointError
 
 #: safetensors dtype -> (numpy storage dtype, bytes per element)
-DTYPES = {"F32": (np.dtype("<f4"), 4), "F16": (np.dtype("<f2"), 2), "BF16": (np.dtype("<u2"), 2)}
+DTYPES: dict[str, tuple[np.dtype[Any], int]] = {
+    "F32": (np.dtype("<f4"), 4), "F16": (np.dtype("<f2"), 2), "BF16": (np.dtype("<u2"), 2)}
 _NUMPY_TO_ST = {np.dtype("float32"): "F32", np.dtype("float16"): "F16"}
 MAX_HEADER = 100 * 1024 * 1024
 

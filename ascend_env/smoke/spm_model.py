@@ -97,12 +97,15 @@ def _read_varint(buf: bytes, i: int) -> tuple[int, int]:
             raise ValueError("varint too long")
 
 
-def _fields(buf: bytes) -> list[tuple[int, int, object]]:
-    """``(field number, wire type, value)`` of each field of one message."""
-    out, i = [], 0
+def _fields(buf: bytes) -> list[tuple[int, int, int | bytes]]:
+    """``(field number, wire type, value)`` of each field of one message: an int for a varint (wire type 0),
+    the bytes for the others."""
+    out: list[tuple[int, int, int | bytes]] = []
+    i = 0
     while i < len(buf):
         key, i = _read_varint(buf, i)
         number, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, i = _read_varint(buf, i)
         elif wire == 1:
@@ -118,6 +121,20 @@ def _fields(buf: bytes) -> list[tuple[int, int, object]]:
             raise ValueError(f"field {number} runs past the end of the message")
         out.append((number, wire, value))
     return out
+
+
+def _bytes(value: int | bytes) -> bytes:
+    """The bytes of a length-delimited or fixed-size field (the caller checked its wire type)."""
+    if isinstance(value, int):
+        raise ValueError(f"expected a length-delimited field, got the varint {value}")
+    return value
+
+
+def _int(value: int | bytes) -> int:
+    """The value of a varint field (the caller checked its wire type)."""
+    if not isinstance(value, int):
+        raise ValueError("expected a varint field, got bytes")
+    return value
 
 
 def _int32(value: int) -> int:
@@ -160,18 +177,18 @@ def _parse(data: bytes) -> SpModel:
     for number, wire, value in _fields(data):
         if number == 1 and wire == 2:
             piece, score, ptype = "", 0.0, NORMAL
-            for n, w, v in _fields(value):  # type: ignore[arg-type]
+            for n, w, v in _fields(_bytes(value)):
                 if n == 1 and w == 2:
-                    piece = v.decode("utf-8")  # type: ignore[union-attr]
+                    piece = _bytes(v).decode("utf-8")
                 elif n == 2 and w == 5:
-                    (score,) = struct.unpack("<f", v)  # type: ignore[arg-type]
+                    (score,) = struct.unpack("<f", _bytes(v))
                 elif n == 3 and w == 0:
-                    ptype = int(v)  # type: ignore[arg-type]
+                    ptype = _int(v)
             model.pieces.append(Piece(piece, score, ptype))
         elif number == 2 and wire == 2:
-            _parse_trainer(model, value)  # type: ignore[arg-type]
+            _parse_trainer(model, _bytes(value))
         elif number == 3 and wire == 2:
-            _parse_normalizer(model, value)  # type: ignore[arg-type]
+            _parse_normalizer(model, _bytes(value))
     if not model.pieces:
         raise ValueError("no pieces")
     return model
@@ -181,7 +198,7 @@ def _parse_trainer(model: SpModel, buf: bytes) -> None:
     ints = {3: "model_type", 4: "vocab_size", 40: "unk_id", 41: "bos_id", 42: "eos_id", 43: "pad_id"}
     for n, w, v in _fields(buf):
         if w == 0 and n in ints:
-            setattr(model, ints[n], _int32(int(v)))  # type: ignore[arg-type]
+            setattr(model, ints[n], _int32(_int(v)))
         elif w == 0 and n == 35:
             model.byte_fallback = bool(v)
         elif w == 0 and n == 24:
@@ -191,9 +208,9 @@ def _parse_trainer(model: SpModel, buf: bytes) -> None:
 def _parse_normalizer(model: SpModel, buf: bytes) -> None:
     for n, w, v in _fields(buf):
         if n == 1 and w == 2:
-            model.normalizer_name = v.decode("utf-8")  # type: ignore[union-attr]
+            model.normalizer_name = _bytes(v).decode("utf-8")
         elif n == 2 and w == 2:
-            model.precompiled_charsmap = bytes(v)  # type: ignore[arg-type]
+            model.precompiled_charsmap = _bytes(v)
         elif n == 3 and w == 0:
             model.add_dummy_prefix = bool(v)
         elif n == 4 and w == 0:

@@ -11,9 +11,13 @@ bytes ``<0xXX>`` (byte fallback) or ``<unk>``. Unigram models and non-identity n
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import TokenizerError
 from .spm_model import BPE, BYTE, CONTROL, MODEL_TYPES, NORMAL, UNKNOWN, UNUSED, USER_DEFINED, SpModel, load
+
+if TYPE_CHECKING:  # optional at run time (containers without it use the pure-Python encoder)
+    from sentencepiece import SentencePieceProcessor
 
 SPACE = "\u2581"
 UNK_SURFACE = " \u2047 "
@@ -159,14 +163,14 @@ class Tokenizer:
     def __init__(self, path: Path, prefer_library: bool = True) -> None:
         self.path = Path(path)
         model = load(self.path)  # also validates the file for the library path
-        self._sp = None
+        self._sp: SentencePieceProcessor | None = None
         self.backend = "pure-python"
         if prefer_library:
             try:
-                import sentencepiece  # type: ignore[import-not-found]
+                import sentencepiece
             except ImportError:
-                sentencepiece = None
-            if sentencepiece is not None:
+                pass  # the pure-Python encoder
+            else:
                 sp = sentencepiece.SentencePieceProcessor()
                 try:
                     sp.LoadFromSerializedProto(self.path.read_bytes())

@@ -16,6 +16,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.ascend.env.plugins.plugin_utils.package import package_problem
 
 try:
+    from ascend_env.collective import CollectiveError, ssh_argv
     from ascend_env.conda import CondaSettingError, conda_plan, python_env
     from ascend_env.matrix import MatrixInvalid, load_matrix
     from ascend_env.matrix_cli import format_conflict
@@ -190,6 +191,21 @@ def ascend_env_conda_plan(settings: Any) -> dict[str, Any]:
         raise AnsibleFilterError(str(exc)) from None
 
 
+def ascend_env_ssh_command(target: Any, command: Any) -> list[str]:
+    """The plain ``ssh`` argv that starts ``command`` on an environment as a launcher does (``ascend_env.collective.
+    ssh_argv``); ``target``: ``host``, ``port``, ``user``, ``key``, ``args`` (the inventory's connection variables)."""
+    _need()
+    if not isinstance(target, Mapping):
+        raise AnsibleFilterError(f"ascend_env_ssh_command needs a mapping, got {type(target).__name__}")
+    t = _plain(target)
+    try:
+        return ssh_argv(str(t.get("host") or ""), [str(a) for a in _plain(command) or []], port=t.get("port") or 22,
+                        user=str(t.get("user") or "root"), key=str(t.get("key") or "") or None,
+                        ssh_args=str(t.get("args") or ""))
+    except (CollectiveError, ValueError) as exc:
+        raise AnsibleFilterError(f"ssh command: {exc}") from None
+
+
 def ascend_env_package_check(value: Any = None) -> str:
     """'' when the controller's ascend_env package is importable and of this collection's version; else the problem
     and its fix (the preflight stops with it before anything changes).  ``value`` is ignored (a filter needs one)."""
@@ -203,4 +219,5 @@ class FilterModule:
                 "ascend_env_plan": ascend_env_plan,
                 "ascend_env_smoke_table": ascend_env_smoke_table,
                 "ascend_env_package_check": ascend_env_package_check, "ascend_env_ranktable": ascend_env_ranktable,
-                "ascend_env_python_env": ascend_env_python_env, "ascend_env_conda_plan": ascend_env_conda_plan}
+                "ascend_env_python_env": ascend_env_python_env, "ascend_env_conda_plan": ascend_env_conda_plan,
+                "ascend_env_ssh_command": ascend_env_ssh_command}

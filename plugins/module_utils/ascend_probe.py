@@ -228,6 +228,74 @@ def probe_network(root, devices):
     return out
 
 
+# --- what the driver installer needs -----------------------------------------------------------------------
+
+#: The tools the NPU driver's .run needs: dkms, gcc and make build its kernel modules against the running kernel's
+#: headers (hiascend CANN install guide, "安装驱动源码编译所需依赖", instg_0051); it refuses to start without lspci and
+#: ifconfig ("[ERROR]The list of missing tools: lspci,ifconfig", hiascend instg_0066).
+DRIVER_TOOLS = ("dkms", "gcc", "make", "lspci", "ifconfig")
+
+
+def _tool(root, name):
+    found = _std_tool(name, root)
+    if found is None and root in ("", "/"):
+        found = _find_tool("/", name, ())
+    return found
+
+
+def _under(root, path):
+    """``path`` as seen from this machine: a symlink's absolute target stays inside ``root``."""
+    full = _path(root, path)
+    for _hop in range(8):
+        if not os.path.islink(full):
+            break
+        target = os.readlink(full)
+        full = _path(root, target) if os.path.isabs(target) else os.path.join(os.path.dirname(full), target)
+    return full
+
+
+def _names(root, name):
+    try:
+        return {ln.split(":", 1)[0] for ln in _read(_path(root, "etc/" + name)).splitlines() if ":" in ln}
+    except OSError:
+        return set()
+
+
+@guarded
+def probe_driver_prereqs(root, user="HwHiAiUser", group="HwHiAiUser", install_path=None):
+    """What the driver installer needs on this host: the tools (path or None), the running kernel and whether its
+    headers are there (/lib/modules/<uname -r>/build, or /usr/src/kernels/<uname -r> of kernel-devel), the OS
+    (os-release's ID, ID_LIKE, VERSION_ID, PRETTY_NAME: which package manager names the fix), the run user and group,
+    and the free space where the driver goes."""
+    kernel = platform.release()
+    headers = None
+    for rel in (f"lib/modules/{kernel}/build", f"usr/src/kernels/{kernel}"):
+        if os.path.isdir(_under(root, rel)):
+            headers = _path(root, rel)
+            break
+    try:
+        osr = parse_kv(_read(_path(root, "etc/os-release")))
+    except OSError:
+        osr = {}
+    users, groups = _names(root, "passwd"), _names(root, "group")
+    if root in ("", "/"):
+        import grp
+        import pwd
+        for name, lookup, found in ((user, pwd.getpwnam, users), (group, grp.getgrnam, groups)):
+            try:
+                lookup(name)
+                found.add(name)
+            except KeyError:
+                pass
+    target = install_path or _path(root, ASCEND)
+    while not os.path.exists(target):
+        target = os.path.dirname(target)
+    return {"tools": {t: _tool(root, t) for t in DRIVER_TOOLS}, "kernel": kernel, "headers": headers,
+            "os": {k: osr.get(k) for k in ("ID", "ID_LIKE", "VERSION_ID", "PRETTY_NAME")},
+            "user": user, "user_exists": user in users, "group": group, "group_exists": group in groups,
+            "install_path": install_path or _path(root, ASCEND), "free_bytes": _statvfs(target)["free_bytes"]}
+
+
 # --- CANN --------------------------------------------------------------------------------------------------
 
 def _toolkit_candidates(root, arch, env, base=None):
@@ -364,6 +432,247 @@ def probe_sshd(root):
     return {"files": files, "settings": settings}
 
 
+# --- the environment as launchers meet it ------------------------------------------------------------------
+
+#: The files that give every process the environment (the framework role writes them; docs/environment.md).
+PROFILE = "etc/profile.d/ascend-env.sh"
+RUNNER = "usr/local/bin/ascend-run"
+#: What a view keeps of an environment besides the variables the profile sets (the rest is the user's own, and may
+#: hold secrets: it never leaves the probe).
+LAUNCH_KEYS = re.compile(r"^(ASCEND_|ATB_|CONDA_|HCCL_|RANK_TABLE_FILE$|VIRTUAL_ENV$|PATH$|LD_LIBRARY_PATH$|"
+                         r"PYTHONPATH$|PYTHONHOME$|TOOLCHAIN_HOME$|LD_PRELOAD$)")
+#: Libraries named when a directory that holds them is missing from a view's LD_LIBRARY_PATH.
+KEY_LIBS = ("libascendcl.so", "libhccl.so", "libascend_hal.so", "libdrvdsmi_host.so", "libc_sec.so", "libmmpa.so")
+#: PATH of an ssh session before the shell reads anything: OpenSSH's default as Debian/Ubuntu build it
+#: (--with-superuser-path for root, --with-default-path for other users).
+SSH_PATH_ROOT = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SSH_PATH_USER = "/usr/local/bin:/usr/bin:/bin:/usr/games"
+#: PATH of a cron job (Debian's cron sets PATH=/usr/bin:/bin): the emptiest environment a service starts with.
+CLEAN_PATH = "/usr/bin:/bin"
+#: What each view runs at its end: this interpreter (by path, so it does not depend on the view's PATH) reports the
+#: view's environment and the python3/python it finds on PATH, with their sys.prefix.
+_LAUNCH_REPORT = r"""
+import json, os, shutil, subprocess, sys
+out = {"env": dict(os.environ), "uid": os.getuid()}
+prefixes = {}
+
+
+def run_it(path):
+    try:
+        cp = subprocess.run([path, "-c", "import sys; print(sys.prefix)"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+        last = (cp.stderr.strip().splitlines() or ["exit %d" % cp.returncode])[-1]
+        return cp.stdout.strip() or None, None if cp.returncode == 0 else last
+    except Exception as e:
+        return None, str(e)
+
+
+def prefix_of(path):
+    # a venv's or conda environment's prefix from its files, without starting it: pyvenv.cfg next to the executable
+    # or one directory up (PEP 405), conda-meta/ one directory up; anything else (and every Python of the "run" mode,
+    # where running it is the question) is asked
+    where = os.path.dirname(path)
+    if sys.argv[1:2] != ["run"]:
+        for cand in (where, os.path.dirname(where)):
+            if os.path.isfile(os.path.join(cand, "pyvenv.cfg")):
+                return cand, None
+        if os.path.isdir(os.path.join(os.path.dirname(where), "conda-meta")):
+            return os.path.dirname(where), None
+    return run_it(path)
+
+
+for name in ("python3", "python"):
+    path = shutil.which(name)
+    out[name] = path
+    if not path:
+        continue
+    where = os.path.dirname(path)
+    if where not in prefixes:
+        prefixes[where] = prefix_of(path)
+    out[name + "_prefix"], out[name + "_error"] = prefixes[where]
+print("ASCEND-ENV-LAUNCH " + json.dumps(out))
+"""
+
+
+def _account(root, name=None, uid=None):
+    """(name, uid, gid, home, shell) from the root's /etc/passwd (the system's when reading this machine)."""
+    try:
+        lines = _read(_path(root, "etc/passwd")).splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        f = line.split(":")
+        if len(f) >= 7 and ((name is not None and f[0] == name) or (uid is not None and f[2] == str(uid))):
+            return f[0], int(f[2]), int(f[3]), f[5], f[6]
+    if root in ("", "/"):
+        try:
+            import pwd
+            e = pwd.getpwnam(name) if name is not None else pwd.getpwuid(uid)
+            return e.pw_name, e.pw_uid, e.pw_gid, e.pw_dir, e.pw_shell
+        except (KeyError, ImportError):
+            pass
+    return None
+
+
+def _std_tool(name, root="/"):
+    """An executable ``name`` in the standard directories under ``root``."""
+    for d in ("usr/local/sbin", "usr/local/bin", "usr/sbin", "usr/bin", "sbin", "bin"):
+        p = _path(root, d + "/" + name)
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def _set_env(root, env):
+    """CANN's set_env.sh of the toolkit here, by the path users source: the one $ASCEND_TOOLKIT_HOME names
+    (<install>/ascend-toolkit/latest -> <install>/ascend-toolkit/set_env.sh; <install>/cann -> cann/set_env.sh), else
+    <install>/cann/set_env.sh (8.5 on), <install>/ascend-toolkit/set_env.sh, else next to a toolkit found elsewhere;
+    None without a toolkit."""
+    cands = []
+    home = env.get("ASCEND_TOOLKIT_HOME") or env.get("ASCEND_HOME_PATH")
+    if home:
+        home = _path(root, home) if root not in ("", "/") else home
+        home = home.rstrip("/")
+        cands.append(os.path.join(os.path.dirname(home) if os.path.basename(home) == "latest" else home, "set_env.sh"))
+    cands += [_path(root, ASCEND + "/cann/set_env.sh"), _path(root, ASCEND + "/ascend-toolkit/set_env.sh")]
+    for _origin, found, _info in _toolkit_candidates(root, platform.machine(), env):
+        cands += [os.path.join(os.path.dirname(found), "set_env.sh"), os.path.join(found, "set_env.sh")]
+    return next((c for c in cands if os.path.isfile(c)), None)
+
+
+def _ideal(set_env, where):
+    """The shell text that makes the reference: CANN's set_env.sh sourced, the Python environment entered (what venv's
+    activate and `conda activate` set), then the report (its argv follows)."""
+    import shlex
+
+    q = shlex.quote
+    parts = [f". {q(set_env)}"] if set_env else []
+    if where.get("kind") == "venv":
+        parts.append(f"VIRTUAL_ENV={q(where['prefix'])}; export VIRTUAL_ENV")
+    elif where.get("kind") == "conda":
+        parts.append(f"CONDA_PREFIX={q(where['prefix'])}; CONDA_DEFAULT_ENV={q(where.get('name') or '')}; "
+                     "export CONDA_PREFIX CONDA_DEFAULT_ENV")
+    if where.get("kind") in ("venv", "conda"):
+        parts.append(f"PATH={q(os.path.dirname(where['python']))}:$PATH; export PATH")
+    return "; ".join([*parts, 'exec "$@"'])
+
+
+def _launch_views(root, via, exe):
+    """(name, argv, env) of every way a launcher starts a process here, each ending in the report; empty when there is
+    no CANN toolkit and no Python environment to expect."""
+    report = [exe, "-I", "-S", "-c", _LAUNCH_REPORT]      # the report needs no site-packages: start it bare
+    bash = _std_tool("bash") or "/bin/bash"
+    here = root in ("", "/")
+    runner = _path(root, RUNNER)
+    root_acct = _account(root, uid=0) or ("root", 0, 0, "/root", "/bin/bash")
+    home = root_acct[3] if here else _path(root, root_acct[3])
+    clean = {"PATH": CLEAN_PATH, "HOME": home, "USER": root_acct[0], "LOGNAME": root_acct[0]}
+    ssh_env = dict(clean, PATH=SSH_PATH_ROOT, SHELL=root_acct[4] or "/bin/sh", SSH_CLIENT="127.0.0.1 50000 22",
+                   SSH_CONNECTION="127.0.0.1 50000 127.0.0.1 22")
+    set_env = _set_env(root, os.environ if via == "exec" else {})
+    where = find_environment(root, {})
+    if not set_env and where.get("kind") not in ("venv", "conda"):
+        return []           # no toolkit and no Python environment here: nothing any launcher should get
+    views = [("baseline", [bash, "--noprofile", "--norc", "-c", 'exec "$@"', "ascend-launch", *report], clean),
+             # the reference: what the stack is, from what is installed, whatever the startup files say
+             ("reference", [bash, "--noprofile", "--norc", "-c", _ideal(set_env, where), "ascend-launch", *report],
+              clean)]
+    if via == "exec":       # docker/isula exec, a Kubernetes exec probe: this process's own environment, no shell
+        views.append(("exec", report, dict(os.environ)))
+    if here:
+        # `ssh host CMD`: sshd runs the user's login shell with -c; bash sees SSH_CLIENT and reads /etc/bash.bashrc and
+        # ~/.bashrc (bash: shell.c, run_startup_files), a shell other than bash reads nothing
+        shell = root_acct[4] if root_acct[4] and os.path.exists(root_acct[4]) else bash
+        views.append(("ssh", [shell, "-c", 'exec "$@"', "ascend-launch", *report], ssh_env))
+        # another user (nobody) whose shell is bash: only the system-wide files, and only what others may read; the
+        # report runs on the system's python3 (this interpreter may live where other users cannot go)
+        nobody = _account(root, name="nobody")
+        setpriv = _std_tool("setpriv")
+        system_python = _std_tool("python3")
+        if os.geteuid() == 0 and nobody and setpriv and system_python:
+            user_env = dict(ssh_env, PATH=SSH_PATH_USER, HOME=nobody[3], USER=nobody[0], LOGNAME=nobody[0],
+                            SHELL=bash)
+            views.append(("users", [setpriv, "--reuid", str(nobody[1]), "--regid", str(nobody[2]), "--clear-groups",
+                                    bash, "-c", 'exec "$@"', "ascend-launch", system_python, "-I", "-S", "-c",
+                                    _LAUNCH_REPORT, "run"],
+                          user_env))
+    else:
+        # a host root that is not this machine's "/" (a lab host): its ssh sessions read this machine's startup files,
+        # so what bash would read for `ssh host CMD` is read from under the root, in bash's order
+        read = 'for f in "$1" "$2"; do if [ -r "$f" ]; then . "$f"; fi; done; shift 2; exec "$@"'
+        views.append(("ssh", [bash, "--noprofile", "--norc", "-c", read, "ascend-launch",
+                              _path(root, "etc/bash.bashrc"), os.path.join(home, ".bashrc"), *report], ssh_env))
+    if os.path.exists(runner):
+        views.append(("service", [runner, *report], {"PATH": CLEAN_PATH, "HOME": "/"}))
+    return views
+
+
+def _run_views(views, timeout=90):
+    procs = []
+    for name, argv, env in views:
+        try:
+            procs.append((name, subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                 stderr=subprocess.PIPE, universal_newlines=True), None))
+        except OSError as e:
+            procs.append((name, None, f"{type(e).__name__}: {e}"))
+    out = {}
+    for name, proc, error in procs:
+        if proc is None:
+            out[name] = {"error": error}
+            continue
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            out[name] = {"error": f"timed out after {timeout} s"}
+            continue
+        lines = [ln for ln in stdout.splitlines() if ln.startswith("ASCEND-ENV-LAUNCH ")]
+        if not lines:
+            last = (stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+            out[name] = {"error": f"exit {proc.returncode}: {last[-300:]}"}
+            continue
+        out[name] = json.loads(lines[-1][len("ASCEND-ENV-LAUNCH "):])
+    return out
+
+
+@guarded
+def probe_launchers(root, via="local", exe=None):
+    """What each way of starting a process gets of the environment: a clean baseline, the reference (the stack as
+    installed: CANN's set_env.sh sourced and the Python environment entered, in a clean environment), and the views:
+    ``exec`` (this process's own environment, when ``via`` is exec: docker/isula exec), ``ssh`` (bash as sshd starts it
+    for `ssh host CMD`), ``users`` (the same as another user: nobody), ``service`` (ascend-run from an empty
+    environment).  Each view keeps only the Ascend variables and those the reference sets; the directories of the
+    reference's PATH, LD_LIBRARY_PATH and PYTHONPATH are listed with whether they exist and the key libraries they
+    hold."""
+    root = root or "/"
+    views = _launch_views(root, via, exe or sys.executable)
+    if not views:
+        return {"profile": None, "runner": None, "views": {}}
+    found = _run_views(views)
+    base_env = (found.get("baseline") or {}).get("env") or {}
+    ref_env = (found.get("reference") or {}).get("env") or {}
+    keep = {k for k in ref_env if LAUNCH_KEYS.match(k) or base_env.get(k) != ref_env.get(k)}
+    for view in found.values():
+        if isinstance(view.get("env"), dict):
+            view["env"] = {k: v for k, v in view["env"].items() if k in keep or LAUNCH_KEYS.match(k)}
+    dirs = {}
+    for key in ("PATH", "LD_LIBRARY_PATH", "PYTHONPATH"):
+        for entry in (ref_env.get(key) or "").split(":"):
+            if entry and entry not in dirs:
+                dirs[entry] = {"exists": os.path.isdir(entry),
+                               "libs": [lib for lib in KEY_LIBS if os.path.exists(os.path.join(entry, lib))]
+                               if key == "LD_LIBRARY_PATH" else []}
+    profile = _path(root, PROFILE)
+    runner = _path(root, RUNNER)
+    shell = (_account(root, uid=0) or ("root", 0, 0, "/root", "/bin/bash"))[4]
+    return {"profile": profile if os.path.isfile(profile) else None,
+            "runner": runner if os.path.exists(runner) else None, "shell": shell if root in ("", "/") else "/bin/bash",
+            "set_env": _set_env(root, os.environ if via == "exec" else {}),
+            "python_env": find_environment(root, {}).get("prefix"), "via": via, "root": root,
+            "views": found, "dirs": dirs}
+
+
 #: The environment site.yml builds in a container; the probe checks it when no --python is given.
 DEFAULT_VENV_PYTHON = "/opt/ascend-env/venv/bin/python"
 #: ascend_python_provider: conda makes <prefix>/envs/<name> and records <name> in <prefix>/.ascend-env-environment.
@@ -419,9 +728,10 @@ def default_python(root, env):
     return find_environment(root, env)["python"]
 
 
-def collect(root="/", python=None, imports=True, env=None):
-    """Every probe; the three that wait on other programs (npu-smi, hccn_tool, the environment's Python and its
-    framework imports) run at the same time, the file reads meanwhile."""
+def collect(root="/", python=None, imports=True, env=None, via=None):
+    """Every probe; the ones that wait on other programs (npu-smi, hccn_tool, the environment's Python and its
+    framework imports, the launcher views) run at the same time, the file reads meanwhile.  ``via`` (local, ssh,
+    exec: how the probe was started) turns on the launcher views; None leaves them out (the roles' readings)."""
     from concurrent.futures import ThreadPoolExecutor
 
     env = dict(os.environ if env is None else env)
@@ -430,8 +740,9 @@ def collect(root="/", python=None, imports=True, env=None):
     arch = system.get("arch") or platform.machine()
     driver = probe_driver(root)
     devices = probe_devices(root)
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         npu_smi = pool.submit(probe_npu_smi, root, driver.get("lib_dir") or _path(root, DRIVER_LIB))
+        launchers = pool.submit(probe_launchers, root, via) if via else None
         network = pool.submit(probe_network, root, devices.get("davinci") or [])
         where = find_environment(root, env) if python is None else {
             "python": python, "kind": "given", "name": None, "prefix": None, "source": "--python"}
@@ -451,6 +762,8 @@ def collect(root="/", python=None, imports=True, env=None):
         facts["network"] = network.result()
         facts["python"] = python_facts.result()
         facts["python"]["environment"] = where
+        if launchers is not None:
+            facts["launchers"] = launchers.result()
     facts["elapsed_ms"] = int((time.monotonic() - t0) * 1000)
     return facts
 
@@ -471,6 +784,9 @@ def main(argv=None):
                     "environment ascend-env made, " + DEFAULT_VENV_PYTHON + ", the only conda environment, "
                     "then this one)")
     ap.add_argument("--no-imports", action="store_true", help="do not import frameworks in a child process")
+    ap.add_argument("--via", choices=("local", "ssh", "exec", "none"), default="local",
+                    help="how this probe was started: exec (docker/isula exec: its own environment is what exec "
+                    "gives), ssh, local; none leaves out the launcher views")
     a = ap.parse_args(argv)
     # a root or Python that is not there would read nothing, and "nothing installed" is not a finding
     if not os.path.isdir(a.root):
@@ -480,7 +796,8 @@ def main(argv=None):
             and not (os.sep not in a.python and _which(a.python)):
         sys.stderr.write(f"probe: --python {a.python}: no such executable on this machine\n")
         return 2
-    json.dump(collect(a.root, a.python, imports=not a.no_imports), sys.stdout)
+    json.dump(collect(a.root, a.python, imports=not a.no_imports, via=None if a.via == "none" else a.via),
+              sys.stdout)
     sys.stdout.write("\n")
     return 0
 

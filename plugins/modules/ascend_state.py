@@ -54,6 +54,18 @@ options:
   store_dir:
     description: With O(scope=host), the host's copy of the artefact store.
     type: path
+  sshd:
+    description: With O(scope=host) and O(engine), also read each running container's sshd (through the engine) -
+      whether sshd and its host key are installed and sshd runs, the ascend-env drop-in, root's authorized keys, the
+      host key, and whether root has a password (only the sha256 of the shadow field, never the hash itself).
+    type: bool
+    default: false
+  driver_prereqs:
+    description:
+      - With O(scope=host), read what the NPU driver installer needs (dkms, gcc, make, lspci, ifconfig, the running
+        kernel's headers, the OS, the run user and group, free space) - the probe's C(probe_driver_prereqs).
+      - Keys C(user), C(group), C(install_path).
+    type: dict
   venv:
     description: With O(scope=env), the venv whose Python and packages to read (the doctor's probe of a Python).
     type: path
@@ -118,8 +130,14 @@ image_present:
   returned: when scope is host and engine and image are given
   type: bool
 containers:
-  description: Per container name - exists, running, spec_hash (the label io.ascend-env.spec-hash).
+  description: Per container name - exists, running, spec_hash (the label io.ascend-env.spec-hash), and with O(sshd)
+    sshd - installed, hostkey, running, root_password, root_shadow_sha256, dropin, keys, hostkey_pub (null when the
+    container does not run).
   returned: when scope is host and engine is given
+  type: dict
+driver_prereqs:
+  description: What the driver installer needs, as found on the host (tools, kernel, headers, os, accounts, free space).
+  returned: when scope is host and driver_prereqs is given
   type: dict
 store:
   description: The host's store copy - sizes per path, the recorded sha256 per path, the fan-out tools found, and
@@ -171,6 +189,7 @@ from ansible_collections.ascend.env.plugins.module_utils.ascend_probe import (
     FRAMEWORK_DISTS,
     collect,
     probe_cann,
+    probe_driver_prereqs,
     probe_python,
 )
 
@@ -204,7 +223,7 @@ def _engine(module, argv, env):
     return cp
 
 
-def _containers(module, engine, env, names, image):
+def _containers(module, engine, env, names, image, sshd=False):
     out = {}
     present = None
     if image:
@@ -222,9 +241,40 @@ def _containers(module, engine, env, names, image):
             out[name] = {"exists": True, "running": False, "spec_hash": None}
             continue
         labels = (doc.get("Config") or {}).get("Labels") or {}
-        out[name] = {"exists": True, "running": bool((doc.get("State") or {}).get("Running")),
-                     "spec_hash": labels.get("io.ascend-env.spec-hash")}
+        running = bool((doc.get("State") or {}).get("Running"))
+        out[name] = {"exists": True, "running": running, "spec_hash": labels.get("io.ascend-env.spec-hash")}
+        if sshd:
+            out[name]["sshd"] = _sshd(module, engine, env, name) if running else None
     return present, out
+
+
+# What the ascend_ssh role compares in a container, read in one exec: markers, then the drop-in, the authorized keys
+# and the host key, separated by lines of ---
+_SSHD_SCRIPT = (
+    "command -v sshd >/dev/null || echo NO-SSHD; ls /etc/ssh/ssh_host_ed25519_key >/dev/null 2>&1 || echo NO-HOSTKEY;"
+    " pgrep -x sshd >/dev/null || echo NOT-RUNNING;"
+    " pw=$(getent shadow root | cut -d: -f2); case $pw in '$'*) echo ROOT-PASSWORD;; esac;"
+    " echo ROOT-SHADOW $(printf %s \"$pw\" | sha256sum | cut -d' ' -f1);"
+    " echo ---; cat /etc/ssh/sshd_config.d/ascend-env.conf 2>/dev/null;"
+    " echo ---; cat /root/.ssh/authorized_keys 2>/dev/null;"
+    " echo ---; cat /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null; true")
+
+
+def _sshd(module, engine, env, name):
+    """The container's sshd as the ascend_ssh role compares it (None when the exec fails)."""
+    cp = _engine(module, [engine, "exec", name, "sh", "-c", _SSHD_SCRIPT], env)
+    if cp.returncode != 0:
+        return None
+    parts = (cp.stdout + "\n").split("---\n")
+    parts += [""] * (4 - len(parts))
+    head = parts[0]
+    shadow = ""
+    for line in head.splitlines():
+        if line.startswith("ROOT-SHADOW "):
+            shadow = line.split(" ", 1)[1].strip()
+    return {"installed": "NO-SSHD" not in head, "hostkey": "NO-HOSTKEY" not in head,
+            "running": "NOT-RUNNING" not in head, "root_password": "ROOT-PASSWORD" in head,
+            "root_shadow_sha256": shadow, "dropin": parts[1], "keys": parts[2], "hostkey_pub": parts[3].strip()}
 
 
 def _store(store_dir):
@@ -296,6 +346,8 @@ def main():
             "image": {"type": "str"},
             "containers": {"type": "list", "elements": "str", "default": []},
             "store_dir": {"type": "path"},
+            "sshd": {"type": "bool", "default": False},
+            "driver_prereqs": {"type": "dict"},
             "venv": {"type": "path"},
             "dists": {"type": "list", "elements": "str", "default": []},
             "system_python": {"type": "path"},
@@ -312,12 +364,18 @@ def main():
         if p["probe"]:
             result["facts"] = collect(p["root"], None, imports=False)
         if p["engine"]:
-            present, containers = _containers(module, p["engine"], p["engine_env"], p["containers"], p["image"])
+            present, containers = _containers(module, p["engine"], p["engine_env"], p["containers"], p["image"],
+                                              p["sshd"])
             result["containers"] = containers
             if p["image"]:
                 result["image_present"] = present
         if p["store_dir"]:
             result["store"] = _store(p["store_dir"])
+        if p["driver_prereqs"] is not None:
+            d = p["driver_prereqs"]
+            result["driver_prereqs"] = probe_driver_prereqs(p["root"], str(d.get("user") or "HwHiAiUser"),
+                                                            str(d.get("group") or "HwHiAiUser"),
+                                                            d.get("install_path") or None)
     else:
         _env_scope(module, p, result)
     result["files"] = {f: _sha256(f) for f in p["files"]}

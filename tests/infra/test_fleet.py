@@ -128,7 +128,12 @@ def test_framework_component_is_exactly_the_resolved_version(env, component):
     assert got.stdout.strip().split("+")[0] == env.component(component)
 
 
-def test_environment_block_is_in_bashrc(env):
-    bashrc = env.env.file(env.path("/root/.bashrc"))
-    assert bashrc.contains("# BEGIN ascend-env environment")
-    assert bashrc.contains("set_env.sh")
+def test_environment_profile_and_the_hook_at_the_top_of_bashrc(env):
+    """/etc/profile.d/ascend-env.sh holds the environment; root's ~/.bashrc sources it from its first line, before
+    any interactive guard (a command run over ssh stops at the guard)."""
+    profile = env.env.file(env.path("/etc/profile.d/ascend-env.sh"))
+    assert profile.contains("set_env.sh") and profile.contains(env.pyenv["path"])
+    bashrc = env.env.file(env.path("/root/.bashrc")).content_string
+    first = bashrc.splitlines()[:3]
+    assert first[0] == "# BEGIN ascend-env environment (managed by Ansible)", first
+    assert env.path("/etc/profile.d/ascend-env.sh") in first[1] and first[2].startswith("# END ascend-env")

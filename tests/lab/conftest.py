@@ -18,8 +18,10 @@ from ascend_env.lab.config import build_config
 PREFIX = REPO / ".lab-test"
 CONFIG = {
     "hosts": [
+        # its containers start from the image with Ubuntu's root .bashrc (interactive guard first), as most Ascend
+        # images are Ubuntu-based; t2's from Debian's
         {"name": "t1", "chip": "910b", "cards": 8, "driver": "25.0.rc1.1", "firmware": "7.7.0.1.231",
-         "address": "127.0.0.12"},
+         "address": "127.0.0.12", "image": "ubuntu-bashrc"},
         {"name": "t2", "chip": "300i-duo", "cards": 2, "driver": "25.0.rc1.1", "firmware": "7.7.0.1.231",
          "address": "127.0.0.13", "npu_smi_dir": "usr/local/sbin", "runtime": "isula"},
         # host mode: site.yml builds the torch stack on the host itself (ascend_container_enabled: false)

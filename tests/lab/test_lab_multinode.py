@@ -61,9 +61,12 @@ def test_site_wrote_it_into_both_environments(converged):
     inside = subprocess.run(["docker", "exec", "llm-torch", "cat", "/etc/ascend-env/hccl.json"], capture_output=True,
                             text=True, env=docker, check=True).stdout
     assert inside == EXPECTED.read_text()
-    bashrc = subprocess.run(["docker", "exec", "llm-torch", "cat", "/root/.bashrc"], capture_output=True, text=True,
-                            env=docker, check=True).stdout
-    assert "export RANK_TABLE_FILE=/etc/ascend-env/hccl.json" in bashrc
+    profile = subprocess.run(["docker", "exec", "llm-torch", "cat", "/etc/profile.d/ascend-env.sh"],
+                             capture_output=True, text=True, env=docker, check=True).stdout
+    assert "export RANK_TABLE_FILE=/etc/ascend-env/hccl.json" in profile
+    exec_env = subprocess.run(["docker", "exec", "llm-torch", "printenv", "RANK_TABLE_FILE"], capture_output=True,
+                              text=True, env=docker, check=True).stdout        # docker exec gets it too
+    assert exec_env.strip() == "/etc/ascend-env/hccl.json"
     t2 = PREFIX / "hosts/t2/root/etc/ascend-env/hccl.json"
     assert not t2.exists()                                     # the 300I Duo host takes no part
 

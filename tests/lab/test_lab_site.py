@@ -213,15 +213,28 @@ def test_password_login_from_vault_then_back_to_key_only(converged, tmp_path):
 
 
 def test_opt_in_driver_upgrade_from_the_store_then_nothing(converged):
-    """ascend_driver_manage: a host left with an older driver is upgraded from the store's HDK .run (overwrite
-    install: --upgrade, the recorded run user kept), npu-smi still works, the reboot is reported as owed (the lab
-    never reboots), the driver check passes, and a second run changes nothing."""
+    """ascend_driver_manage: a host left with an older driver and without dkms and kernel headers is refused before
+    any installer runs, naming both with the command that installs them; with them back it is upgraded from the
+    store's HDK .run (overwrite install: --upgrade, the recorded run user kept), npu-smi still works, the reboot is
+    reported as owed (the lab never reboots), the driver check passes, and a second run changes nothing."""
     host_root = PREFIX / "hosts/t1/root"
     info = host_root / "usr/local/Ascend/driver/version.info"
     lab("fault", "t1", "driver-too-old")
     try:
         assert info.read_text().startswith("Version=24.1.rc1\n")
         manage = ("--tags", "driver", "--limit", "t1,localhost", "-e", '{"ascend_driver_manage": true}')
+        # first without dkms and the running kernel's headers: refused before any installer runs, each named with
+        # the command for t1's OS (its os-release is Ubuntu's)
+        lab("fault", "t1", "no-dkms")
+        lab("fault", "t1", "no-kernel-headers")
+        refused = playbook(*manage)
+        said = " ".join(refused.stdout.split())                    # the YAML callback wraps long messages
+        assert refused.returncode != 0 and "t1: dkms is missing" in said and "apt-get install -y dkms" in said
+        assert "t1: no kernel headers for the running kernel" in said and "apt-get install -y linux-headers-" in said
+        assert "Nothing was installed." in said and "Run the installers" not in said
+        assert info.read_text().startswith("Version=24.1.rc1\n")
+        lab("fault", "t1", "--clear", "no-dkms")
+        lab("fault", "t1", "--clear", "no-kernel-headers")
         first = playbook(*manage)
         assert first.returncode == 0, first.stdout[-5000:]
         assert "driver 24.1.RC1 -> 25.0.RC1.1 (overwrite install)" in first.stdout

@@ -20,6 +20,7 @@ import ascend_env
 
 EXAMPLE_INVENTORY = REPO / "inventory/example"
 VERSION = ascend_env.__version__
+REQUIRES_ANSIBLE = yaml.safe_load((REPO / "meta/runtime.yml").read_text())["requires_ansible"]  # ">=X,<Y"
 
 
 def run(env: dict[str, str], argv: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -61,6 +62,7 @@ def test_the_collection_holds_the_ansible_content_only(release):
         names = set(tar.getnames())
         manifest = json.load(tar.extractfile("MANIFEST.json"))
         links = {m.name: m.linkname for m in tar.getmembers() if m.issym()}
+        runtime = yaml.safe_load(tar.extractfile("meta/runtime.yml"))
     assert manifest["collection_info"]["version"] == VERSION
     assert {"playbooks/site.yml", "meta/runtime.yml", "plugins/module_utils/ascend_probe.py",
             "plugins/plugin_utils/package.py", "roles/ascend_python/meta/argument_specs.yml", "CHANGELOG.md",
@@ -72,8 +74,8 @@ def test_the_collection_holds_the_ansible_content_only(release):
                                                            "tests/sanity/ignore-2.19.txt"}
     # the roles read hosts through the module ascend_state, whose probe is the module_utils file (one source of truth)
     assert links == {} and "plugins/modules/ascend_state.py" in names
-    runtime = yaml.safe_load((REPO / "meta/runtime.yml").read_text())
-    assert runtime["requires_ansible"] == ">=2.18.0,<2.20.0"
+    # the checkout's requires_ansible, the one source of the range (the preflight reads it from the collection)
+    assert runtime["requires_ansible"] == REQUIRES_ANSIBLE
 
 
 def test_the_sdist_builds_the_same_wheel_contents(release, tmp_path):
@@ -150,7 +152,8 @@ def test_an_ansible_older_than_requires_ansible_stops_before_anything_changes(re
     env = dict(release["env"], PATH=f"{venv / 'bin'}:{release['env']['PATH']}", **RELEASE_ANSIBLE_ENV)
     cp = run(env, ["ansible-playbook", "ascend.env.site", "-i", "inventory/hosts.yml"], site_dir(tmp_path))
     assert cp.returncode != 0
-    assert f"ansible-core must be >= 2.18.0 and < 2.20.0; you have {core}" in cp.stdout
+    low, high = REQUIRES_ANSIBLE.removeprefix(">=").split(",<")
+    assert f"ansible-core must be >= {low} and < {high}; you have {core}" in cp.stdout
     assert "does not support Ansible version" in cp.stderr      # Ansible's own warning from meta/runtime.yml
     rows = recap(cp.stdout)
     assert set(rows) == {"localhost"} and rows["localhost"]["failed"] == 1

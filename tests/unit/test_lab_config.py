@@ -9,13 +9,15 @@ import pytest
 import yaml
 
 from ascend_env.lab import hdk
-from ascend_env.lab.config import LabConfigError, build_config
+from ascend_env.lab.config import HostSpec, LabConfig, LabConfigError, build_config
 from ascend_env.lab.engine import dockerd_argv
 from ascend_env.lab.faults import desired, make_fault
 from ascend_env.lab.inventory import render_inventory
 from ascend_env.lab.layout import LabPaths
+from ascend_env.lab.procs import LabError
 from ascend_env.lab.sshd import sshd_config_text
-from ascend_env.lab.store import torch_guard
+from ascend_env.lab.store import lab_stacks, torch_guard
+from ascend_env.matrix import load_matrix
 
 PREFIX = Path("/srv/lab-test")
 
@@ -168,3 +170,57 @@ def test_a_host_provisioned_itself_gets_ascend_container_enabled_false():
     assert inv["all"]["vars"] == {"ascend_framework_check_device": "cpu", "ascend_smoke_device": "cpu"}
     with pytest.raises(LabConfigError, match=r"containers 'no'; use true .* or false"):
         build_config({"hosts": [{"name": "h1", "containers": "no"}]}, prefix=Path("/tmp/lab-x"))
+
+
+def test_a_hosts_image_is_the_base_or_a_variant():
+    c = cfg()
+    assert [h.image for h in c.hosts] == ["ubuntu-bashrc", "debian"]    # h1 like most Ascend images: Ubuntu's guard
+    with pytest.raises(LabConfigError, match="image 'alpine'; use one of debian, ubuntu-bashrc"):
+        cfg({"hosts": [{"image": "alpine"}]})
+    inv = yaml.safe_load(render_inventory(c, LabPaths(c.prefix, c.cache)))["ascend_hosts"]["hosts"]
+    assert inv["h1"]["ascend_container_image"] == "ascend-env/base:bookworm-ubuntu-bashrc"
+    assert inv["h1"]["ascend_container_image_tar"] == "ascend-env-base_bookworm-ubuntu-bashrc.tar"
+    assert inv["h1"]["ascend_artifacts_images"] == ["ascend-env-base_bookworm-ubuntu-bashrc.tar"]
+    assert "ascend_container_image" not in inv["h2"]                      # the role's default: the base image
+
+
+def test_the_ubuntu_variant_carries_ubuntus_root_bashrc_and_its_own_key(monkeypatch, tmp_path):
+    from ascend_env.lab import image
+
+    files = image._variant_files("ubuntu-bashrc")
+    text = files["/root/.bashrc"]
+    assert text.startswith("# ~/.bashrc: executed by bash(1) for non-login shells.\n")
+    assert next(ln for ln in text.splitlines() if ln and not ln.startswith("#")) == '[ -z "$PS1" ] && return'
+    assert "figlet" not in text and "notepad" not in text                  # the fork's additions are not Ubuntu's
+    key = image.variant_key("bookworm", "http://deb.debian.org/debian", "ubuntu-bashrc")
+    assert key.startswith(image.cache_key("bookworm", "http://deb.debian.org/debian") + "-ubuntu-bashrc-")
+    (tmp_path / "ubuntu_root.bashrc").write_text(text + "# changed\n")
+    monkeypatch.setattr(image, "DATA", tmp_path)
+    assert image.variant_key("bookworm", "http://deb.debian.org/debian", "ubuntu-bashrc") != key  # a change rebuilds
+    with pytest.raises(image.ImageVariantError, match="'fedora'"):
+        image.variant_key("bookworm", "m", "fedora")
+
+
+def test_build_faults_take_away_what_the_driver_installer_builds_with(tmp_path):
+    from ascend_env.lab import sysroot
+
+    c = cfg()
+    h1 = c.hosts[0]
+    d = desired(h1, [make_fault(h1, "no-dkms"), make_fault(h1, "no-build-tools")])
+    assert d.no_build == {"dkms", "gcc", "make"} and desired(h1, []).no_build == frozenset()
+    root = tmp_path / "root"
+    assert sysroot.driver_build_deps(root) == ["dkms", "gcc", "make", "lspci", "ifconfig", "kernel headers"]
+    assert sysroot.driver_build_deps(root) == []                            # idempotent
+    assert sysroot.driver_build_deps(root, d.no_build | {"headers"}) == ["dkms removed", "gcc removed",
+                                                                        "make removed", "kernel headers removed"]
+    assert not sysroot.kernel_headers(root).exists() and (root / "usr/bin/lspci").exists()
+    assert sysroot.driver_build_deps(root) == ["dkms", "gcc", "make", "kernel headers"]
+    assert (root / sysroot.HOST_MARKER).exists()
+    assert "ID=ubuntu" in sysroot.OS_RELEASE["docker"] and 'ID="openEuler"' in sysroot.OS_RELEASE["isula"]
+
+
+def test_a_lab_container_that_does_not_resolve_is_a_lab_error_naming_why():
+    # mypy found it: the message read Conflict.message, which does not exist (an AttributeError, not this error)
+    c = LabConfig(prefix=PREFIX, cache=Path("/srv/lab-cache"), hosts=(HostSpec("h1", "127.0.0.2", chip="910z"),))
+    with pytest.raises(LabError, match=r"container llm-torch on h1 does not resolve:\nunknown chip '910z'"):
+        lab_stacks(c, load_matrix())

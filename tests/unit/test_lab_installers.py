@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from ascend_env.compat import Bound, parse_bounds
 from ascend_env.lab import installers as inst
+from ascend_env.lab import sysroot
 from ascend_env.versions import Version
 
 pytestmark = pytest.mark.skipif(shutil.which("makeself") is None or not inst.STOCK_HEADER.exists(),
@@ -53,6 +55,8 @@ def lab(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASCEND_", "TOOLCHAIN_HOME"))}
     env.update(PATH=f"{fake}:{os.environ['PATH']}", ASCEND_LAB_IN_CONTAINER="0", ASCEND_LAB_ROOT=str(tmp_path / "root"),
                ASCEND_LAB_UNAME_M="aarch64", ASCEND_LAB_REQUIRED_KB="1", HOME=str(tmp_path / "home"))
+    # the host's driver build tools and kernel headers, as every lab host has them (sysroot.driver_build_deps)
+    sysroot.driver_build_deps(tmp_path / "root")
     return {"env": env, "path": tmp_path / "inst" / "Ascend", "root": tmp_path / "root", "tmp": tmp_path}
 
 
@@ -78,7 +82,7 @@ def test_inner_versions_table_has_sources_and_real_samples():
     assert rows["8.5.0"].innerversion == "V100R001C25SPC001B212"
     assert all(r.source for r in rows.values())
     assert rows["8.0.RC2"].source.startswith("lab-derived")
-    assert "V100R001C15" in rows["8.0.0"].compatible_prefixes
+    assert Bound("V100R001C15", None) in parse_bounds(rows["8.0.0"].compatible_version)  # as the toolkit rule reads it
 
 
 def test_inner_version_for_betas_and_unknown_versions(matrix):
@@ -172,6 +176,26 @@ def test_toolkit_install_lays_down_the_real_files(pkgs, lab):
     assert record == {"Install_Path": str(lab["path"]), "Toolkit_InstallPath": str(base)}
     log = (lab["tmp"] / "inst" / "ascend_lab_logs" / "ascend_toolkit_install.log").read_text()
     assert "[Toolkit] [" in log and "[INFO] install start" in log
+
+
+def test_the_exec_environment_is_what_set_env_sh_gives(pkgs, lab):
+    """A container's env at create (what docker exec gets, ascend_env.render.exec_env) equals what sourcing the
+    toolkit's set_env.sh in an empty environment gives: every variable, every library and PATH entry, in order."""
+    from ascend_env.render import DEFAULT_EXEC_PATH, EnvSpec, exec_env
+
+    assert install(lab, pkgs["tk800"]).returncode == 0
+    base = lab["path"] / "ascend-toolkit"
+    sourced = subprocess.run(["bash", "--norc", "--noprofile", "-c", f". {base}/set_env.sh && env"],
+                             capture_output=True, text=True, check=True, env={"PATH": DEFAULT_EXEC_PATH})
+    got = dict(line.split("=", 1) for line in sourced.stdout.splitlines() if "=" in line)
+    want = exec_env(EnvSpec(driver_root=str(lab["path"] / "driver")), str(base / "latest"), "aarch64")
+    for key, value in want.items():
+        if key in ("LD_LIBRARY_PATH", "PYTHONPATH"):   # set_env.sh leaves an empty entry (the cwd) at the end
+            assert [e for e in got[key].split(":") if e] == value.split(":"), key
+        else:
+            assert got[key] == value, key
+    assert {k for k in got if k.startswith(("ASCEND_", "TOOLCHAIN"))} == {k for k in want if k.startswith(
+        ("ASCEND_", "TOOLCHAIN"))}
 
 
 def test_toolkit_repeat_install_says_already_installed(pkgs, lab):
@@ -290,6 +314,39 @@ def test_driver_needs_its_run_user(pkgs, lab):
     assert not lab["path"].exists()
 
 
+@pytest.mark.parametrize(("missing", "said"), [
+    (frozenset({"headers"}), "Error! Your kernel headers for kernel {k} cannot be found at /lib/modules/{k}/build"),
+    (frozenset({"dkms"}), "dkms: command not found"),
+    (frozenset({"gcc", "make"}), "gcc: command not found; make: command not found"),
+])
+def test_driver_without_its_build_tools_fails_as_the_real_one(pkgs, lab, missing, said):
+    """No dkms, no headers for the running kernel, no compiler: the real installer's two lines after its copy
+    (hiascend instg_0066), dkms's own words in the log, and the installed driver left as it was."""
+    first = install(lab, pkgs["driver"], "--full", "--install-for-all", "--install-username=root",
+                    "--install-usergroup=root")
+    assert first.returncode == 0, first.stderr
+    before = (lab["path"] / "driver" / "version.info").read_text()
+    sysroot.driver_build_deps(lab["root"], missing)
+    res = install(lab, pkgs["driver"], "--upgrade", "--install-username=root", "--install-usergroup=root")
+    log = lab["path"].parent / "ascend_lab_logs" / "ascend_install.log"
+    assert res.returncode == 1
+    assert f"[ERROR]Dkms install failed, details in : {log}. " in res.stdout
+    assert f"[ERROR]Driver_ko_install failed, details in : {log}." in res.stderr
+    assert said.format(k=os.uname().release) in log.read_text()
+    assert (lab["path"] / "driver" / "version.info").read_text() == before
+    sysroot.driver_build_deps(lab["root"])               # back: the same command installs
+    assert install(lab, pkgs["driver"], "--upgrade", "--install-username=root",
+                   "--install-usergroup=root").returncode == 0
+
+
+def test_driver_names_the_missing_tools_before_anything(pkgs, lab):
+    for tool in ("lspci", "ifconfig"):
+        (lab["root"] / sysroot.BUILD_TOOLS[tool]).unlink()
+    res = install(lab, pkgs["driver"], "--full", "--install-username=root", "--install-usergroup=root")
+    assert res.returncode == 1 and "[ERROR]The list of missing tools: lspci,ifconfig" in res.stderr
+    assert not lab["path"].exists() and "Dkms" not in res.stdout
+
+
 def test_driver_then_firmware(pkgs, lab):
     fw_first = install(lab, pkgs["firmware"], "--full")
     assert fw_first.returncode != 0 and "driver not installed" in fw_first.stderr
@@ -322,7 +379,7 @@ def test_driver_upgrade_on_a_lab_host_keeps_user_npu_smi_and_host_paths(pkgs, la
     """Inside a lab host's root: accounts from its etc/, paths recorded as the host sees them, --upgrade keeps the
     recorded run user, and the lab's npu-smi library and card state survive the driver being replaced."""
     root = lab["root"]
-    (root / "etc").mkdir(parents=True)
+    (root / "etc").mkdir(parents=True, exist_ok=True)
     (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
     (root / "etc" / "group").write_text("root:x:0:\n")
     path = root / "usr" / "local" / "Ascend"

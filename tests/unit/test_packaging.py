@@ -1,9 +1,10 @@
-"""One release, two artefacts: the wheel's and the collection's version, the Ansible gate in every place that
-states it, FQCN names for every role and filter the playbooks use, one probe file, and the check that names a
-controller whose wheel and collection disagree."""
+"""One release, two artefacts: the wheel's and the collection's version, the Ansible range pyproject restates from
+meta/runtime.yml, the libraries the package declares, FQCN names for every role and filter the playbooks use, one
+probe file, and the check that names a controller whose wheel and collection disagree."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import tomllib
@@ -29,11 +30,11 @@ def test_the_wheel_and_the_collection_have_one_version():
     assert ascend_env.__version__ in changelog["releases"]
 
 
-def test_the_ansible_gate_is_the_same_everywhere():
+def test_pyproject_states_the_ansible_range_of_meta_runtime():
+    # meta/runtime.yml is the one source (the preflight reads it at run time: test_playbook_preflight.py); a
+    # pyproject cannot read a file, so its `ansible` extra states the range again and this keeps the two equal
     runtime = yaml.safe_load((ROOT / "meta/runtime.yml").read_text())["requires_ansible"]
     low, high = re.fullmatch(r">=([\d.]+),<([\d.]+)", runtime).groups()
-    preflight = yaml.safe_load((ROOT / "playbooks/preflight.yml").read_text())[0]["vars"]
-    assert (preflight["ascend_ansible_min_version"], preflight["ascend_ansible_max_version"]) == (low, high)
     extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["ansible"]
     core = next(d for d in extra if d.startswith("ansible-core"))
     assert core == f"ansible-core>={low.rsplit('.0', 1)[0]},<{high.rsplit('.0', 1)[0]}"
@@ -42,6 +43,38 @@ def test_the_ansible_gate_is_the_same_everywhere():
 def _ansible_text() -> str:
     files = [*ROOT.glob("playbooks/*.yml"), *ROOT.glob("roles/*/tasks/*.yml"), ROOT / "site.yml"]
     return "\n".join(p.read_text() for p in files)
+
+
+#: distribution -> the module it is imported as, where the two differ
+IMPORT_NAMES = {"PyYAML": "yaml", "Jinja2": "jinja2", "py-rattler": "rattler"}
+
+
+def _imported_modules() -> set[str]:
+    """The top-level modules ascend_env and the collection's plugins import (anywhere in a file)."""
+    names: set[str] = set()
+    for path in [*(ROOT / "ascend_env").rglob("*.py"), *(ROOT / "plugins").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_every_library_the_package_declares_is_imported():
+    # the libraries the package itself uses: its dependencies, and the extras for doctor --ssh and the lab's conda
+    # channel (the ansible and test extras are tools: ansible-core, pytest, ruff, mypy ... are run, not imported)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    declared = [*project["dependencies"], *extras["remote"], *extras["lab-conda"]]
+    imported = _imported_modules()
+    unused = []
+    for requirement in declared:
+        dist = re.match(r"[A-Za-z0-9._-]+", requirement)[0]
+        module = IMPORT_NAMES.get(dist, dist.lower().replace("-", "_"))
+        if module not in imported:
+            unused.append(f"{dist} (module {module})")
+    assert not unused, f"declared in pyproject.toml but imported nowhere: {unused}; drop them"
 
 
 def test_playbooks_and_roles_name_roles_and_filters_by_fqcn():

@@ -99,3 +99,15 @@ def test_the_plan_dumps_to_plain_json_data(fleet):
     data = fleet.hosts["npu-a"].dump()
     assert json.loads(json.dumps(data)) == data
     assert data["envs"][0]["name"] == "npu-a-llm-pt"
+
+
+def test_a_lenient_reader_plans_a_host_the_preflight_would_stop_unless_it_cannot_be_reached(matrix, tmp_path):
+    """The doctor reads a fleet whose store is not there yet; an address that cannot be used is never planned."""
+    missing_store = {**HOSTS["npu-a"], "ascend_offline": True, "ascend_offline_store": str(tmp_path / "none")}
+    fleet = plan({"npu-a": missing_store}, matrix)
+    assert "npu-a" in fleet.problems and not fleet.hosts
+    fleet = plan({"npu-a": missing_store}, matrix, lenient=True)
+    assert "npu-a" in fleet.hosts and "the store does not exist" in " ".join(fleet.ignored["npu-a"])
+    bad_port = {**HOSTS["npu-a"], "ansible_port": 70000}
+    fleet = plan({"npu-a": bad_port}, matrix, lenient=True)
+    assert not fleet.hosts and "ansible_port 70000" in " ".join(fleet.problems["npu-a"])

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 _PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
@@ -26,6 +27,32 @@ def run_playbook(inventory: Path | None = None, **env_extra: str) -> subprocess.
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PYTHONPATH=str(ROOT), PATH=_PATH,
                **env_extra)
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("runtime", [None, ">=2.16.3,<2.31.0"])
+def test_the_controller_check_takes_the_ansible_range_from_meta_runtime(tmp_path, runtime):
+    """The first play's vars, as written, in a playbook beside a meta/runtime.yml (the collection's layout): the
+    range they give is that file's requires_ansible -- the real one, and another one to show it is read, not
+    written twice."""
+    play = yaml.safe_load((ROOT / "playbooks/preflight.yml").read_text())[0]
+    (tmp_path / "playbooks").mkdir()
+    if runtime is None:
+        (tmp_path / "meta").symlink_to(ROOT / "meta")
+        runtime = yaml.safe_load((ROOT / "meta/runtime.yml").read_text())["requires_ansible"]
+    else:
+        (tmp_path / "meta").mkdir()
+        (tmp_path / "meta/runtime.yml").write_text(yaml.safe_dump({"requires_ansible": runtime}))
+    low, high = runtime.removeprefix(">=").split(",<")
+    probe = [{"name": "The controller check's range", "hosts": "localhost", "connection": "local",
+              "gather_facts": False, "vars": play["vars"],
+              "tasks": [{"name": "Show it", "ansible.builtin.debug": {
+                  "msg": "range {{ ascend_ansible_min_version }} {{ ascend_ansible_max_version }}"}}]}]
+    (tmp_path / "playbooks/probe.yml").write_text(yaml.safe_dump(probe, sort_keys=False))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", PATH=_PATH)
+    r = subprocess.run([PLAYBOOK or "ansible-playbook", "-i", "localhost,", str(tmp_path / "playbooks/probe.yml")],
+                       cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert f"range {low} {high}" in r.stdout
 
 
 def test_example_inventory_resolves():

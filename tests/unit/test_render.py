@@ -10,6 +10,7 @@ import argparse
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -34,10 +35,14 @@ from ascend_env.render import (
     SshdSpec,
     container_context,
     env_context,
+    exec_env,
     format_device_list,
     parse_device_selection,
     render_container_argv,
     render_env_block,
+    render_env_hook,
+    render_env_profile,
+    render_env_runner,
     render_sshd_config,
     spec_hash,
     sshd_context,
@@ -532,10 +537,10 @@ def test_env_block_content() -> None:
     assert f"if [ -f {nnal} ]; then . {nnal}; fi" in text
     assert "conda activate mindspore" in text and "export HCCL_CONNECT_TIMEOUT=1200" in text
     assert "BEGIN" not in text and "END" not in text  # the caller's markers are not part of the block
-    # every source is guarded
+    # every source is guarded by a test of that very file
     for line in text.splitlines():
         if ". /" in line:
-            assert line.startswith("if [ -f "), line
+            assert re.search(r"\[ -f (\S+) \]; then \. \1", line), line
 
 
 def _sh() -> str:
@@ -622,6 +627,10 @@ TEMPLATE_CASES = [
     ("env_block.sh.j2", env_context(EnvSpec(set_env="/a/set_env.sh", npu_smi_dir="/b", venv="/v",
                                             exports={"A": "1"}))),
     ("env_block.sh.j2", env_context(EnvSpec(driver_root=None))),
+    ("env_block.sh.j2", env_context(EnvSpec(conda_prefix="/opt/conda", conda_env="ms"))),
+    ("env_profile.sh.j2", env_context(EnvSpec(set_env="/a/set_env.sh", venv="/v"))),
+    ("env_hook.sh.j2", {"profile": "/etc/profile.d/ascend-env.sh"}),
+    ("env_runner.sh.j2", {"profile": "'/etc/profile.d/my env.sh'"}),
 ]
 
 
@@ -754,3 +763,149 @@ def test_module_entry_point_and_usage_errors() -> None:
                    "--detected", "0-7")
     assert r.returncode == 2
     assert "error: device 9 is not on this host (it has 0-7); pick from 0-7 or use 'all'" in r.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the environment in every process: profile, hook, runner, exec environment (docs/environment.md)
+
+UBUNTU_ROOT_BASHRC = ROOT / "ascend_env/lab/data/ubuntu_root.bashrc"
+
+
+def _bash() -> str:
+    bash = shutil.which("bash")
+    if bash is None:  # pragma: no cover
+        pytest.skip("no bash")
+    return bash
+
+
+def _fake_venv(base: Path) -> Path:
+    """A venv as far as the block can tell: bin/ and an activate that, like venv's, changes the prompt."""
+    venv = base / "my venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "activate").write_text(
+        f'VIRTUAL_ENV={shlex.quote(str(venv))}; export VIRTUAL_ENV\n'
+        'PATH="$VIRTUAL_ENV/bin:$PATH"; export PATH\nPS1="(venv) ${PS1:-}"; export PS1\n')
+    return venv
+
+
+def test_the_profile_enters_the_venv_without_a_prompt_outside_an_interactive_shell(tmp_path: Path) -> None:
+    """venv's bin/activate exports PS1; sourced before `[ -z "$PS1" ] && return` in a non-interactive shell, that PS1
+    would run the rest of the file as if interactive.  Non-interactive: VIRTUAL_ENV and bin/ first, PS1 untouched;
+    interactive: activate itself (its prompt).  Twice is the same as once."""
+    venv = _fake_venv(tmp_path)
+    profile = tmp_path / "ascend-env.sh"
+    profile.write_text(render_env_profile(EnvSpec(venv=str(venv), driver_root=None)))
+    show = 'printf "%s|%s|%s\\n" "${PS1-unset}" "$VIRTUAL_ENV" "$PATH"'
+    for sh in (_sh(), _bash()):         # dash sets a PS1 of its own even when not interactive: it must stay as it was
+        r = subprocess.run([sh, "-c", f'before="${{PS1-unset}}"; . {shlex.quote(str(profile))}; '
+                            f'. {shlex.quote(str(profile))}; echo "$before"; {show}'],
+                           capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+        assert r.returncode == 0, r.stderr
+        before, after = r.stdout.splitlines()
+        assert after == f"{before}|{venv}|{venv}/bin:/usr/bin:/bin", (sh, r.stdout)
+    r = subprocess.run([_bash(), "--norc", "--noprofile", "-i", "-c", f". {shlex.quote(str(profile))}; {show}"],
+                       capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL)
+    assert r.stdout.strip().startswith("(venv) ") and f"|{venv}|{venv}/bin:/usr/bin:/bin" in r.stdout, r.stdout
+
+
+def test_the_profile_enters_a_conda_environment_without_conda(tmp_path: Path) -> None:
+    prefix = tmp_path / "conda"
+    env = prefix / "envs" / "ms"
+    (env / "conda-meta").mkdir(parents=True)
+    (env / "etc/conda/activate.d").mkdir(parents=True)
+    (env / "etc/conda/activate.d/x.sh").write_text("export HOOK_RAN=yes\n")
+    profile = tmp_path / "p.sh"
+    profile.write_text(render_env_profile(EnvSpec(conda_prefix=str(prefix), conda_env="ms", driver_root=None)))
+    r = subprocess.run([_bash(), "-c", f". {profile}; . {profile}; "
+                        'printf "%s|%s|%s|%s\\n" "${PS1-unset}" "$CONDA_PREFIX" "$HOOK_RAN" "$PATH"'],
+                       capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert r.stdout.strip() == f"unset|{env}|yes|{env}/bin:/usr/bin:/bin", r.stderr
+
+
+def _bash_reads_bashrc_for_ssh(tmp_path: Path) -> bool:
+    home = tmp_path / "probe-home"
+    home.mkdir()
+    (home / ".bashrc").write_text("export SSH_STARTUP_READ=yes\n")
+    r = subprocess.run([_bash(), "-c", 'echo "${SSH_STARTUP_READ:-no}"'], capture_output=True, text=True,
+                       env={"HOME": str(home), "PATH": "/usr/bin:/bin", "SSH_CLIENT": "127.0.0.1 50000 22"})
+    return r.stdout.strip() == "yes"
+
+
+def test_the_hook_at_the_top_of_ubuntus_root_bashrc_reaches_a_command_run_over_ssh(tmp_path: Path) -> None:
+    """What sshd runs for `ssh host CMD` (bash -c CMD with SSH_CLIENT set) reads ~/.bashrc and stops at Ubuntu's
+    `[ -z "$PS1" ] && return`: a line after it is never read, the hook at the top is."""
+    if not _bash_reads_bashrc_for_ssh(tmp_path):
+        pytest.skip("this bash is built without SSH_SOURCE_BASHRC (it reads no ~/.bashrc for ssh commands)")
+    venv = _fake_venv(tmp_path)
+    profile = tmp_path / "etc" / "ascend-env.sh"
+    profile.parent.mkdir()
+    profile.write_text(render_env_profile(EnvSpec(venv=str(venv), driver_root=None, exports={"MARK": "yes"})))
+    ubuntu = UBUNTU_ROOT_BASHRC.read_text()
+    assert next(ln for ln in ubuntu.splitlines() if ln and not ln.startswith("#")) == '[ -z "$PS1" ] && return'
+    home = tmp_path / "root"
+    home.mkdir()
+    ssh = {"HOME": str(home), "PATH": "/usr/bin:/bin", "SSH_CLIENT": "127.0.0.1 50000 22",
+           "SSH_CONNECTION": "127.0.0.1 50000 127.0.0.1 22"}
+    command = [_bash(), "-c", 'printf "%s|%s\\n" "${MARK:-none}" "$(command -v python3 || echo none)"']
+    marker = "# {mark} ascend-env environment (managed by Ansible)"
+    hook = "\n".join([marker.format(mark="BEGIN"), render_env_hook(str(profile)).strip(), marker.format(mark="END")])
+    (home / ".bashrc").write_text(ubuntu + hook + "\n")             # where the block used to go: after the guard
+    assert subprocess.run(command, capture_output=True, text=True, env=ssh).stdout.startswith("none|")
+    (venv / "bin" / "python3").write_text("#!/bin/sh\n")
+    (venv / "bin" / "python3").chmod(0o755)
+    (home / ".bashrc").write_text(hook + "\n" + ubuntu)              # at the top, as the framework role writes it
+    assert subprocess.run(command, capture_output=True, text=True, env=ssh).stdout.strip() == \
+        f"yes|{venv}/bin/python3"
+
+
+def test_the_runner_runs_a_command_with_the_environment_from_nothing(tmp_path: Path) -> None:
+    venv = _fake_venv(tmp_path)
+    profile = tmp_path / "etc profile.sh"
+    profile.write_text(render_env_profile(EnvSpec(venv=str(venv), driver_root=None)))
+    runner = tmp_path / "ascend-run"
+    runner.write_text(render_env_runner(str(profile)))
+    runner.chmod(0o755)
+    assert runner.read_text().startswith("#!/bin/bash\n")
+    r = subprocess.run([str(runner), "sh", "-c", 'echo "$VIRTUAL_ENV|$1"', "x", "a b"], capture_output=True,
+                       text=True, env={"PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0 and r.stdout.strip() == f"{venv}|a b", r.stderr
+    usage = subprocess.run([str(runner)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert usage.returncode == 2 and "usage: ascend-run COMMAND" in usage.stderr
+    profile.unlink()
+    gone = subprocess.run([str(runner), "true"], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert gone.returncode == 1 and f"{profile} is missing" in gone.stderr and "--tags framework" in gone.stderr
+
+
+def test_exec_env_is_what_the_profile_gives_a_process_without_a_shell() -> None:
+    home = "/usr/local/Ascend/ascend-toolkit/latest"
+    env = exec_env(EnvSpec(venv="/opt/ascend-env/venv", npu_smi_dir="/usr/local/bin",
+                           exports={"RANK_TABLE_FILE": "/etc/ascend-env/hccl.json"}), home, "aarch64")
+    assert env["PATH"].split(":")[:2] == ["/opt/ascend-env/venv/bin", f"{home}/bin"]
+    assert env["PATH"].endswith(":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    assert env["PATH"].count("/usr/local/bin") == 1                  # npu-smi's dir is in the base already
+    assert env["VIRTUAL_ENV"] == "/opt/ascend-env/venv" and env["RANK_TABLE_FILE"] == "/etc/ascend-env/hccl.json"
+    assert env["ASCEND_OPP_PATH"] == f"{home}/opp" and env["ASCEND_HOME_PATH"] == home
+    ld = env["LD_LIBRARY_PATH"].split(":")
+    assert f"{home}/lib64" in ld and f"{home}/opp/built-in/op_impl/ai_core/tbe/op_tiling/lib/linux/aarch64" in ld
+    assert ld[-3:] == ["/usr/local/Ascend/driver/lib64", "/usr/local/Ascend/driver/lib64/common",
+                       "/usr/local/Ascend/driver/lib64/driver"]
+    assert "" not in env["PYTHONPATH"].split(":")                     # set_env.sh's trailing ':' would be the cwd
+    conda = exec_env(EnvSpec(conda_prefix="/opt/conda", conda_env="ms", driver_root=None), None)
+    assert conda == {"CONDA_DEFAULT_ENV": "ms", "CONDA_PREFIX": "/opt/conda/envs/ms",
+                     "PATH": "/opt/conda/envs/ms/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+    with pytest.raises(RenderError, match="'armv7l'"):
+        exec_env(EnvSpec(), home, "armv7l")
+    with pytest.raises(RenderError, match="empty entry"):
+        exec_env(EnvSpec(), home, base_path="/usr/bin::/bin")
+
+
+def test_cli_env_forms() -> None:
+    code, out, _ = cli("env", "--as", "hook", "--profile", "/etc/profile.d/x y.sh")
+    assert code == 0 and out == "if [ -r '/etc/profile.d/x y.sh' ]; then . '/etc/profile.d/x y.sh'; fi\n"
+    code, out, _ = cli("env", "--as", "runner")
+    assert code == 0 and out.startswith("#!/bin/bash\n") and out.rstrip().endswith('exec "$@"')
+    code, out, _ = cli("env", "--as", "profile", "--venv", "/opt/v")
+    assert code == 0 and out.startswith("# /etc/profile.d/ascend-env.sh") and "VIRTUAL_ENV=/opt/v" in out
+    code, out, _ = cli("env", "--as", "exec", "--toolkit-home", "/t/latest", "--venv", "/opt/v", "--arch", "aarch64")
+    lines = dict(line.split("=", 1) for line in out.splitlines())
+    assert code == 0 and lines["PATH"].startswith("/opt/v/bin:/t/latest/bin:") and lines["VIRTUAL_ENV"] == "/opt/v"

@@ -51,14 +51,10 @@ RM = {"force": ("f", False), "volumes": ("v", False)}
 STOP = {"force": ("f", False), "time": ("t", True)}
 PS = {"all": ("a", False), "quiet": ("q", False), "no-trunc": ("", False), "format": ("", True),
       "filter": ("f", True)}
-PLAIN = {}
+PLAIN: "dict[str, tuple[str, bool]]" = {}  # a string: the shim runs on the lab host's own python3
 COMMANDS = {"run": CREATE, "create": CREATE, "exec": EXEC, "inspect": INSPECT, "load": LOAD, "rm": RM,
             "start": PLAIN, "stop": STOP, "restart": STOP, "kill": PLAIN, "ps": PS, "images": {"quiet": ("q", False)},
             "version": PLAIN, "info": PLAIN}
-
-
-class Usage(Exception):
-    pass
 
 
 def fail(msg, code=EINVALIDARGS):

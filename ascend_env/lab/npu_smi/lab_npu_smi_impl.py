@@ -369,6 +369,28 @@ def table_310(lab):
     return out
 
 
+def shown_processes(lab, card, visible):
+    """The processes of the state on the visible chips, as npu-smi shows them.  On the host: only those still running
+    (the driver drops a process that exits), named by the process itself (``/proc/<pid>/comm``).  In a container:
+    every one, by its host pid and with an empty name -- the container cannot see the host's pids, as the 25.3.rc1
+    table read inside a container shows (https://github.com/vllm-project/vllm-ascend/issues/4266)."""
+    out = []
+    for proc in card.get("processes", []):
+        if proc.get("chip_id", 0) not in visible:
+            continue
+        proc = dict(proc)
+        if lab.in_container():
+            proc["name"] = ""
+        else:
+            try:
+                with open("/proc/{}/comm".format(int(proc.get("pid", 0)))) as handle:
+                    proc["name"] = handle.read().strip()
+            except (OSError, ValueError):
+                continue  # not running any more: the driver no longer lists it
+        out.append(proc)
+    return out
+
+
 def processes_section(lab, cards, widths, head, proc_widths):
     """Process section; "No running processes found in NPU N" per idle card as in vllm-ascend#336."""
     total = sum(widths) + 2
@@ -387,7 +409,7 @@ def processes_section(lab, cards, widths, head, proc_widths):
     ]
     for card, chips in cards:
         visible = set(c.get("chip_id") for c in chips)
-        procs = [p for p in card.get("processes", []) if p.get("chip_id", 0) in visible]
+        procs = shown_processes(lab, card, visible)
         if not procs:
             out.append("|" + (" No running processes found in NPU {}".format(card["npu_id"])).ljust(total) + "|")
         for proc in procs:

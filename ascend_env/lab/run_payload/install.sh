@@ -30,6 +30,19 @@
 #  [S6] "driver not installed, please install driver first": Ascend/ascend-deployer: playbooks/install/task_firmware.yml
 #  [S7] "already installed" in stdout means success to ascend-deployer:
 #       Ascend/ascend-deployer: playbooks/install/task_toolkit.yml
+#  [S8] "The davinci nodes are occupied by some processes, please stop processes and install or uninstall again,
+#       details in : <log>" then "If you want to install or uninstall the driver forcibly, add the force parameter. For
+#       details, see [--help].", and the log lines "/dev/davinci_manager has user process: <pids>" / "... has used by
+#       docker": the driver package's own scripts (exitInstallInfo, checkUserProcess, checkUserDocker; CANN Open
+#       Software License, code-index ids 37093950212 and 37519693671), also quoted with --upgrade --force in
+#       https://support.huaweicloud.com/bestpractice-aics/aics_bp_0106.html
+#  [S9] "[ERROR]The list of missing tools: lspci,ifconfig", "[ERROR]Dkms install failed, details in :
+#       /var/log/ascend_seclog/ascend_install.log." and "[ERROR]Driver_ko_install failed, details in :
+#       /var/log/ascend_seclog/ascend_install.log.": hiascend CANN install guide, "Driver Installation Errors"
+#       (https://www.hiascend.com/document/detail/en/CANNCommunityEdition/900/softwareinst/instg/instg_0066.html);
+#       what the driver builds with (dkms, gcc, make, the running kernel's headers): instg_0051.  dkms's own
+#       "Error! Your kernel headers for kernel K cannot be found at /lib/modules/K/build or /lib/modules/K/source."
+#       (dkms, quoted in e.g. emilyst/hid-nx-dkms#20) goes to the log, as the real installer logs dkms's output
 #  Messages marked "lab wording" below: no public sample was found; the text is ours.
 
 set -u
@@ -84,6 +97,7 @@ HELP
   --install-for-all             Install for all users
   --install-username=<user>     Run user of the driver (default HwHiAiUser)
   --install-usergroup=<group>   Run group of the driver (default HwHiAiUser)
+  --force                       Install, upgrade or uninstall even while processes hold the NPUs
 HELP
     else
         cat <<HELP
@@ -106,6 +120,7 @@ PATH_GIVEN=n
 FOR_ALL=n
 RUN_USER=""
 RUN_GROUP=""
+FORCE=n
 set_op() {
     if [ -n "$OP" ] && [ "$OP" != "$1" ]; then
         die "Unsupported parameters: --$OP and --$1 cannot be used together."  # lab wording
@@ -129,6 +144,7 @@ for arg in "$@"; do
         --install-usergroup=*) [ "$PKG_KIND" = driver ] || die "Unsupported parameters: $arg"; RUN_GROUP=${arg#*=} ;;
         --type=*) [ "$PKG_KIND" = kernels ] || die "Unsupported parameters: $arg" ;;  # old kernels: --type=toolkit|nnae
         --pylocal) [ "$PKG_KIND" = toolkit ] || die "Unsupported parameters: $arg" ;;
+        --force) [ "$PKG_KIND" = driver ] || die "Unsupported parameters: $arg"; FORCE=y ;;
         *) die "Unsupported parameters: $arg" ;;  # lab wording
     esac
 done
@@ -589,12 +605,90 @@ in_ranges() {  # version "[a,b],[c,d]" -> 0 when a <= version <= b for some rang
     return 1
 }
 
+# the host's build tools: under a lab host's root (it carries the marker sysroot.py writes), else this machine's
+BUILD_ROOT=""
+if ! in_container && [ -n "$ASCEND_LAB_ROOT" ] && [ -f "$ASCEND_LAB_ROOT/etc/ascend-env-lab/host" ]; then
+    BUILD_ROOT=${ASCEND_LAB_ROOT%/}
+fi
+KERNEL_RELEASE=${ASCEND_LAB_UNAME_R:-$(uname -r)}
+host_has_tool() {
+    local d
+    if [ -n "$BUILD_ROOT" ]; then
+        for d in usr/local/sbin usr/local/bin usr/sbin usr/bin sbin bin; do
+            [ -x "$BUILD_ROOT/$d/$1" ] && return 0
+        done
+        return 1
+    fi
+    command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]
+}
+host_has_headers() {
+    [ -d "$BUILD_ROOT/lib/modules/$KERNEL_RELEASE/build" ] || [ -d "$BUILD_ROOT/usr/src/kernels/$KERNEL_RELEASE" ]
+}
+check_driver_tools() {  # [S9]: the installer names the missing tools and stops before anything
+    local t missing=""
+    for t in lspci ifconfig; do host_has_tool "$t" || missing="${missing:+$missing,}$t"; done
+    [ -z "$missing" ] || die "The list of missing tools: $missing"
+}
+build_driver_modules() {  # [S9]: dkms builds the kernel modules against the running kernel's headers
+    local why="" t
+    if ! host_has_tool dkms; then
+        why="dkms: command not found"  # lab wording (the shell's)
+    elif ! host_has_headers; then
+        why="Error! Your kernel headers for kernel $KERNEL_RELEASE cannot be found at /lib/modules/$KERNEL_RELEASE/build or /lib/modules/$KERNEL_RELEASE/source."
+    else
+        for t in gcc make; do host_has_tool "$t" || why="${why:+$why; }$t: command not found"; done  # lab wording
+    fi
+    [ -z "$why" ] && return 0
+    log ERROR "$why"
+    say ERROR "Dkms install failed, details in : $LOG_FILE. "
+    die "Driver_ko_install failed, details in : $LOG_FILE."
+}
+
+# Before it removes an installed driver (overwrite, upgrade, uninstall) the real installer refuses while a process
+# holds /dev/davinci_manager (fuser) or, in its docker check, while a running container maps it  [S8].  The lab's
+# processes on the NPUs are the ones its npu-busy fault runs, recorded (host pids) in the npu-smi state file beside the
+# driver's libraries; the docker check runs only with ASCEND_LAB_DRIVER_DOCKER_CHECK=1 (docs/lab.md says why).
+davinci_holders() {
+    local state="$INSTALL_PATH/driver/lib64/driver/lab-npu-state.json" pid out=""
+    [ -f "$state" ] || return 0
+    for pid in $(sed -n 's/^[[:space:]]*"pid":[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$state"); do
+        [ -d "/proc/$pid" ] && out="$out $pid"
+    done
+    echo "${out# }"
+}
+docker_maps_davinci() {
+    case "${ASCEND_LAB_DRIVER_DOCKER_CHECK:-0}" in 1|y|yes|true) ;; *) return 1 ;; esac
+    command -v docker >/dev/null 2>&1 || return 1
+    local running
+    running=$(docker ps -q 2>/dev/null)
+    [ -n "$running" ] || return 1
+    # shellcheck disable=SC2086
+    docker inspect $running 2>/dev/null | grep -q "/dev/davinci_manager"
+}
+check_occupied() {
+    [ "$FORCE" = y ] && return 0
+    local pids
+    pids=$(davinci_holders)
+    if [ -n "$pids" ]; then
+        log WARNING "/dev/davinci_manager has user process: $pids"
+    elif docker_maps_davinci; then
+        log WARNING "/dev/davinci_manager has used by docker"
+    else
+        return 0
+    fi
+    printf '%s\n' "$(_line ERROR "$(printf '\033[31m')The davinci nodes are occupied by some processes, please stop processes and install or uninstall again, details in : $LOG_FILE $(printf '\033[0m')")"   # [S8]
+    log ERROR "The davinci nodes are occupied by some processes, please stop processes and install or uninstall again."
+    say INFO "If you want to install or uninstall the driver forcibly, add the force parameter. For details, see [--help]."   # [S8]
+    exit 1
+}
+
 do_driver() {
     local ddir="$INSTALL_PATH/driver" cur fw
     cur=$(info_get "$ddir/version.info" Version)
     if [ "$OP" = uninstall ]; then
         [ -n "$cur" ] || { say WARNING "Driver package is not installed on the path $INSTALL_PATH, nothing to uninstall."; exit 0; }  # lab wording
         open_log
+        check_occupied
         rm -rf "$ddir"
         hdk_info_del Driver_
         hdk_info_del UserName=; hdk_info_del UserGroup=
@@ -602,6 +696,7 @@ do_driver() {
         exit 0
     fi
     check_arch
+    check_driver_tools
     # the run user: given > the one the installed driver recorded > HwHiAiUser.  Lab inference, not a documented
     # behaviour: ascend-deployer runs --upgrade without --install-username, so an upgrade must keep the recorded
     # user (and --install-for-all) or every non-HwHiAiUser site would break on upgrade.
@@ -632,8 +727,10 @@ do_driver() {
         say INFO "Driver package has been installed on the path $INSTALL_PATH, the version is $cur, and the version of this package is $PKG_FILE_VERSION,do you want to continue?  [y/n] "
         if [ "$QUIET" = n ] && [ -t 0 ]; then read -r ans; case "$ans" in y|Y) ;; *) exit 0 ;; esac; fi
     fi
+    [ -n "$cur" ] && check_occupied
     say INFO "driver install type: Direct"
     say INFO "upgradePercentage:10%"
+    build_driver_modules
     # The lab's npu-smi library and its state file stand for the driver's own libdrvdsmi_host.so and for the cards
     # themselves: carried over, as a real driver install leaves a working npu-smi and the hardware in place.
     local keep

@@ -72,6 +72,7 @@ class MindFormersRunner(MindSporeDirectRunner):
     framework = "mindspore"
     kind = "mindformers"
     path_description = "MindFormers LlamaForCausalLM + generate (greedy); CPU: no KV cache (see docs/smoke.md)"
+    net: Any  # MindFormers' LlamaForCausalLM (the direct runner's is a MindSporeLlama)
 
     def availability(self) -> Availability:
         if not installed("mindformers"):

@@ -23,10 +23,16 @@ def _to_tensor(torch: Any, t: RawTensor) -> Any:
     return torch.from_numpy(np.array(t.data))
 
 
-def prepare_torch(runner: Runner, device: str) -> str:
+class TorchRunner(Runner):
+    """A runner on torch: :func:`prepare_torch` sets its ``torch`` module and its device."""
+
+    torch: Any
+
+
+def prepare_torch(runner: TorchRunner, device: str) -> str:
     """Import torch (+ torch_npu when the device needs it) for ``runner``: its module, device, notes, versions."""
     setup = setup_torch(device)
-    runner.torch, runner.device = setup.torch, setup.device  # type: ignore[attr-defined]
+    runner.torch, runner.device = setup.torch, setup.device
     runner.notes.extend(setup.notes)
     runner.versions.update(setup.versions)
     return setup.device
@@ -111,7 +117,7 @@ class TorchLlama:
         return int(self.torch.argmax(self.forward(ids, start)).item())
 
 
-class TorchDirectRunner(Runner):
+class TorchDirectRunner(TorchRunner):
     name = "torch-direct"
     framework = "torch"
     kind = "direct"

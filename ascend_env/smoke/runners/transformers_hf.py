@@ -16,8 +16,8 @@ from typing import Any
 from ..checkpoint import ModelDir
 from ..devices import dist_version, installed
 from ..errors import RunnerUnavailable, SmokeFailed
-from .base import Availability, Generation, Runner
-from .torch_direct import compute_dtype, prepare_torch
+from .base import Availability, Generation
+from .torch_direct import TorchRunner, compute_dtype, prepare_torch
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -35,7 +35,7 @@ def npu_import_trap(exc: BaseException) -> str | None:
             "venv without torch_npu; `python -m ascend_env doctor` checks CANN")
 
 
-class TransformersRunner(Runner):
+class TransformersRunner(TorchRunner):
     name = "transformers"
     framework = "torch"
     kind = "transformers"
@@ -107,7 +107,7 @@ class TransformersRunner(Runner):
         torch = self.torch
         stamps: list[float] = []
 
-        class Stamps(self.streamer_base):  # type: ignore[name-defined,misc]
+        class Stamps(self.streamer_base):  # type: ignore[name-defined]  # a transformers class, known at run time
             def put(self, value: Any) -> None:
                 stamps.append(time.perf_counter())
 
