@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from test_fanout_rsync import FAKE_SSH
 
 REPO = Path(__file__).resolve().parents[2]
