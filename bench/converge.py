@@ -349,8 +349,8 @@ def main() -> int:
             for which in ("first", "reconverge"):
                 top = ", ".join(f"{k} {v}" for k, v in list(r[f"roles_{which}_s"].items())[:7])
                 print(f"{r['hosts']} host(s), {which} by role (s): {top}")
-            tasks = ", ".join(f"{k} {v}" for k, v in r["role_tasks_reconverge"].items())
-            print(f"{r['hosts']} host(s), re-converge host-tasks per role (busiest host): {tasks}")
+            per_role = ", ".join(f"{k} {v}" for k, v in r["role_tasks_reconverge"].items())
+            print(f"{r['hosts']} host(s), re-converge host-tasks per role (busiest host): {per_role}")
     for label, secs in res.get("tuning_reconverge_s", {}).items():
         print(f"re-converge of {min(a.tuning, biggest)} hosts, {label}: {secs}")
     return 0
