@@ -428,6 +428,34 @@ class _RowReader:
                 self.fail(f"{key}: {exc}")
         return tuple(out)
 
+    def names(self, key: str) -> tuple[str, ...]:
+        """A list of names (a chip's aliases, its npu-smi names); () when absent."""
+        value = self.raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
+            self.fail(f"{key} must be a list of names, e.g. [910B3, \"Atlas A2\"], got {value!r}")
+            return ()
+        return tuple(str(v) for v in value)
+
+    def count(self, key: str) -> int:
+        """A whole number of at least 1 (``chips_per_card``); 0 when absent (the required-field check says so)."""
+        value = self.raw.get(key)
+        if value in (None, "", []):
+            return 0
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            self.fail(f"{key} must be a whole number of at least 1, e.g. 1 (2 for a 300I Duo), got {value!r}")
+            return 0
+        return value
+
+    def flag(self, key: str) -> bool:
+        """true or false; false when absent."""
+        value = self.raw.get(key, False)
+        if not isinstance(value, bool):
+            self.fail(f"{key} must be true or false, got {value!r}")
+            return False
+        return value
+
     def text(self, key: str) -> str:
         value = self.raw.get(key, "")
         if not isinstance(value, str):
@@ -446,132 +474,140 @@ def check_matrix(overrides: Iterable[str | os.PathLike[str]] = (),
     paths = override_paths(overrides)
     raw = _raw_sections(paths, problems, Path(data_dir) if data_dir else _data_dir())
     m = Matrix(override_files=[str(p) for p in paths])
-
-    def reader(where: str, row: Any, ov: bool, required: tuple[str, ...],
-               optional: tuple[str, ...] = ()) -> _RowReader:
-        return _RowReader(where, row, ov, problems, required, optional)
-
-    for where, row, ov in raw["chips"]:
-        r = reader(where, row, ov, ("id", "name", "pci", "file_chip", "chips_per_card"),
-                   ("aliases", "hbm", "npu_smi_names"))
-        meta = r.meta()
-        pci = r.raw.get("pci") or {}
-        if not isinstance(pci, dict) or "vendor" not in pci or "device" not in pci:
-            r.fail("pci must be a mapping with vendor and device (and optional subsystem), e.g. "
-                   "{vendor: \"0x19e5\", device: \"0xd802\"}")
-        if r.ok:
-            m.chips.append(Chip(id=str(r.raw["id"]).lower(), name=r.text("name"),
-                                aliases=tuple(str(a) for a in r.raw.get("aliases", [])),
-                                pci={k: str(v).lower() for k, v in pci.items()},
-                                file_chip=r.text("file_chip"), chips_per_card=int(r.raw["chips_per_card"]),
-                                hbm=bool(r.raw.get("hbm", False)),
-                                npu_smi_names=tuple(str(a) for a in r.raw.get("npu_smi_names", [])), meta=meta))
-
-    for where, row, ov in raw["releases"]:
-        r = reader(where, row, ov, ("version",), ("channel", "same_as"))
-        meta = r.meta()
-        v = r.version("version", "cann")
-        same_as = r.version("same_as", "cann")
-        channel = r.raw.get("channel", "commercial")
-        if channel not in ("commercial", "community", "internal"):
-            r.fail(f"channel {channel!r} must be commercial, community or internal")
-        if r.ok and v:
-            m.releases.append(CannRelease(version=v, channel=channel, meta=meta, same_as=same_as))
-
-    for where, row, ov in raw["cann_hdk"]:
-        r = reader(where, row, ov, ("cann", "chips"), ("driver", "firmware"))
-        meta = r.meta()
-        v = r.version("cann", "cann")
-        chips = r.raw.get("chips") or []
-        if not isinstance(chips, list):
-            r.fail("chips must be a list of chip ids, e.g. [910b]")
-            chips = []
-        if "driver" not in r.raw and "firmware" not in r.raw:
-            r.fail("a cann_hdk row needs driver or firmware (or both)")
-        driver, firmware = r.specs("driver", "driver"), r.specs("firmware", "firmware")
-        if r.ok and v:
-            m.cann_hdk.append(HdkRow(cann=v, chips=tuple(str(c).lower() for c in chips),
-                                     driver=driver, firmware=firmware, meta=meta))
-
-    for where, row, ov in raw["cann_python"]:
-        r = reader(where, row, ov, ("cann", "python"))
-        meta = r.meta()
-        cann, py = r.specs("cann", "cann"), r.specs("python", "python")
-        if r.ok:
-            m.cann_python.append(CannPythonRow(cann=cann, python=py, meta=meta))
-
-    for where, row, ov in raw["mindspore"]:
-        r = reader(where, row, ov, ("version", "cann"), ("python",))
-        meta = r.meta()
-        v = r.version("version", "mindspore")
-        cann, py = r.specs("cann", "cann"), r.specs("python", "python")
-        if r.ok and v:
-            m.mindspore.append(MindSporeRow(version=v, cann=cann, python=py, meta=meta))
-
-    for where, row, ov in raw["mindformers"]:
-        r = reader(where, row, ov, ("version", "mindspore"), ("python",))
-        meta = r.meta()
-        v = r.version("version", "mindformers")
-        ms, py = r.specs("mindspore", "mindspore"), r.specs("python", "python")
-        if r.ok and v:
-            m.mindformers.append(MindFormersRow(version=v, mindspore=ms, python=py, meta=meta))
-
-    for where, row, ov in raw["torch"]:
-        r = reader(where, row, ov, ("version",), ("python",))
-        meta = r.meta()
-        v = r.version("version", "torch")
-        py = r.specs("python", "python")
-        if r.ok and v:
-            m.torch.append(TorchRow(version=v, python=py, meta=meta))
-
-    for where, row, ov in raw["torch_npu"]:
-        r = reader(where, row, ov, ("version", "torch", "cann"), ("python",))
-        meta = r.meta()
-        v, t = r.version("version", "torch_npu"), r.version("torch", "torch")
-        cann, py = r.specs("cann", "cann"), r.specs("python", "python")
-        if r.ok and v and t:
-            m.torch_npu.append(TorchNpuRow(version=v, torch=t, cann=cann, meta=meta, python=py))
-
-    for where, row, ov in raw["installers"]:
-        r = reader(where, row, ov, ("component", "versions", "pattern"))
-        meta = r.meta()
-        comp = r.raw.get("component")
-        if comp not in ("toolkit", "kernels", "nnal", "driver", "firmware"):
-            r.fail(f"component {comp!r} must be toolkit, kernels, nnal, driver or firmware")
-        vcomp = comp if comp in ("driver", "firmware") else "cann"
-        spec = r.specs("versions", vcomp, listed=False)
-        pattern = r.text("pattern")
-        if pattern:
-            _check_pattern(r, pattern)
-        if r.ok and spec:
-            m.installers.append(InstallerRow(component=str(comp), versions=spec[0], pattern=pattern, meta=meta))
-
-    for where, row, ov in raw["layouts"]:
-        r = reader(where, row, ov, ("versions", "toolkit_home", "latest_link", "install_info", "set_env"))
-        meta = r.meta()
-        spec = r.specs("versions", "cann", listed=False)
-        if r.ok and spec:
-            m.layouts.append(LayoutRow(versions=spec[0], toolkit_home=r.text("toolkit_home"),
-                                       latest_link=r.text("latest_link"), install_info=r.text("install_info"),
-                                       set_env=r.text("set_env"), meta=meta))
-
-    for where, row, ov in raw["rank_tables"]:
-        r = reader(where, row, ov, ("chips", "format"), ("cann",))
-        meta = r.meta()
-        fmt = str(r.raw.get("format", ""))
-        if fmt not in ("1.0", "1.2"):
-            r.fail(f"format {fmt!r} must be \"1.0\" or \"1.2\" (the rank table's version field)")
-        chips = r.raw.get("chips")
-        if not isinstance(chips, list) or not chips:
-            r.fail(f"chips must be a list of chip ids, got {chips!r}")
-            chips = []
-        cann = r.specs("cann", "cann") if "cann" in r.raw else ()
-        if r.ok:
-            m.rank_tables.append(RankTableRow(chips=tuple(str(c).lower() for c in chips), cann=cann, format=fmt,
-                                              meta=meta))
-
+    for section, required, optional, read in _SECTION_READERS:
+        rows = getattr(m, section)
+        for where, row, ov in raw[section]:
+            value = read(_RowReader(where, row, ov, problems, required, optional))
+            if value is not None:
+                rows.append(value)
     problems += _cross_checks(m)
     return m, problems
+
+
+# --- one reader per section: a row's typed value, or None when the row has a problem (recorded by the reader) ---
+def _read_chip(r: _RowReader) -> Chip | None:
+    meta = r.meta()
+    pci = r.raw.get("pci") or {}
+    if not isinstance(pci, dict) or "vendor" not in pci or "device" not in pci:
+        r.fail("pci must be a mapping with vendor and device (and optional subsystem), e.g. "
+               "{vendor: \"0x19e5\", device: \"0xd802\"}")
+    aliases, smi_names = r.names("aliases"), r.names("npu_smi_names")
+    per_card, hbm = r.count("chips_per_card"), r.flag("hbm")
+    if not r.ok:
+        return None
+    return Chip(id=str(r.raw["id"]).lower(), name=r.text("name"), aliases=aliases,
+                pci={k: str(v).lower() for k, v in pci.items()}, file_chip=r.text("file_chip"),
+                chips_per_card=per_card, hbm=hbm, npu_smi_names=smi_names, meta=meta)
+
+
+def _read_release(r: _RowReader) -> CannRelease | None:
+    meta = r.meta()
+    v = r.version("version", "cann")
+    same_as = r.version("same_as", "cann")
+    channel = r.raw.get("channel", "commercial")
+    if channel not in ("commercial", "community", "internal"):
+        r.fail(f"channel {channel!r} must be commercial, community or internal")
+    return CannRelease(version=v, channel=channel, meta=meta, same_as=same_as) if r.ok and v else None
+
+
+def _read_hdk(r: _RowReader) -> HdkRow | None:
+    meta = r.meta()
+    v = r.version("cann", "cann")
+    chips = r.raw.get("chips") or []
+    if not isinstance(chips, list):
+        r.fail("chips must be a list of chip ids, e.g. [910b]")
+        chips = []
+    if "driver" not in r.raw and "firmware" not in r.raw:
+        r.fail("a cann_hdk row needs driver or firmware (or both)")
+    driver, firmware = r.specs("driver", "driver"), r.specs("firmware", "firmware")
+    if not (r.ok and v):
+        return None
+    return HdkRow(cann=v, chips=tuple(str(c).lower() for c in chips), driver=driver, firmware=firmware, meta=meta)
+
+
+def _read_cann_python(r: _RowReader) -> CannPythonRow | None:
+    meta = r.meta()
+    cann, py = r.specs("cann", "cann"), r.specs("python", "python")
+    return CannPythonRow(cann=cann, python=py, meta=meta) if r.ok else None
+
+
+def _read_mindspore(r: _RowReader) -> MindSporeRow | None:
+    meta = r.meta()
+    v = r.version("version", "mindspore")
+    cann, py = r.specs("cann", "cann"), r.specs("python", "python")
+    return MindSporeRow(version=v, cann=cann, python=py, meta=meta) if r.ok and v else None
+
+
+def _read_mindformers(r: _RowReader) -> MindFormersRow | None:
+    meta = r.meta()
+    v = r.version("version", "mindformers")
+    ms, py = r.specs("mindspore", "mindspore"), r.specs("python", "python")
+    return MindFormersRow(version=v, mindspore=ms, python=py, meta=meta) if r.ok and v else None
+
+
+def _read_torch(r: _RowReader) -> TorchRow | None:
+    meta = r.meta()
+    v = r.version("version", "torch")
+    py = r.specs("python", "python")
+    return TorchRow(version=v, python=py, meta=meta) if r.ok and v else None
+
+
+def _read_torch_npu(r: _RowReader) -> TorchNpuRow | None:
+    meta = r.meta()
+    v, t = r.version("version", "torch_npu"), r.version("torch", "torch")
+    cann, py = r.specs("cann", "cann"), r.specs("python", "python")
+    return TorchNpuRow(version=v, torch=t, cann=cann, meta=meta, python=py) if r.ok and v and t else None
+
+
+def _read_installer(r: _RowReader) -> InstallerRow | None:
+    meta = r.meta()
+    comp = r.raw.get("component")
+    if comp not in ("toolkit", "kernels", "nnal", "driver", "firmware"):
+        r.fail(f"component {comp!r} must be toolkit, kernels, nnal, driver or firmware")
+    vcomp = comp if comp in ("driver", "firmware") else "cann"
+    spec = r.specs("versions", vcomp, listed=False)
+    pattern = r.text("pattern")
+    if pattern:
+        _check_pattern(r, pattern)
+    return InstallerRow(component=str(comp), versions=spec[0], pattern=pattern, meta=meta) if r.ok and spec else None
+
+
+def _read_layout(r: _RowReader) -> LayoutRow | None:
+    meta = r.meta()
+    spec = r.specs("versions", "cann", listed=False)
+    if not (r.ok and spec):
+        return None
+    return LayoutRow(versions=spec[0], toolkit_home=r.text("toolkit_home"), latest_link=r.text("latest_link"),
+                     install_info=r.text("install_info"), set_env=r.text("set_env"), meta=meta)
+
+
+def _read_rank_table(r: _RowReader) -> RankTableRow | None:
+    meta = r.meta()
+    fmt = str(r.raw.get("format", ""))
+    if fmt not in ("1.0", "1.2"):
+        r.fail(f"format {fmt!r} must be \"1.0\" or \"1.2\" (the rank table's version field)")
+    chips = r.raw.get("chips")
+    if not isinstance(chips, list) or not chips:
+        r.fail(f"chips must be a list of chip ids, got {chips!r}")
+        chips = []
+    cann = r.specs("cann", "cann") if "cann" in r.raw else ()
+    return RankTableRow(chips=tuple(str(c).lower() for c in chips), cann=cann, format=fmt, meta=meta) if r.ok else None
+
+
+#: section -> its required and optional fields and its reader, in the order the sections are checked
+_SECTION_READERS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], Callable[[_RowReader], Any]], ...] = (
+    ("chips", ("id", "name", "pci", "file_chip", "chips_per_card"), ("aliases", "hbm", "npu_smi_names"), _read_chip),
+    ("releases", ("version",), ("channel", "same_as"), _read_release),
+    ("cann_hdk", ("cann", "chips"), ("driver", "firmware"), _read_hdk),
+    ("cann_python", ("cann", "python"), (), _read_cann_python),
+    ("mindspore", ("version", "cann"), ("python",), _read_mindspore),
+    ("mindformers", ("version", "mindspore"), ("python",), _read_mindformers),
+    ("torch", ("version",), ("python",), _read_torch),
+    ("torch_npu", ("version", "torch", "cann"), ("python",), _read_torch_npu),
+    ("installers", ("component", "versions", "pattern"), (), _read_installer),
+    ("layouts", ("versions", "toolkit_home", "latest_link", "install_info", "set_env"), (), _read_layout),
+    ("rank_tables", ("chips", "format"), ("cann",), _read_rank_table),
+)
 
 
 _PLACEHOLDERS = {"version", "version_file", "arch", "arch_driver", "chip"}
@@ -585,6 +621,11 @@ def _check_pattern(r: _RowReader, pattern: str) -> None:
 
 def _cross_checks(m: Matrix) -> list[Problem]:
     """Duplicates and references between sections."""
+    return _duplicates(m) + _dangling_references(m)
+
+
+def _duplicates(m: Matrix) -> list[Problem]:
+    """Rows that say the same thing twice (by each section's key)."""
     problems: list[Problem] = []
 
     def dup(section: str, rows: Sequence[Any], key: Callable[[Any], Hashable]) -> None:
@@ -607,7 +648,12 @@ def _cross_checks(m: Matrix) -> list[Problem]:
     dup("torch", m.torch, lambda r: (r.version, r.meta.source))
     dup("torch_npu", m.torch_npu, lambda r: (r.version, tuple(map(str, r.cann)), r.meta.source))
     dup("installers", m.installers, lambda r: (r.component, str(r.versions)))
+    return problems
 
+
+def _dangling_references(m: Matrix) -> list[Problem]:
+    """A release, chip, MindSpore or torch version a row names that no row of its own section defines."""
+    problems: list[Problem] = []
     chip_ids = {c.id for c in m.chips}
     releases = [r.version for r in m.releases]
     ms_versions = [r.version for r in m.mindspore]
@@ -620,6 +666,11 @@ def _cross_checks(m: Matrix) -> list[Problem]:
                 problems.append(Problem(where, f"{what} {s} is not defined by any row; {fix}"
                                                + (f" (nearest known: {near})" if near else "")))
 
+    def chips_known(where: str, chips: Sequence[str]) -> None:
+        known = ", ".join(sorted(chip_ids))
+        problems.extend(Problem(where, f"chip {c!r} is not in chips.yaml; known: {known}") for c in chips
+                        if c not in chip_ids)
+
     for rel in m.releases:
         if rel.same_as is not None and (rel.same_as not in releases or rel.same_as == rel.version):
             problems.append(Problem(rel.meta.where, f"same_as {rel.same_as} must name another release defined "
@@ -628,18 +679,12 @@ def _cross_checks(m: Matrix) -> list[Problem]:
         if hdk.cann not in releases:
             problems.append(Problem(hdk.meta.where, f"CANN {hdk.cann} is not in cann_releases.yaml; add the release "
                                                     f"first"))
-        for c in hdk.chips:
-            if c not in chip_ids:
-                known = ", ".join(sorted(chip_ids))
-                problems.append(Problem(hdk.meta.where, f"chip {c!r} is not in chips.yaml; known: {known}"))
+        chips_known(hdk.meta.where, hdk.chips)
     for cp in m.cann_python:
         refers(cp.meta.where, cp.cann, releases, "CANN", "add it to cann_releases.yaml")
     for rt in m.rank_tables:
         refers(rt.meta.where, rt.cann, releases, "CANN", "add it to cann_releases.yaml")
-        for c in rt.chips:
-            if c not in chip_ids:
-                problems.append(Problem(rt.meta.where, f"chip {c!r} is not in chips.yaml; known: "
-                                                       f"{', '.join(sorted(chip_ids))}"))
+        chips_known(rt.meta.where, rt.chips)
     for ms in m.mindspore:
         refers(ms.meta.where, ms.cann, releases, "CANN", "add it to cann_releases.yaml")
     for mf in m.mindformers:

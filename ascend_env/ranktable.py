@@ -138,10 +138,29 @@ def _port_problems(host: str, d: int, p: NetInfo) -> list[Problem]:
 def plan(servers: Sequence[Server], devices: Sequence[int] | None = None) -> tuple[list[tuple[Server, list[NetInfo]]],
                                                                                 list[Problem]]:
     """Who takes part with which ports, in rank order, or the problems (nothing is built when there are any)."""
-    problems: list[Problem] = []
     if not servers:
         return [], [Problem("fleet", None, "no host takes part", "name the hosts (--hosts, or set "
                             "ascend_ranktable_enabled: true on them in the inventory)", usage=True)]
+    problems = _server_id_problems(servers)
+    chosen: list[tuple[Server, list[NetInfo]]] = []
+    counts: dict[int, list[str]] = {}
+    alone = len(servers) == 1       # one server: HCCL needs no device IP, the RoCE ports are not used
+    for s in sorted(servers, key=lambda x: x.server_id):
+        ports = _server_ports(s, devices, alone, problems)
+        if ports is not None:
+            counts.setdefault(len(ports[0]), []).append(s.name)
+            chosen.append((s, ports[1]))
+    if len(counts) > 1:
+        text = "; ".join(f"{n} device(s) on {', '.join(h)}" for n, h in sorted(counts.items()))
+        problems.append(Problem("fleet", None, f"the hosts take part with different numbers of devices ({text})",
+                                "give every host the same devices: --devices 0-7 (inventory: ascend_ranktable_devices)",
+                                usage=True))
+    return chosen, problems + _duplicate_addresses(chosen)
+
+
+def _server_id_problems(servers: Sequence[Server]) -> list[Problem]:
+    """server_ids HCCL refuses: too long, or another host's."""
+    problems: list[Problem] = []
     ids: dict[str, str] = {}
     for s in servers:
         if len(s.server_id) > SERVER_ID_MAX:     # HCCL: SERVERID_MAX_LENGTH (ranktable_check)
@@ -152,40 +171,42 @@ def plan(servers: Sequence[Server], devices: Sequence[int] | None = None) -> tup
             problems.append(Problem(s.name, None, f"server_id {s.server_id} is also {ids[s.server_id]}'s",
                                     "give every host its own address (ansible_host)", usage=True))
         ids[s.server_id] = s.name
-    chosen: list[tuple[Server, list[NetInfo]]] = []
-    counts: dict[int, list[str]] = {}
-    alone = len(servers) == 1       # one server: HCCL needs no device IP, the RoCE ports are not used
-    for s in sorted(servers, key=lambda x: x.server_id):
-        by_dev = {p.device: p for p in s.ports}
-        present = s.devices or tuple(sorted(by_dev))
-        want = list(devices) if devices is not None else sorted(present)
-        missing = [d for d in want if d not in present]
-        if missing:
-            problems.append(Problem(s.name, missing[0], f"device(s) {', '.join(map(str, missing))} not on this host "
-                                    f"(it has {', '.join(map(str, present)) or 'none'})",
-                                    "choose devices every host has: --devices (inventory: ascend_ranktable_devices)",
-                                    usage=True))
-            continue
-        counts.setdefault(len(want), []).append(s.name)
-        ports = []
-        for d in want:
-            p = by_dev.get(d)
-            if p is None:
-                if alone:
-                    ports.append(NetInfo(device=d))
-                    continue
-                problems.append(Problem(s.name, d, "hccn_tool reported nothing for this device",
-                                        f"run {TOOL} -i {d} -ip -g on {s.name}; reinstall the driver if it fails"))
-                continue
-            if not alone:
-                problems += _port_problems(s.name, d, p)
-            ports.append(p)
-        chosen.append((s, ports))
-    if len(counts) > 1:
-        text = "; ".join(f"{n} device(s) on {', '.join(h)}" for n, h in sorted(counts.items()))
-        problems.append(Problem("fleet", None, f"the hosts take part with different numbers of devices ({text})",
-                                "give every host the same devices: --devices 0-7 (inventory: ascend_ranktable_devices)",
+    return problems
+
+
+def _server_ports(s: Server, devices: Sequence[int] | None, alone: bool,
+                  problems: list[Problem]) -> tuple[list[int], list[NetInfo]] | None:
+    """The devices the server takes part with and their ports (problems into ``problems``); None when it lacks one
+    of the devices asked for."""
+    by_dev = {p.device: p for p in s.ports}
+    present = s.devices or tuple(sorted(by_dev))
+    want = list(devices) if devices is not None else sorted(present)
+    missing = [d for d in want if d not in present]
+    if missing:
+        problems.append(Problem(s.name, missing[0], f"device(s) {', '.join(map(str, missing))} not on this host "
+                                f"(it has {', '.join(map(str, present)) or 'none'})",
+                                "choose devices every host has: --devices (inventory: ascend_ranktable_devices)",
                                 usage=True))
+        return None
+    ports = []
+    for d in want:
+        p = by_dev.get(d)
+        if p is None:
+            if alone:
+                ports.append(NetInfo(device=d))
+                continue
+            problems.append(Problem(s.name, d, "hccn_tool reported nothing for this device",
+                                    f"run {TOOL} -i {d} -ip -g on {s.name}; reinstall the driver if it fails"))
+            continue
+        if not alone:
+            problems += _port_problems(s.name, d, p)
+        ports.append(p)
+    return want, ports
+
+
+def _duplicate_addresses(chosen: list[tuple[Server, list[NetInfo]]]) -> list[Problem]:
+    """A device IP on two ports of the fleet."""
+    problems: list[Problem] = []
     owners: dict[str, str] = {}
     for s, ports in chosen:
         for p in ports:
@@ -197,7 +218,7 @@ def plan(servers: Sequence[Server], devices: Sequence[int] | None = None) -> tup
                                         f"give one of them a free address: {TOOL} -i {p.device} -ip -s address <IP> "
                                         "netmask <mask>"))
             owners.setdefault(p.address, where)
-    return chosen, problems
+    return problems
 
 
 def build(servers: Sequence[Server], devices: Sequence[int] | None = None, version: str = "1.0",

@@ -185,6 +185,23 @@ def _bad_ip(value: str, key: str) -> str:
             f"EI0014); put the port's address (hccn_tool -i <device_id> -ip -g)")
 
 
+@dataclass
+class _Tally:
+    """What the rules across servers need, gathered server by server."""
+
+    multi: bool                         # more than one server
+    chip: HcclChip
+    pod_count: int                      # super pods in super_pod_list
+    ids: dict[str, int] = field(default_factory=dict)                   # server_id -> its index
+    ranks: list[tuple[int, str, str]] = field(default_factory=list)     # (rank, server_id, where)
+    per_server: dict[str, list[int]] = field(default_factory=dict)
+    ips: dict[str, str] = field(default_factory=dict)                   # device IP -> where
+    families: dict[str, set[int]] = field(default_factory=lambda: {"device_ip": set(), "host_ip": set()})
+    ip_counts: set[int] = field(default_factory=set)
+    host_deploy: list[bool] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)               # server_id -> its devices
+
+
 class _Checker:
     def __init__(self, table: dict[str, Any], chip: HcclChip | None) -> None:
         self.t = table
@@ -266,111 +283,130 @@ class _Checker:
                      f"{PARSER} GetServerList")
 
     def _servers(self, servers: list[Any]) -> None:
-        version = self.r.version
-        multi = len(servers) > 1
         chip = self.chip or UNKNOWN
-        pods = self._super_pods(servers) if version == "1.2" else {}
-        pod_count = len({p for p in pods.values() if p is not None})
-        ids: dict[str, int] = {}
-        ranks: list[tuple[int, str, str]] = []        # (rank, server_id, where)
-        per_server: dict[str, list[int]] = {}
-        ips: dict[str, str] = {}
-        families: dict[str, set[int]] = {"device_ip": set(), "host_ip": set()}
-        ip_counts: set[int] = set()
-        host_deploy: list[bool] = []
-        counts: dict[str, int] = {}
+        pods = self._super_pods(servers) if self.r.version == "1.2" else {}
+        tally = _Tally(multi=len(servers) > 1, chip=chip, pod_count=len({p for p in pods.values() if p is not None}))
         for i, s in enumerate(servers):
-            where = f"server_list[{i}]"
-            if not isinstance(s, dict):
-                self.err(where, f"is {json.dumps(s)[:40]}, not an object with server_id and device",
-                         f"{PARSER} GetSingleServer")
+            self._server(i, s, tally)
+        self.r.ranks = sum(tally.counts.values())
+        self._across_servers(tally)
+        if self.r.version == "1.2" and pods:
+            self._pod_order(servers, pods)
+
+    def _server(self, i: int, s: Any, tally: _Tally) -> None:
+        """One entry of server_list: its server_id, host_ip and devices, gathered into ``tally``."""
+        where = f"server_list[{i}]"
+        if not isinstance(s, dict):
+            self.err(where, f"is {json.dumps(s)[:40]}, not an object with server_id and device",
+                     f"{PARSER} GetSingleServer")
+            return
+        sid = self._server_id(s, i, tally.ids)
+        if sid is not None:
+            where = f"server {sid}"
+        sid_key = sid if sid is not None else f"#{i}"
+        host_ip = self._host_ip(s, where, tally.families)
+        devices = s.get("device")
+        # GetDeviceList: "device" is required, an array, and "deviceList size is zero" is refused
+        if not isinstance(devices, list) or not devices:
+            self.err(where, "has no devices (\"device\" is missing, empty or not a list): HCCL refuses a server "
+                            "without devices; list its NPUs or leave the server out", f"{PARSER} GetDeviceList")
+            return
+        tally.counts[sid_key] = len(devices)
+        seen_ids: dict[int, int] = {}
+        for j, d in enumerate(devices):
+            dwhere = f"{where} device[{j}]"
+            if not isinstance(d, dict):
+                self.err(dwhere, f"is {json.dumps(d)[:40]}, not an object with device_id, device_ip and "
+                                 "rank_id: HCCL refuses it (\"has no property called rank_id\")",
+                         f"{BASE} GetJsonArrayMemberProperty")
                 continue
-            sid = self.string(s, "server_id", where, required=True)
-            if sid is not None:
-                where = f"server {sid}"
-                # GetSingleServer: not empty, at most SERVERID_MAX_LENGTH, unique (CheckUniqueAndInsertPool)
-                if not sid:
-                    self.err(f"server_list[{i}]", "server_id is empty: HCCL refuses it; use the host's address",
-                             f"{PARSER} GetSingleServer")
-                elif len(sid) > SERVER_ID_MAX:
-                    self.err(where, f"server_id is {len(sid)} characters long; HCCL takes at most {SERVER_ID_MAX}",
-                             f"{PARSER} GetSingleServer (SERVERID_MAX_LENGTH)")
-                elif sid in ids:
-                    self.err(where, f"server_id {sid!r} is also server_list[{ids[sid]}]'s: HCCL refuses a server_id "
-                                    "twice (\"is already exist\"); give every server its own (its address)",
-                             f"{BASE} CheckUniqueAndInsertPool")
-                else:
-                    ids[sid] = i
-            sid_key = sid if sid is not None else f"#{i}"
-            host_ip = self.string(s, "host_ip", where, required=False)
-            if host_ip is not None:
-                # GetSingleServer: ConvertIpAddress; the guides: "要求为常规IPv4格式"
-                fam = ip_family(host_ip)
-                if fam is None:
-                    self.err(where, _bad_ip(host_ip, "host_ip"), f"{PARSER} GetSingleServer / ConvertIpAddress")
-                else:
-                    families["host_ip"].add(fam)
-            devices = s.get("device")
-            # GetDeviceList: "device" is required, an array, and "deviceList size is zero" is refused
-            if not isinstance(devices, list) or not devices:
-                self.err(where, "has no devices (\"device\" is missing, empty or not a list): HCCL refuses a server "
-                                "without devices; list its NPUs or leave the server out", f"{PARSER} GetDeviceList")
-                continue
-            counts[sid_key] = len(devices)
-            seen_ids: dict[int, int] = {}
-            for j, d in enumerate(devices):
-                dwhere = f"{where} device[{j}]"
-                if not isinstance(d, dict):
-                    self.err(dwhere, f"is {json.dumps(d)[:40]}, not an object with device_id, device_ip and "
-                                     "rank_id: HCCL refuses it (\"has no property called rank_id\")",
-                             f"{BASE} GetJsonArrayMemberProperty")
-                    continue
-                self._device(d, dwhere, chip, seen_ids, j)
-                rid = self.string(d, "rank_id", dwhere, required=True)
-                if rid is not None:
-                    n = _decimal(rid)
-                    if n is None:
-                        self.err(dwhere, f"rank_id {rid!r} is not a non-negative integer: HCCL refuses it (EI0014)",
-                                 f"{PARSER} GetSingleDevice")
-                    else:
-                        ranks.append((n, sid_key, dwhere))
-                        per_server.setdefault(sid_key, []).append(n)
-                parts = self._device_ip(d, dwhere, multi, chip, host_ip, pod_count, ips, families)
-                if parts is not None:
-                    ip_counts.add(parts)
-                host_deploy.append(host_ip is not None and not str(d.get("device_ip") or ""))
-                if version == "1.2":
-                    self._super_device_id(d, dwhere)
-                elif "super_device_id" in d and j == 0:
-                    self.warn(where, "super_device_id is ignored in a version 1.0 table (HCCL reads it only in "
-                                     "1.2, the A3 super pod format)", f"{PARSER} GetSingleDevice")
-                for key in ("device_port", "host_port", "backup_device_port", "device_vnic_port"):
-                    self.port(d, key, dwhere)
-                backup = d.get("backup_device_ip")
-                if isinstance(backup, str) and backup:
-                    # read only on A3 with AI_CPU expansion and op retry (GetSingleBackupDeviceIp); then refused
-                    # when it is not an address
-                    for part in _split(backup):
-                        if ip_family(part) is None:
-                            self.warn(dwhere, _bad_ip(part, "backup_device_ip") + " (HCCL reads it only with "
-                                      "HCCL_OP_RETRY_ENABLE and AI_CPU expansion on A3)",
-                                      f"{PARSER} GetSingleBackupDeviceIp")
-        self.r.ranks = sum(counts.values())
+            self._device(d, dwhere, tally.chip, seen_ids, j)
+            self._rank_id(d, dwhere, sid_key, tally)
+            parts = self._device_ip(d, dwhere, tally.multi, tally.chip, host_ip, tally.pod_count, tally.ips,
+                                    tally.families)
+            if parts is not None:
+                tally.ip_counts.add(parts)
+            tally.host_deploy.append(host_ip is not None and not str(d.get("device_ip") or ""))
+            self._device_extras(d, where, dwhere, j)
+
+    def _server_id(self, s: dict[str, Any], i: int, ids: dict[str, int]) -> str | None:
+        """The server's server_id (None when it has none HCCL reads); ``ids``: server_id -> its index."""
+        sid = self.string(s, "server_id", f"server_list[{i}]", required=True)
+        if sid is None:
+            return None
+        where = f"server {sid}"
+        # GetSingleServer: not empty, at most SERVERID_MAX_LENGTH, unique (CheckUniqueAndInsertPool)
+        if not sid:
+            self.err(f"server_list[{i}]", "server_id is empty: HCCL refuses it; use the host's address",
+                     f"{PARSER} GetSingleServer")
+        elif len(sid) > SERVER_ID_MAX:
+            self.err(where, f"server_id is {len(sid)} characters long; HCCL takes at most {SERVER_ID_MAX}",
+                     f"{PARSER} GetSingleServer (SERVERID_MAX_LENGTH)")
+        elif sid in ids:
+            self.err(where, f"server_id {sid!r} is also server_list[{ids[sid]}]'s: HCCL refuses a server_id "
+                            "twice (\"is already exist\"); give every server its own (its address)",
+                     f"{BASE} CheckUniqueAndInsertPool")
+        else:
+            ids[sid] = i
+        return sid
+
+    def _host_ip(self, s: dict[str, Any], where: str, families: dict[str, set[int]]) -> str | None:
+        host_ip = self.string(s, "host_ip", where, required=False)
+        if host_ip is not None:
+            # GetSingleServer: ConvertIpAddress; the guides: "要求为常规IPv4格式"
+            fam = ip_family(host_ip)
+            if fam is None:
+                self.err(where, _bad_ip(host_ip, "host_ip"), f"{PARSER} GetSingleServer / ConvertIpAddress")
+            else:
+                families["host_ip"].add(fam)
+        return host_ip
+
+    def _rank_id(self, d: dict[str, Any], where: str, sid_key: str, tally: _Tally) -> None:
+        rid = self.string(d, "rank_id", where, required=True)
+        if rid is None:
+            return
+        n = _decimal(rid)
+        if n is None:
+            self.err(where, f"rank_id {rid!r} is not a non-negative integer: HCCL refuses it (EI0014)",
+                     f"{PARSER} GetSingleDevice")
+        else:
+            tally.ranks.append((n, sid_key, where))
+            tally.per_server.setdefault(sid_key, []).append(n)
+
+    def _device_extras(self, d: dict[str, Any], where: str, dwhere: str, j: int) -> None:
+        """A device's super_device_id, ports and backup_device_ip."""
+        if self.r.version == "1.2":
+            self._super_device_id(d, dwhere)
+        elif "super_device_id" in d and j == 0:
+            self.warn(where, "super_device_id is ignored in a version 1.0 table (HCCL reads it only in "
+                             "1.2, the A3 super pod format)", f"{PARSER} GetSingleDevice")
+        for key in ("device_port", "host_port", "backup_device_port", "device_vnic_port"):
+            self.port(d, key, dwhere)
+        backup = d.get("backup_device_ip")
+        if isinstance(backup, str) and backup:
+            # read only on A3 with AI_CPU expansion and op retry (GetSingleBackupDeviceIp); then refused
+            # when it is not an address
+            for part in _split(backup):
+                if ip_family(part) is None:
+                    self.warn(dwhere, _bad_ip(part, "backup_device_ip") + " (HCCL reads it only with "
+                              "HCCL_OP_RETRY_ENABLE and AI_CPU expansion on A3)",
+                              f"{PARSER} GetSingleBackupDeviceIp")
+
+    def _across_servers(self, tally: _Tally) -> None:
+        """The rules that compare servers: device IP counts, NIC deployment, address families, ranks, devices."""
         # GetDeviceList: every device carries the same number of comma-separated device IPs
-        if len(ip_counts) > 1:
+        if len(tally.ip_counts) > 1:
             self.err("", f"devices carry different numbers of comma-separated device_ip addresses "
-                         f"({', '.join(map(str, sorted(ip_counts)))}): HCCL refuses it; give each the same number",
-                     f"{PARSER} GetDeviceList")
+                         f"({', '.join(map(str, sorted(tally.ip_counts)))}): HCCL refuses it; give each the same "
+                         "number", f"{PARSER} GetDeviceList")
         # CheckNicDeployConsistence: when the first rank uses the host NIC (host_ip, no device_ip) every rank must
-        if host_deploy and host_deploy[0] and not all(host_deploy):
+        if tally.host_deploy and tally.host_deploy[0] and not all(tally.host_deploy):
             self.err("", "the first server uses its host NIC (host_ip without device_ip) but others do not: HCCL "
                          "refuses mixed NIC deployment (\"hostIp config between ranks is different\")",
                      f"{PARSER} CheckNicDeployConsistence")
-        self._families(multi, families)
-        self._ranks(ranks, per_server, ids)
-        self._device_counts(counts, chip)
-        if version == "1.2" and pods:
-            self._pod_order(servers, pods)
+        self._families(tally.multi, tally.families)
+        self._ranks(tally.ranks, tally.per_server, tally.ids)
+        self._device_counts(tally.counts, tally.chip)
 
     def _device(self, d: dict[str, Any], where: str, chip: HcclChip, seen: dict[int, int], j: int) -> None:
         did = self.string(d, "device_id", where, required=True)
@@ -455,32 +491,46 @@ class _Checker:
             if not isinstance(pod, dict):
                 self.err(where, "is not an object with super_pod_id and server_list", f"{PARSER} GetSingleSuperPod")
                 continue
-            pid = self.string(pod, "super_pod_id", where, required=True)
-            if pid is not None:
-                # GetSingleSuperPod: non-empty, unique, at most GROUP_NAME_MAX_LEN (CheckUniquePara)
-                if not pid or len(pid) > NAME_MAX:
-                    self.err(where, f"super_pod_id {pid!r} must be a non-empty string of at most {NAME_MAX} "
-                                    "characters", f"{PARSER} GetSingleSuperPod")
-                elif pid in pod_ids:
-                    self.err(where, f"super_pod_id {pid!r} appears twice: HCCL refuses it; merge the two entries",
-                             f"{BASE} CheckUniqueAndInsertPool")
-                pod_ids.add(pid)
-            members = pod.get("server_list")
-            if not isinstance(members, list) or not members:
-                self.err(where, "has no server_list: HCCL refuses it", f"{PARSER} GetSuperPodServerList")
+            pid = self._super_pod_id(pod, where, pod_ids)
+            self._pod_members(pod, where, pid, known, member)
+        self._super_device_ids(servers, member)
+        return member
+
+    def _super_pod_id(self, pod: dict[str, Any], where: str, pod_ids: set[str]) -> str | None:
+        pid = self.string(pod, "super_pod_id", where, required=True)
+        if pid is not None:
+            # GetSingleSuperPod: non-empty, unique, at most GROUP_NAME_MAX_LEN (CheckUniquePara)
+            if not pid or len(pid) > NAME_MAX:
+                self.err(where, f"super_pod_id {pid!r} must be a non-empty string of at most {NAME_MAX} "
+                                "characters", f"{PARSER} GetSingleSuperPod")
+            elif pid in pod_ids:
+                self.err(where, f"super_pod_id {pid!r} appears twice: HCCL refuses it; merge the two entries",
+                         f"{BASE} CheckUniqueAndInsertPool")
+            pod_ids.add(pid)
+        return pid
+
+    def _pod_members(self, pod: dict[str, Any], where: str, pid: str | None, known: set[str | None],
+                     member: dict[str, str | None]) -> None:
+        """A super pod's server_list into ``member`` (server_id -> super_pod_id): each a server of the table, in
+        one super pod."""
+        members = pod.get("server_list")
+        if not isinstance(members, list) or not members:
+            self.err(where, "has no server_list: HCCL refuses it", f"{PARSER} GetSuperPodServerList")
+            return
+        for m in members:
+            msid = m.get("server_id") if isinstance(m, dict) else None
+            if not isinstance(msid, str) or msid not in known:
+                self.err(where, f"server_id {msid!r} is not in server_list: HCCL refuses it (\"is not found "
+                                "in server_list\")", f"{PARSER} GetSingleSuperPodSever")
                 continue
-            for m in members:
-                msid = m.get("server_id") if isinstance(m, dict) else None
-                if not isinstance(msid, str) or msid not in known:
-                    self.err(where, f"server_id {msid!r} is not in server_list: HCCL refuses it (\"is not found "
-                                    "in server_list\")", f"{PARSER} GetSingleSuperPodSever")
-                    continue
-                if msid in member and member[msid] != pid:
-                    self.err(where, f"server {msid} is also in super pod {member[msid]!r}: a server belongs to one "
-                                    "super pod (HCCL: \"serverNum in super_pod_list and server_list are "
-                                    "inconsistent\")", f"{PARSER} CheckSuperPodInfo")
-                member.setdefault(msid, pid)
-        # CheckSuperPodInfo: every rank needs its super pod and its super_device_id, unique within the super pod
+            if msid in member and member[msid] != pid:
+                self.err(where, f"server {msid} is also in super pod {member[msid]!r}: a server belongs to one "
+                                "super pod (HCCL: \"serverNum in super_pod_list and server_list are "
+                                "inconsistent\")", f"{PARSER} CheckSuperPodInfo")
+            member.setdefault(msid, pid)
+
+    def _super_device_ids(self, servers: list[Any], member: dict[str, str | None]) -> None:
+        """CheckSuperPodInfo: every rank needs its super pod and its super_device_id, unique within the super pod."""
         sdids: dict[tuple[str | None, str], str] = {}
         for s in servers:
             if not isinstance(s, dict) or not isinstance(s.get("server_id"), str):
@@ -510,7 +560,6 @@ class _Checker:
                          "given: HCCL refuses it (\"the configuration may be missing\"); add each SDID (npu-smi "
                          "info -t spod-info -i <NPU> -c <chip>) or leave super_pod_list out (AI Server mode)",
                          f"{PARSER} CheckSuperPodInfo")
-        return member
 
     def _pod_order(self, servers: list[Any], pods: dict[str, str | None]) -> None:
         # the A3 guide: "请将属于同一超节点内的AI Server信息配置在一起 ... 不支持交叉配置"

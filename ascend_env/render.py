@@ -1,8 +1,10 @@
 """Renderers: the container run argv (docker / isula), the sshd drop-in and the shell environment block.
 
-Each renderer is a frozen, validated spec dataclass, a ``*_context(spec)`` function that pre-computes every template
-variable, and a ``render_*`` function that renders one of the top-level ``templates/`` (the Ansible roles render the
-same templates with the same variables, so the templates use builtin Jinja2 filters only).
+Each renderer is a frozen, validated spec dataclass and a ``render_*`` function.  The container argv is built as a
+list in Python (:func:`render_container_argv`); the sshd drop-in and the environment files come from a
+``*_context(spec)`` function that pre-computes every template variable and one of the top-level ``templates/``
+(the Ansible roles render the same templates with the same variables, so the templates use builtin Jinja2 filters
+only).
 
 Pure functions: no subprocess and no I/O except reading the templates. Device detection (scanning ``/dev``) is the
 caller's job; :func:`parse_device_selection` takes the detected card list as an argument.
@@ -26,7 +28,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import jinja2
-import yaml
 
 from .errors import AscendEnvError
 from .sshd_options import SshdOptionError
@@ -51,7 +52,6 @@ __all__ = [
     "PortMapping",
     "RenderError",
     "SshdSpec",
-    "container_context",
     "env_context",
     "exec_env",
     "format_device_list",
@@ -123,7 +123,8 @@ _CONDA_ENV_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
 def _text(value: object, what: str, *, allow_newline: bool = False, allow_empty: bool = False) -> str:
     """A string without NUL (impossible in argv), without newlines unless allowed, and inside the Basic Multilingual
-    Plane (the YAML argv transport turns astral characters into surrogate pairs that YAML loaders do not rejoin)."""
+    Plane (the argv used to travel as YAML, whose loaders do not rejoin the surrogate pairs of astral characters; the
+    limit stays so that every spec accepted before is accepted now, and no other)."""
     if not isinstance(value, str):
         raise RenderError(f"{what} must be a string, got {value!r} ({type(value).__name__})")
     if not value and not allow_empty:
@@ -446,7 +447,18 @@ class ContainerSpec:
     oci_runtime: str | None = None
 
     def __post_init__(self) -> None:
-        put = object.__setattr__
+        self._check_what_runs()
+        self._check_host_side()
+        self._check_network()
+        self._check_options()
+        self._check_mount_targets()
+
+    def _put(self, name: str, value: object) -> None:
+        """Store the normalised form of a field (the dataclass is frozen)."""
+        object.__setattr__(self, name, value)
+
+    def _check_what_runs(self) -> None:
+        """The engine, the container's name, its image, its cards and its command."""
         if self.runtime not in RUNTIMES:
             raise RenderError(f"runtime {self.runtime!r} is not supported; use 'docker' or 'isula'")
         if not _NAME_RE.match(_text(self.name, "container name")):
@@ -455,58 +467,74 @@ class ContainerSpec:
         if not _IMAGE_RE.match(_text(self.image, "image")):
             raise RenderError(f"image {self.image!r} is not an image reference like 'ubuntu:22.04' or "
                               "'quay.io/ascend/cann:8.0.0-910b-ubuntu22.04-py3.10'")
-        put(self, "devices", _device_tuple(self.devices))
+        self._put("devices", _device_tuple(self.devices))
         if isinstance(self.command, str):
             raise RenderError(f"command {self.command!r} must be a list of arguments, e.g. ['sleep', 'infinity']")
-        put(self, "command", tuple(_text(a, "command argument", allow_newline=True, allow_empty=True)
+        self._put("command", tuple(_text(a, "command argument", allow_newline=True, allow_empty=True)
                                    for a in self.command))
+
+    def _check_host_side(self) -> None:
+        """The switches, and the host's device directory and Ascend paths."""
         for flag in ("detach", "davinci_manager", "devmm_svm", "hisi_hdc", "mount_driver_dir", "info_mounts",
                      "ipc_host", "privileged", "ascend_runtime"):
             _bool(getattr(self, flag), flag)
         for name in ("device_dir", "host_ascend_root", "host_dcmi_dir", "host_npu_smi", "host_install_info"):
             _abs_path(getattr(self, name), name, no_colon=True)
         if self.host_driver_dir is None:
-            put(self, "host_driver_dir", _join(self.host_ascend_root, "driver"))
+            self._put("host_driver_dir", _join(self.host_ascend_root, "driver"))
         _abs_path(self.host_driver_dir, "host_driver_dir", no_colon=True)
+
+    def _check_network(self) -> None:
+        """The network, and the published ports (meaningless with the host's network or none)."""
         if not _NETWORK_RE.match(_text(self.network, "network")):
             raise RenderError(f"network {self.network!r} is invalid; use 'host', 'bridge', 'none' or a network name")
-        put(self, "ports", tuple(PortMapping.coerce(p) for p in self.ports))
+        self._put("ports", tuple(PortMapping.coerce(p) for p in self.ports))
         if self.ports and self.network in ("host", "none"):
             listed = ", ".join(p.to_arg() for p in self.ports)
             raise RenderError(f"ports {listed} are meaningless with network {self.network!r}: "
                               + ("the container already uses the host's ports (sshd on its port is reachable "
                                  "directly); drop the ports or use network 'bridge'" if self.network == "host"
                                  else "the container has no network; drop the ports or use network 'bridge'"))
+
+    def _check_options(self) -> None:
+        """shm size, workdir, user, mounts, env, labels, pids limit, restart policy, OCI runtime."""
         if self.shm_size is not None:
             match = _SHM_RE.match(_text(self.shm_size, "shm_size"))
             if not match:
                 raise RenderError(f"shm_size {self.shm_size!r} is not a size like '16g', '128G' or '512m' "
                                   "(a number and k, m, g or t)")
-            put(self, "shm_size", f"{match.group(1)}{match.group(2).lower()}")
+            self._put("shm_size", f"{match.group(1)}{match.group(2).lower()}")
         if self.workdir is not None:
             _abs_path(self.workdir, "workdir")
         if self.user is not None and not _USER_RE.match(_text(self.user, "user")):
             raise RenderError(f"user {self.user!r} is not NAME|UID[:GROUP|GID], e.g. 'root' or '1000:1000'")
-        put(self, "mounts", tuple(Mount.coerce(m) for m in self.mounts))
-        put(self, "env", _str_mapping(self.env, "env", _ENV_NAME_RE,
+        self._put("mounts", tuple(Mount.coerce(m) for m in self.mounts))
+        self._put("env", _str_mapping(self.env, "env", _ENV_NAME_RE,
                                       "use letters, digits and '_', not starting with a digit"))
-        put(self, "labels", _str_mapping(self.labels, "label", _LABEL_KEY_RE,
+        self._put("labels", _str_mapping(self.labels, "label", _LABEL_KEY_RE,
                                          "use letters, digits, '.', '_', '/', '-', e.g. io.ascend-env.role"))
         if self.pids_limit is not None and (_int(self.pids_limit, "pids_limit", -1, 2**31 - 1) == 0):
             raise RenderError("pids_limit 0 is ambiguous; use a positive limit such as 409600, "
                               "or -1 for unlimited")
-        if self.restart is not None:
-            policy = _text(self.restart, "restart")
-            base, _, retries = policy.partition(":")
-            allowed = _RESTART_POLICIES[self.runtime]
-            if base not in allowed or (retries and (base != "on-failure" or not retries.isdigit())):
-                raise RenderError(f"restart policy {policy!r} is not valid for {self.runtime}; use one of "
-                                  f"{', '.join(allowed)} (on-failure[:N] takes a retry count)")
+        self._check_restart()
         if self.oci_runtime is not None and not _NAME_RE.match(_text(self.oci_runtime, "oci_runtime")):
             raise RenderError(f"oci_runtime {self.oci_runtime!r} is not a runtime name like 'ascend' or 'runc'")
         if self.ascend_runtime and "ASCEND_VISIBLE_DEVICES" in self.env:
             raise RenderError("env ASCEND_VISIBLE_DEVICES is set from devices in ascend_runtime mode; "
                               "drop it from env and select the cards with devices")
+
+    def _check_restart(self) -> None:
+        if self.restart is None:
+            return
+        policy = _text(self.restart, "restart")
+        base, _, retries = policy.partition(":")
+        allowed = _RESTART_POLICIES[self.runtime]
+        if base not in allowed or (retries and (base != "on-failure" or not retries.isdigit())):
+            raise RenderError(f"restart policy {policy!r} is not valid for {self.runtime}; use one of "
+                              f"{', '.join(allowed)} (on-failure[:N] takes a retry count)")
+
+    def _check_mount_targets(self) -> None:
+        """No two mounts (the Ascend ones and the spec's own) at one container path."""
         destinations: dict[str, str] = {}
         for host, ctr in _volume_pairs(self):
             key = posixpath.normpath(ctr)
@@ -579,55 +607,80 @@ def _volume_pairs(spec: ContainerSpec) -> list[tuple[str, str]]:
     return pairs
 
 
-def container_context(spec: ContainerSpec) -> dict[str, Any]:
-    """The variables of ``templates/container_run.argv.j2``, all pre-computed (plain str/bool/int/list/None)."""
-    devices: list[str] = []
+def _device_args(spec: ContainerSpec) -> list[str]:
+    """``HOST:CONTAINER`` of each device to pass (none in ascend_runtime mode: the runtime injects them)."""
+    if spec.ascend_runtime:
+        return []
+    devices = [f"{_join(spec.device_dir, f'davinci{card}')}:{CONTAINER_DEVICE_DIR}/davinci{card}"
+               for card in spec.devices]
+    devices += [f"{_join(spec.device_dir, manager)}:{CONTAINER_DEVICE_DIR}/{manager}" for manager in MANAGER_DEVICES
+                if getattr(spec, manager)]
+    return devices
+
+
+def _volume_args(spec: ContainerSpec) -> list[str]:
+    """``HOST:CONTAINER[:ro]`` of each bind mount: the Ascend base mounts read-only, then the spec's own."""
+    pairs = _volume_pairs(spec)
+    base_count = len(pairs) - len(spec.mounts)
+    return [f"{host}:{ctr}:ro" for host, ctr in pairs[:base_count]] + [m.to_arg() for m in spec.mounts]
+
+
+def _env_items(spec: ContainerSpec) -> list[str]:
+    """``KEY=VALUE`` of the container's environment, sorted (ascend_runtime mode adds ASCEND_VISIBLE_DEVICES)."""
     env = dict(spec.env)
     if spec.ascend_runtime:
         env["ASCEND_VISIBLE_DEVICES"] = format_device_list(spec.devices)
-    else:
-        for card in spec.devices:
-            devices.append(f"{_join(spec.device_dir, f'davinci{card}')}:{CONTAINER_DEVICE_DIR}/davinci{card}")
-        for manager in MANAGER_DEVICES:
-            if getattr(spec, manager):
-                devices.append(f"{_join(spec.device_dir, manager)}:{CONTAINER_DEVICE_DIR}/{manager}")
-    base_count = len(_volume_pairs(spec)) - len(spec.mounts)
-    volumes = [f"{host}:{ctr}:ro" for host, ctr in _volume_pairs(spec)[:base_count]]
-    volumes += [m.to_arg() for m in spec.mounts]
-    return {
-        "runtime": spec.runtime,
-        "name": spec.name,
-        "image": spec.image,
-        "command": list(spec.command),
-        "detach": spec.detach,
-        "labels": [f"{k}={v}" for k, v in sorted(spec.labels.items())],
-        "oci_runtime": spec.oci_runtime,
-        "ascend_runtime": spec.ascend_runtime,
-        "privileged": spec.privileged,
-        "ipc_host": spec.ipc_host,
-        "network": spec.network,
-        "ports": [p.to_arg() for p in spec.ports],
-        "shm_size": spec.shm_size,
-        "pids_limit": spec.pids_limit,
-        "restart": spec.restart,
-        "user": spec.user,
-        "workdir": spec.workdir,
-        "devices": devices,
-        "volumes": volumes,
-        "env": [f"{k}={v}" for k, v in sorted(env.items())],
-    }
+    return [f"{k}={v}" for k, v in sorted(env.items())]
 
 
 def render_container_argv(spec: ContainerSpec) -> list[str]:
-    """The ``docker run`` / ``isula run`` argv of ``spec``, as a list (never a shell string)."""
-    text = _render("container_run.argv.j2", container_context(spec))
-    try:
-        argv = yaml.safe_load(text)
-    except yaml.YAMLError as exc:  # pragma: no cover - tojson output is always valid YAML
-        raise RenderError(f"container_run.argv.j2 rendered invalid YAML ({exc}); this is a template bug") from exc
-    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
-        raise RenderError("container_run.argv.j2 did not render a list of strings; this is a template bug")
-    return argv
+    """The ``docker run`` / ``isula run`` argv of ``spec``, as a list (never a shell string).
+
+    Every option is one ``--flag=value`` element (both CLIs parse that form: docker/cli, and iSulad's
+    src/cmd/command_parser.c command_parse_long_arg), so no value can be read as another option.  docker and isula
+    differ only in:
+
+    * the network flag: docker documents ``--network`` (docker/cli: docs/reference/commandline/container_run.md);
+      iSulad's create options define only ``--net`` (openeuler-mirror/iSulad: src/cmd/isula/base/create.h); builds
+      with the native network also accept ``--network`` (docs/manual/native_network.md), so ``--net`` is the
+      spelling every isula accepts;
+    * ``--runtime``: the Ascend Docker Runtime installer makes ``ascend`` docker's default runtime
+      (/etc/docker/daemon.json) but keeps isulad's default for ``--install-scene=isula`` (Ascend/ascend-docker-runtime:
+      build/scripts/run_main.sh, install/deb/src/main.go): in ascend_runtime mode isula always gets
+      ``--runtime=ascend``, docker only when ``oci_runtime`` asks for it;
+    * the ``--restart`` values (docker ``unless-stopped``, isula ``on-reboot``), validated by the spec.
+
+    The same on both (create.h / run.h): run, --detach, --name, --label, --privileged, --ipc, --publish (isula:
+    native-network builds), --shm-size, --pids-limit, --restart, --user, --workdir (isula has no ``-w``), --device,
+    --volume, --env.
+    """
+    argv = [spec.runtime, "run"]
+    if spec.detach:
+        argv.append("--detach")
+    argv.append(f"--name={spec.name}")
+    argv += [f"--label={k}={v}" for k, v in sorted(spec.labels.items())]
+    oci_runtime = spec.oci_runtime or ("ascend" if spec.ascend_runtime and spec.runtime == "isula" else None)
+    if oci_runtime:
+        argv.append(f"--runtime={oci_runtime}")
+    if spec.privileged:
+        argv.append("--privileged")
+    if spec.ipc_host:
+        argv.append("--ipc=host")
+    argv.append(f"--net={spec.network}" if spec.runtime == "isula" else f"--network={spec.network}")
+    argv += [f"--publish={p.to_arg()}" for p in spec.ports]
+    argv += _limits_and_identity(spec)
+    argv += [f"--device={d}" for d in _device_args(spec)]
+    argv += [f"--volume={v}" for v in _volume_args(spec)]
+    argv += [f"--env={item}" for item in _env_items(spec)]
+    return [*argv, spec.image, *spec.command]
+
+
+def _limits_and_identity(spec: ContainerSpec) -> list[str]:
+    """--shm-size, --pids-limit, --restart, --user, --workdir: those the spec sets, in that order."""
+    pids = None if spec.pids_limit is None else str(spec.pids_limit)
+    options = [("--shm-size", spec.shm_size), ("--pids-limit", pids), ("--restart", spec.restart),
+               ("--user", spec.user), ("--workdir", spec.workdir)]
+    return [f"{flag}={value}" for flag, value in options if value]
 
 
 def with_spec_hash_label(spec: ContainerSpec) -> ContainerSpec:

@@ -550,40 +550,15 @@ def _evaluate(ctx: _Ctx, a: dict[str, Any]) -> tuple[dict[str, Component], list[
     comps: dict[str, Component] = {}
     warnings: list[str] = []
     for part in ("driver", "firmware"):
-        rows, c, recommended = _hdk(ctx, cann, part)
-        pin = ctx.pins.get(part)
-        pinned_v = pin.exact if pin is not None else None
-        if c is not None and pinned_v is not None and not c.allows(pinned_v):
+        comp = _hdk_component(ctx, cann, part, warnings)
+        if comp is None:
             return None
-        if c is None and pinned_v is not None and ctx.pref:
-            return None  # an installed driver/firmware needs evidence; unproven CANNs only in the second tier
-        comp = Component(part, pinned_v, pinned=pinned_v is not None, constraints=[c] if c else [],
-                         sources=[r.meta.source for r in rows], recommended=recommended)
-        if c is None:
-            chip = f" on {ctx.chip.id}" if ctx.chip else ""
-            comp.notes.append(f"the matrix has no {part} pairing for CANN {cann}{chip}; "
-                              f"the on-disk compatible_version rules still apply")
         comps[part] = comp
-        if pinned_v is not None and rows:
-            row = _earlier([r for r in rows if any(sp.contains(pinned_v) for sp in getattr(r, part))])
-            if row is not None:
-                warnings.append(_earlier_note(f"{part} {pinned_v} with CANN {cann}", row))
     py_cs, cann_has_python = _python_constraints(ctx, a)
     py = choose_python(py_cs)
     if py is None:
         return None
-    rel = ctx.idx.release.get(cann)
-    comps["cann"] = Component("cann", cann, pinned="cann" in ctx.pins, sources=[rel.meta.source] if rel else [])
-    if rel and rel.channel == "community":
-        comps["cann"].notes.append("community (alpha/beta) release")
-    if a.get("via") is not None:
-        ms = a["mindspore"][0]
-        comps["cann"].notes.append(f"the commercial release of {a['via']} (same_as in cann_releases.yaml): MindSpore "
-                                   f"{ms}'s pages name the community build {a['via']} and offer the commercial bundle "
-                                   f"as the other download of the same release")
-        brel = ctx.idx.release.get(a["via"])
-        if brel is not None:
-            comps["cann"].sources.append(brel.meta.source)
+    comps["cann"] = _cann_component(ctx, a, cann)
     comps["python"] = Component("python", py, pinned="python" in ctx.pins, constraints=py_cs,
                                 sources=[c.source for c in py_cs if c.source])
     notes, py_warnings = _python_notes(py_cs, py, "python" in ctx.pins)
@@ -592,29 +567,73 @@ def _evaluate(ctx: _Ctx, a: dict[str, Any]) -> tuple[dict[str, Component], list[
     if not cann_has_python:
         warnings.append(f"the matrix has no Python range for CANN {cann}; Python {py} comes from the framework rows")
     for name in ("mindspore", "mindformers", "torch", "torch_npu"):
-        if name not in a:
-            continue
-        v, rows = a[name]
-        comp = Component(name, v, pinned=name in ctx.pins and ctx.pins[name] != "none",
-                         sources=[r.meta.source for r in rows])
-        comp.notes += sorted({r.meta.note for r in rows if r.meta.note})
-        if name == "torch":
-            torch_rows = ctx.idx.section("torch", False)[1].get(v, [])
-            comp.sources = [r.meta.source for r in torch_rows]
-            by_py = [r for r in torch_rows if r.python and any(sp.contains(py) for sp in r.python)]
-            row = _earlier(by_py)
-            if row is not None:
-                warnings.append(_earlier_note(f"Python {py} with torch {v}", row))
-        row = _earlier(rows)
-        if row is not None and v is not None:
-            partner = (f"MindSpore {a['mindspore'][0]}" if name == "mindformers" else
-                       f"torch {a['torch'][0]}, CANN {cann}" if name == "torch_npu" else f"CANN {cann}")
-            warnings.append(_earlier_note(f"{name} {v} with {partner}", row))
-        if name == "mindformers" and v is None:
-            comp.notes.append("no MindFormers release in the matrix pairs with this MindSpore"
-                              if ctx.pins.get("mindformers") != "none" else "not requested")
-        comps[name] = comp
+        if name in a:
+            comps[name] = _framework_component(ctx, a, name, cann, py, warnings)
     return comps, warnings
+
+
+def _hdk_component(ctx: _Ctx, cann: Version, part: str, warnings: list[str]) -> Component | None:
+    """The driver or firmware for ``cann`` on the chip, or None when a pinned (installed) one does not fit."""
+    rows, c, recommended = _hdk(ctx, cann, part)
+    pin = ctx.pins.get(part)
+    pinned_v = pin.exact if pin is not None else None
+    if c is not None and pinned_v is not None and not c.allows(pinned_v):
+        return None
+    if c is None and pinned_v is not None and ctx.pref:
+        return None  # an installed driver/firmware needs evidence; unproven CANNs only in the second tier
+    comp = Component(part, pinned_v, pinned=pinned_v is not None, constraints=[c] if c else [],
+                     sources=[r.meta.source for r in rows], recommended=recommended)
+    if c is None:
+        chip = f" on {ctx.chip.id}" if ctx.chip else ""
+        comp.notes.append(f"the matrix has no {part} pairing for CANN {cann}{chip}; "
+                          f"the on-disk compatible_version rules still apply")
+    if pinned_v is not None and rows:
+        row = _earlier([r for r in rows if any(sp.contains(pinned_v) for sp in getattr(r, part))])
+        if row is not None:
+            warnings.append(_earlier_note(f"{part} {pinned_v} with CANN {cann}", row))
+    return comp
+
+
+def _cann_component(ctx: _Ctx, a: dict[str, Any], cann: Version) -> Component:
+    """CANN with its release row (and, for a commercial bundle of a community build, that build's)."""
+    rel = ctx.idx.release.get(cann)
+    comp = Component("cann", cann, pinned="cann" in ctx.pins, sources=[rel.meta.source] if rel else [])
+    if rel and rel.channel == "community":
+        comp.notes.append("community (alpha/beta) release")
+    if a.get("via") is not None:
+        ms = a["mindspore"][0]
+        comp.notes.append(f"the commercial release of {a['via']} (same_as in cann_releases.yaml): MindSpore "
+                          f"{ms}'s pages name the community build {a['via']} and offer the commercial bundle "
+                          f"as the other download of the same release")
+        brel = ctx.idx.release.get(a["via"])
+        if brel is not None:
+            comp.sources.append(brel.meta.source)
+    return comp
+
+
+def _framework_component(ctx: _Ctx, a: dict[str, Any], name: str, cann: Version, py: Version,
+                         warnings: list[str]) -> Component:
+    """MindSpore, MindFormers, torch or torch_npu as the assignment chose it, with its rows' sources and notes."""
+    v, rows = a[name]
+    comp = Component(name, v, pinned=name in ctx.pins and ctx.pins[name] != "none",
+                     sources=[r.meta.source for r in rows])
+    comp.notes += sorted({r.meta.note for r in rows if r.meta.note})
+    if name == "torch":
+        torch_rows = ctx.idx.section("torch", False)[1].get(v, [])
+        comp.sources = [r.meta.source for r in torch_rows]
+        by_py = [r for r in torch_rows if r.python and any(sp.contains(py) for sp in r.python)]
+        row = _earlier(by_py)
+        if row is not None:
+            warnings.append(_earlier_note(f"Python {py} with torch {v}", row))
+    row = _earlier(rows)
+    if row is not None and v is not None:
+        partner = (f"MindSpore {a['mindspore'][0]}" if name == "mindformers" else
+                   f"torch {a['torch'][0]}, CANN {cann}" if name == "torch_npu" else f"CANN {cann}")
+        warnings.append(_earlier_note(f"{name} {v} with {partner}", row))
+    if name == "mindformers" and v is None:
+        comp.notes.append("no MindFormers release in the matrix pairs with this MindSpore"
+                          if ctx.pins.get("mindformers") != "none" else "not requested")
+    return comp
 
 
 _Found = tuple[dict[str, Component], list[str], str]

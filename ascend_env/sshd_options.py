@@ -5,7 +5,7 @@ Taken from OpenSSH's own parser, ``servconf.c`` (``process_server_config_line``)
 whose keyword lists are merged here; the algorithm names from ``cipher.c`` (``ciphers[]``), ``mac.c`` (``macs[]``),
 ``kex.h``/``kex-names.c`` (``kexalgs[]``) and the key types of ``sshkey.c`` / ``ssh-*.c``, OpenSSH 8.0 to master.
 A keyword a newer sshd knows may still be refused by an older one: the renderer's command line also runs ``sshd -t``
-on the result when sshd is installed (:func:`ascend_env.render_cli`), and the ascend_ssh role validates the drop-in
+on the result when sshd is installed (:mod:`ascend_env.cli.render`), and the ascend_ssh role validates the drop-in
 with ``sshd -t`` in the container before it replaces the running one.
 
 Standard library only; pure.
@@ -14,6 +14,7 @@ Standard library only; pure.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .errors import AscendEnvError
 
@@ -161,6 +162,19 @@ def check_option(key: str, value: str) -> str:
     """Check one ``Keyword value`` line as sshd's parser would; returns sshd's spelling of the keyword.
 
     Raises :class:`SshdOptionError` naming the keyword, the value and what sshd accepts."""
+    name = _keyword(key)
+    kind = KEYWORDS[name]
+    args = _arguments(name, kind, value)
+    if kind in _ENUMS:
+        if args[0] not in _ENUMS[kind]:
+            raise SshdOptionError(f"sshd option {name} {args[0]!r} is not one of {', '.join(_ENUMS[kind])}")
+    elif kind in _VALUE_CHECKS:
+        _VALUE_CHECKS[kind](name, kind, value, args)
+    return name
+
+
+def _keyword(key: str) -> str:
+    """sshd's spelling of ``key``; a keyword sshd does not have is an error (with the nearest one it has)."""
     name = canonical_keyword(key)
     if name is None:
         import difflib
@@ -169,7 +183,12 @@ def check_option(key: str, value: str) -> str:
         hint = f"did you mean {_BY_LOWER[close[0]]}? " if close else ""
         raise SshdOptionError(f"sshd option {key!r} is not an sshd_config keyword (sshd would refuse the file: "
                               f"\"Bad configuration option\"); {hint}see man sshd_config")
-    kind = KEYWORDS[name]
+    return name
+
+
+def _arguments(name: str, kind: str, value: str) -> list[str]:
+    """The value's words: at least one, quotes balanced, one unless the keyword takes several; a keyword sshd
+    ignores or does not support on Linux is an error whatever its value."""
     args = value.split()
     if not args:
         raise SshdOptionError(f"sshd option {name} has no value; give one")
@@ -183,67 +202,100 @@ def check_option(key: str, value: str) -> str:
     multi = kind in ("words", "ipqos", "rekeylimit", "subsystem", "pubkeyauthoptions")
     if not multi and len(args) > 1:
         raise SshdOptionError(f"sshd option {name} takes one value, got {len(args)} ({value!r}); give one")
+    return args
+
+
+# --- one check per kind of value: (keyword, kind, the whole value, its words) -> None, or SshdOptionError ---------
+def _integer(name: str, kind: str, value: str, args: list[str]) -> None:
     word = args[0]
-    lowered = word.lower()
-    if kind in _ENUMS:
-        if word not in _ENUMS[kind]:
-            raise SshdOptionError(f"sshd option {name} {word!r} is not one of {', '.join(_ENUMS[kind])}")
-    elif kind in ("int", "int-or-none"):
-        if not (kind == "int-or-none" and word == "none") and not (word.isdigit() and int(word) <= _INT_MAX):
-            none = " or none" if kind == "int-or-none" else ""
-            raise SshdOptionError(f"sshd option {name} {word!r} is not a whole number{none} (sshd: \"integer value "
-                                  "invalid\"); e.g. " + ("MaxSessions 10" if name == "MaxSessions" else f"{name} 10"))
-        if name == "Port" and not 1 <= int(word) <= 65535:
-            raise SshdOptionError(f"sshd option Port {word}: use 1-65535")
-    elif kind in ("time", "time-or-none"):
-        if not (kind == "time-or-none" and word == "none") and _seconds(word) is None:
-            raise SshdOptionError(f"sshd option {name} {word!r} is not a time; write seconds or a number with a unit "
-                                  "s/m/h/d/w, e.g. 30, 90s, 2m or 1h30m")
-    elif kind == "ciphers":
-        _algorithms(name, word, CIPHERS, False)
-    elif kind == "macs":
-        _algorithms(name, word, MACS, False)
-    elif kind == "kex":
-        _algorithms(name, word, KEX, False)
-    elif kind == "keytypes":
-        _algorithms(name, word, KEY_TYPES, True)
-    elif kind == "loglevel" and word.upper() not in _LOG_LEVELS:
-        raise SshdOptionError(f"sshd option LogLevel {word!r} is not one of {', '.join(_LOG_LEVELS)}")
-    elif kind == "facility" and word.upper() not in _FACILITIES:
-        raise SshdOptionError(f"sshd option SyslogFacility {word!r} is not one of {', '.join(_FACILITIES)}")
-    elif kind == "digest" and lowered not in _DIGESTS:
-        raise SshdOptionError(f"sshd option FingerprintHash {word!r} is not one of {', '.join(_DIGESTS)}")
-    elif kind == "ipqos":
-        if len(args) > 2 or any(a.lower() not in _IPQOS and not a.isdigit() for a in args):
-            raise SshdOptionError(f"sshd option IPQoS {value!r}: give one or two of {', '.join(_IPQOS)} or numbers")
-    elif kind == "maxstartups":
-        m = re.fullmatch(r"([0-9]+)(?::([0-9]+):([0-9]+))?", word)
-        ok = m is not None and int(m[1]) > 0
-        if ok and m is not None and m[2] is not None:
-            ok = int(m[1]) <= int(m[3]) and 1 <= int(m[2]) <= 100 and int(m[3]) > 0
-        if not ok:
-            raise SshdOptionError(f"sshd option MaxStartups {word!r} is not start:rate:full (e.g. 10:30:100) or a "
-                                  "number")
-    elif kind == "netblock":
-        m = re.fullmatch(r"([0-9]+)(?::([0-9]+))?", word)
-        if m is None or int(m[1]) > 32 or (m[2] is not None and int(m[2]) > 128):
-            raise SshdOptionError(f"sshd option PerSourceNetBlockSize {word!r}: write IPv4[:IPv6] prefix lengths, "
-                                  "e.g. 32:128")
-    elif kind == "rekeylimit":
-        amount = _scaled(word)
-        ok = word == "default" or (amount is not None and (amount == 0 or amount >= 16))
-        if not ok or len(args) > 2 or (len(args) == 2 and args[1] != "none" and _seconds(args[1]) is None):
-            raise SshdOptionError(f"sshd option RekeyLimit {value!r}: write an amount of data (default, or at least "
-                                  "16 bytes, e.g. 1G) and an optional time (none, or e.g. 1h)")
-    elif kind == "octal":
-        if not re.fullmatch(r"[0-7]+", word) or int(word, 8) > 0o777:
-            raise SshdOptionError(f"sshd option StreamLocalBindMask {word!r} is not an octal mode, e.g. 0177")
-    elif kind == "subsystem" and len(args) < 2:
+    if not (kind == "int-or-none" and word == "none") and not (word.isdigit() and int(word) <= _INT_MAX):
+        none = " or none" if kind == "int-or-none" else ""
+        raise SshdOptionError(f"sshd option {name} {word!r} is not a whole number{none} (sshd: \"integer value "
+                              "invalid\"); e.g. " + ("MaxSessions 10" if name == "MaxSessions" else f"{name} 10"))
+    if name == "Port" and not 1 <= int(word) <= 65535:
+        raise SshdOptionError(f"sshd option Port {word}: use 1-65535")
+
+
+def _time(name: str, kind: str, value: str, args: list[str]) -> None:
+    word = args[0]
+    if not (kind == "time-or-none" and word == "none") and _seconds(word) is None:
+        raise SshdOptionError(f"sshd option {name} {word!r} is not a time; write seconds or a number with a unit "
+                              "s/m/h/d/w, e.g. 30, 90s, 2m or 1h30m")
+
+
+def _named(choices: tuple[str, ...], keyword: str, fold: str) -> Callable[[str, str, str, list[str]], None]:
+    """A value that is one of ``choices`` (compared in upper or lower case, as sshd does)."""
+    def check(name: str, kind: str, value: str, args: list[str]) -> None:
+        word = args[0]
+        if (word.upper() if fold == "upper" else word.lower()) not in choices:
+            raise SshdOptionError(f"sshd option {keyword} {word!r} is not one of {', '.join(choices)}")
+    return check
+
+
+def _ipqos(name: str, kind: str, value: str, args: list[str]) -> None:
+    if len(args) > 2 or any(a.lower() not in _IPQOS and not a.isdigit() for a in args):
+        raise SshdOptionError(f"sshd option IPQoS {value!r}: give one or two of {', '.join(_IPQOS)} or numbers")
+
+
+def _max_startups(name: str, kind: str, value: str, args: list[str]) -> None:
+    word = args[0]
+    m = re.fullmatch(r"([0-9]+)(?::([0-9]+):([0-9]+))?", word)
+    ok = m is not None and int(m[1]) > 0
+    if ok and m is not None and m[2] is not None:
+        ok = int(m[1]) <= int(m[3]) and 1 <= int(m[2]) <= 100 and int(m[3]) > 0
+    if not ok:
+        raise SshdOptionError(f"sshd option MaxStartups {word!r} is not start:rate:full (e.g. 10:30:100) or a "
+                              "number")
+
+
+def _netblock(name: str, kind: str, value: str, args: list[str]) -> None:
+    word = args[0]
+    m = re.fullmatch(r"([0-9]+)(?::([0-9]+))?", word)
+    if m is None or int(m[1]) > 32 or (m[2] is not None and int(m[2]) > 128):
+        raise SshdOptionError(f"sshd option PerSourceNetBlockSize {word!r}: write IPv4[:IPv6] prefix lengths, "
+                              "e.g. 32:128")
+
+
+def _rekey_limit(name: str, kind: str, value: str, args: list[str]) -> None:
+    word = args[0]
+    amount = _scaled(word)
+    ok = word == "default" or (amount is not None and (amount == 0 or amount >= 16))
+    if not ok or len(args) > 2 or (len(args) == 2 and args[1] != "none" and _seconds(args[1]) is None):
+        raise SshdOptionError(f"sshd option RekeyLimit {value!r}: write an amount of data (default, or at least "
+                              "16 bytes, e.g. 1G) and an optional time (none, or e.g. 1h)")
+
+
+def _octal(name: str, kind: str, value: str, args: list[str]) -> None:
+    word = args[0]
+    if not re.fullmatch(r"[0-7]+", word) or int(word, 8) > 0o777:
+        raise SshdOptionError(f"sshd option StreamLocalBindMask {word!r} is not an octal mode, e.g. 0177")
+
+
+def _subsystem(name: str, kind: str, value: str, args: list[str]) -> None:
+    if len(args) < 2:
         raise SshdOptionError(f"sshd option Subsystem {value!r}: write a name and a command, e.g. "
                               "Subsystem sftp internal-sftp")
-    elif kind == "pubkeyauthoptions":
-        bad = [a for a in args if a not in ("none", "touch-required", "verify-required")]
-        if bad:
-            raise SshdOptionError(f"sshd option PubkeyAuthOptions {value!r}: use none, touch-required or "
-                                  "verify-required")
-    return name
+
+
+def _pubkey_auth_options(name: str, kind: str, value: str, args: list[str]) -> None:
+    if [a for a in args if a not in ("none", "touch-required", "verify-required")]:
+        raise SshdOptionError(f"sshd option PubkeyAuthOptions {value!r}: use none, touch-required or "
+                              "verify-required")
+
+
+def _algorithm_list(known: frozenset[str], wildcards: bool) -> Callable[[str, str, str, list[str]], None]:
+    def check(name: str, kind: str, value: str, args: list[str]) -> None:
+        _algorithms(name, args[0], known, wildcards)
+    return check
+
+
+#: kind -> its check (the _ENUMS kinds are checked by check_option; words, word, permituserenv: anything)
+_VALUE_CHECKS: dict[str, Callable[[str, str, str, list[str]], None]] = {
+    "int": _integer, "int-or-none": _integer, "time": _time, "time-or-none": _time,
+    "ciphers": _algorithm_list(CIPHERS, False), "macs": _algorithm_list(MACS, False),
+    "kex": _algorithm_list(KEX, False), "keytypes": _algorithm_list(KEY_TYPES, True),
+    "loglevel": _named(_LOG_LEVELS, "LogLevel", "upper"), "facility": _named(_FACILITIES, "SyslogFacility", "upper"),
+    "digest": _named(_DIGESTS, "FingerprintHash", "lower"), "ipqos": _ipqos, "maxstartups": _max_startups,
+    "netblock": _netblock, "rekeylimit": _rekey_limit, "octal": _octal, "subsystem": _subsystem,
+    "pubkeyauthoptions": _pubkey_auth_options,
+}

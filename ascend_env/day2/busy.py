@@ -293,37 +293,12 @@ def assess(host: str, readings: Sequence[Reading], *, owners: Mapping[int, str] 
     only when the host's table was read and accounts for every NPU it lists; UNKNOWN otherwise.
     """
     owners = dict(owners or {})
-    per_view: list[tuple[str, NpuSmiInfo]] = []
-    unread: list[str] = []
-    notes: list[str] = []
-    evidence: list[Holder] = []
-    host_ok = False
-    in_container_col = False
-    if not any(r.where == "host" for r in readings):
-        unread.append("host: npu-smi was not read on the host (only the host's table lists every NPU's processes)")
-    for r in readings:
-        info, why = _read(r)
-        if info is None:
-            text = (r.stdout or "") + (r.stderr or "")
-            if r.where != "host" and _DEVICE_USED.search(text):
-                evidence.append(Holder(None, None, None, None, None, npu_seen_in=r.where, seen_in=(r.where,),
-                                       note=f"npu-smi in container {r.where} says the device is used by another "
-                                       f"process ({_first_line(text)})"))
-            (unread if r.where == "host" else notes).append(f"{r.where}: {why}")
-            continue
-        per_view.append((r.where, info))
-        gaps = _coverage_gaps(info)
-        if r.where == "host":
-            host_ok = not gaps
-            unread += [f"host: {g}" for g in gaps]
-        else:
-            notes += [f"container {r.where}: {g}" for g in gaps]
-        if r.where == "host" and "process id in container" in " ".join((r.stdout or "").lower().split()):
-            in_container_col = True   # the 25.6+/26.x column: "NA" there is a process of the host
-    per_view.sort(key=lambda view: view[0] != "host")   # the host's NPU ids and names first
-    holders = [_attribute(h, owners, host_ok, in_container_col) for h in _merge(per_view)] + evidence
+    views = _read_views(readings)
+    holders = [_attribute(h, owners, views.host_ok, views.in_container_col) for h in _merge(views.tables)]
+    holders += views.evidence
     holders.sort(key=lambda h: (h.npu_id is None, h.npu_id or 0, h.chip_id or 0, h.pid or 0))
     mapping = tuple(sorted(set(mapping_containers)))
+    notes = tuple(views.notes)
     if holders or mapping:
         lines = tuple(h.describe() for h in holders) + tuple(
             f"container {c} maps /dev/davinci_manager (running)" for c in mapping)
@@ -331,11 +306,51 @@ def assess(host: str, readings: Sequence[Reading], *, owners: Mapping[int, str] 
         message = (f"{host}: the NPUs are in use, so the driver cannot be upgraded now: {'; '.join(lines)}. Huawei's "
                    "upgrade guide requires that no process, containers included, holds the NPUs' device nodes "
                    f"during an upgrade, and the driver installer refuses with \"{INSTALLER_REFUSAL}\"")
-        return Verdict(host, BUSY, tuple(holders), mapping, tuple(unread), tuple(notes), message, fix, lines)
-    if unread or not host_ok:
-        reasons = unread or ["host: the host's process table was not read"]
-        return Verdict(host, UNKNOWN, (), (), tuple(reasons), tuple(notes),
+        return Verdict(host, BUSY, tuple(holders), mapping, tuple(views.unread), notes, message, fix, lines)
+    if views.unread or not views.host_ok:
+        reasons = views.unread or ["host: the host's process table was not read"]
+        return Verdict(host, UNKNOWN, (), (), tuple(reasons), notes,
                        f"{host}: whether a process holds the NPUs is unknown: {'; '.join(reasons)}",
                        f"run `npu-smi info` on {host} and read its process table (and `fuser -uv "
                        "/dev/davinci_manager`); the upgrade does not start on an unknown answer")
-    return Verdict(host, FREE, (), (), (), tuple(notes), f"{host}: no process holds the NPUs", None)
+    return Verdict(host, FREE, (), (), (), notes, f"{host}: no process holds the NPUs", None)
+
+
+@dataclass
+class _Views:
+    """What the readings show: each readable table (the host's first), what could not be read on the host (it
+    keeps the answer from FREE) or in a container (a note), the containers whose npu-smi says a device is used."""
+
+    tables: list[tuple[str, NpuSmiInfo]] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    evidence: list[Holder] = field(default_factory=list)
+    host_ok: bool = False                  # the host's table was read and accounts for every NPU it lists
+    in_container_col: bool = False         # the host's table has the 25.6+/26.x "Process id in container" column
+
+
+def _read_views(readings: Sequence[Reading]) -> _Views:
+    v = _Views()
+    if not any(r.where == "host" for r in readings):
+        v.unread.append("host: npu-smi was not read on the host (only the host's table lists every NPU's processes)")
+    for r in readings:
+        info, why = _read(r)
+        if info is None:
+            text = (r.stdout or "") + (r.stderr or "")
+            if r.where != "host" and _DEVICE_USED.search(text):
+                v.evidence.append(Holder(None, None, None, None, None, npu_seen_in=r.where, seen_in=(r.where,),
+                                         note=f"npu-smi in container {r.where} says the device is used by another "
+                                         f"process ({_first_line(text)})"))
+            (v.unread if r.where == "host" else v.notes).append(f"{r.where}: {why}")
+            continue
+        v.tables.append((r.where, info))
+        gaps = _coverage_gaps(info)
+        if r.where == "host":
+            v.host_ok = not gaps
+            v.unread += [f"host: {g}" for g in gaps]
+        else:
+            v.notes += [f"container {r.where}: {g}" for g in gaps]
+        if r.where == "host" and "process id in container" in " ".join((r.stdout or "").lower().split()):
+            v.in_container_col = True   # the 25.6+/26.x column: "NA" there is a process of the host
+    v.tables.sort(key=lambda view: view[0] != "host")   # the host's NPU ids and names first
+    return v

@@ -110,70 +110,96 @@ def network_ports(f: dict[str, Any], ctx: Context) -> list[Check]:
     ports, why = _ports(f, ctx)
     if ports is None:
         return why
-    out: list[Check] = []
-    failed = [p for p in ports if p.failure]
-    if failed:
-        first = failed[0]
-        out_of_range = "out of the valid range" in (first.failure or "") or "invalid device id" in (
-            first.failure or "").lower() or "is not exist" in (first.failure or "")
-        fix = (f"NPU {first.device} is not a device hccn_tool knows here: `-i` takes the device's physical id "
-               "(`npu-smi info -m`, or the davinci numbers in /dev); on hosts whose NPUs have no RoCE port "
-               "(Atlas 300 inference cards) hccn_tool has nothing to configure" if out_of_range else
-               f"run it by hand to see the whole message: {TOOL} -i {first.device} "
-               f"{(first.failure or '-ip').split(':', 1)[0]} -g; then check the driver (`dmesg | grep -i davinci`, "
-               "npu-smi info) and run as root")
-        out.append(Check("network.tool_error", "network", FAIL,
-                         "hccn_tool failed on NPU " + ", ".join(f"{p.device}" for p in failed),
-                         "; ".join(f"NPU {p.device} {p.failure}" for p in failed[:3])
-                         + ("; ..." if len(failed) > 3 else ""), fix))
-    no_ip = [p for p in ports if not p.address and not p.failure]
-    if no_ip:
-        plan = planned_addresses(ports)
-        fixes = []
-        for p in no_ip:
-            s = plan.get(p.device)
-            fixes.append(f"hccn_tool -i {p.device} -ip -s address {s[0] if s else '<device IP>'} netmask "
-                         f"{s[1] if s else '<netmask>'}")
-        out.append(Check("network.ip", "network", FAIL, f"no device IP on NPU {_npus(p.device for p in no_ip)}",
-                         no_ip[0].error or "hccn_tool -ip -g printed no address",
-                         "; ".join(fixes) + " (addresses: the host's other ports' subnet, unique in the fleet)"))
-    down = [p for p in ports if p.link and p.link != "UP"]
-    unknown_link = [p for p in ports if p.address and p.link is None and not p.failure]
-    if down:
-        out.append(Check("network.link", "network", FAIL, f"link DOWN on NPU {_npus(p.device for p in down)}",
-                         "the port has no carrier: cable, optical module or switch port",
-                         f"check the cable and the switch port; the link history: {TOOL} -i {down[0].device} "
-                         f"-link_stat -g; the module: {TOOL} -i {down[0].device} -optical -g"))
-    elif unknown_link:
-        out.append(Check("network.link", "network", WARN, f"link status unreadable on NPU "
-                         f"{_npus(p.device for p in unknown_link)}", "hccn_tool -link -g printed no 'link status:'",
-                         f"run {TOOL} -i {unknown_link[0].device} -link -g by hand"))
-    sick = [p for p in ports if p.address and p.health and p.health != HEALTHY]
-    if sick:
-        detect = next((p.netdetect or p.gateway for p in ports if p.netdetect or p.gateway), None)
-        first = sick[0]
-        if first.health in ("Detect ip set", "Init") or not first.netdetect:
-            fix = (f"set the detection address (usually the gateway): {TOOL} -i {first.device} -netdetect -s address "
-                   f"{detect or '<gateway IP>'}; then {TOOL} -i {first.device} -net_health -g")
-        else:
-            fix = (f"the detection address {first.netdetect} does not answer from NPU {first.device}: {TOOL} -i "
-                   f"{first.device} -ping -g address {first.netdetect}; check the link, the switch and the address")
-        out.append(Check("network.health", "network", FAIL, "net health not Success: "
-                         + ", ".join(f"NPU {p.device} {p.health}" for p in sick), "HCCL cannot reach peers from a "
-                         "port whose health check fails; a job hangs at init", fix))
-    no_gw = [p for p in ports if p.address and not p.gateway]
-    if no_gw and len(no_gw) < len(ports):
-        gw = next(p.gateway for p in ports if p.gateway)
-        out.append(Check("network.gateway", "network", WARN, f"no gateway on NPU {_npus(p.device for p in no_gw)} "
-                         f"(the others use {gw})", "", f"{TOOL} -i {no_gw[0].device} -gateway -s gateway {gw}"))
-    elif no_gw:
-        out.append(Check("network.gateway", "network", WARN, "no gateway on any NPU port",
-                         "ports in different subnets (one per server) reach each other only through a gateway",
-                         f"{TOOL} -i <N> -gateway -s gateway <gateway IP>, for every NPU"))
+    out = (_tool_errors(ports) + _missing_addresses(ports) + _links(ports) + _net_health(ports)
+           + _gateways(ports))
     if not out:
         out.append(Check("network.ports", "network", OK, f"{len(ports)} NPU port(s): IP set, link UP, net health "
                          "Success"))
     return out
+
+
+def _tool_errors(ports: Sequence[NetInfo]) -> list[Check]:
+    """hccn_tool failed on a device (the first failure says what to do)."""
+    failed = [p for p in ports if p.failure]
+    if not failed:
+        return []
+    first = failed[0]
+    out_of_range = "out of the valid range" in (first.failure or "") or "invalid device id" in (
+        first.failure or "").lower() or "is not exist" in (first.failure or "")
+    fix = (f"NPU {first.device} is not a device hccn_tool knows here: `-i` takes the device's physical id "
+           "(`npu-smi info -m`, or the davinci numbers in /dev); on hosts whose NPUs have no RoCE port "
+           "(Atlas 300 inference cards) hccn_tool has nothing to configure" if out_of_range else
+           f"run it by hand to see the whole message: {TOOL} -i {first.device} "
+           f"{(first.failure or '-ip').split(':', 1)[0]} -g; then check the driver (`dmesg | grep -i davinci`, "
+           "npu-smi info) and run as root")
+    return [Check("network.tool_error", "network", FAIL,
+                  "hccn_tool failed on NPU " + ", ".join(f"{p.device}" for p in failed),
+                  "; ".join(f"NPU {p.device} {p.failure}" for p in failed[:3]) + ("; ..." if len(failed) > 3 else ""),
+                  fix)]
+
+
+def _missing_addresses(ports: Sequence[NetInfo]) -> list[Check]:
+    """Ports without a device IP, each with the command that sets one (the address the plan suggests)."""
+    no_ip = [p for p in ports if not p.address and not p.failure]
+    if not no_ip:
+        return []
+    plan = planned_addresses(ports)
+    fixes = []
+    for p in no_ip:
+        s = plan.get(p.device)
+        fixes.append(f"hccn_tool -i {p.device} -ip -s address {s[0] if s else '<device IP>'} netmask "
+                     f"{s[1] if s else '<netmask>'}")
+    return [Check("network.ip", "network", FAIL, f"no device IP on NPU {_npus(p.device for p in no_ip)}",
+                  no_ip[0].error or "hccn_tool -ip -g printed no address",
+                  "; ".join(fixes) + " (addresses: the host's other ports' subnet, unique in the fleet)")]
+
+
+def _links(ports: Sequence[NetInfo]) -> list[Check]:
+    """Links down (a failure), or unreadable (a warning)."""
+    down = [p for p in ports if p.link and p.link != "UP"]
+    unknown_link = [p for p in ports if p.address and p.link is None and not p.failure]
+    if down:
+        return [Check("network.link", "network", FAIL, f"link DOWN on NPU {_npus(p.device for p in down)}",
+                      "the port has no carrier: cable, optical module or switch port",
+                      f"check the cable and the switch port; the link history: {TOOL} -i {down[0].device} "
+                      f"-link_stat -g; the module: {TOOL} -i {down[0].device} -optical -g")]
+    if unknown_link:
+        return [Check("network.link", "network", WARN, f"link status unreadable on NPU "
+                      f"{_npus(p.device for p in unknown_link)}", "hccn_tool -link -g printed no 'link status:'",
+                      f"run {TOOL} -i {unknown_link[0].device} -link -g by hand")]
+    return []
+
+
+def _net_health(ports: Sequence[NetInfo]) -> list[Check]:
+    """Ports whose net health is not Success: no detection address set, or it does not answer."""
+    sick = [p for p in ports if p.address and p.health and p.health != HEALTHY]
+    if not sick:
+        return []
+    detect = next((p.netdetect or p.gateway for p in ports if p.netdetect or p.gateway), None)
+    first = sick[0]
+    if first.health in ("Detect ip set", "Init") or not first.netdetect:
+        fix = (f"set the detection address (usually the gateway): {TOOL} -i {first.device} -netdetect -s address "
+               f"{detect or '<gateway IP>'}; then {TOOL} -i {first.device} -net_health -g")
+    else:
+        fix = (f"the detection address {first.netdetect} does not answer from NPU {first.device}: {TOOL} -i "
+               f"{first.device} -ping -g address {first.netdetect}; check the link, the switch and the address")
+    return [Check("network.health", "network", FAIL, "net health not Success: "
+                  + ", ".join(f"NPU {p.device} {p.health}" for p in sick), "HCCL cannot reach peers from a "
+                  "port whose health check fails; a job hangs at init", fix)]
+
+
+def _gateways(ports: Sequence[NetInfo]) -> list[Check]:
+    """Ports with an address but no gateway (the others' gateway is the fix), or no gateway anywhere."""
+    no_gw = [p for p in ports if p.address and not p.gateway]
+    gw = next((p.gateway for p in ports if p.gateway), None)
+    if no_gw and gw:
+        return [Check("network.gateway", "network", WARN, f"no gateway on NPU {_npus(p.device for p in no_gw)} "
+                      f"(the others use {gw})", "", f"{TOOL} -i {no_gw[0].device} -gateway -s gateway {gw}")]
+    if no_gw:
+        return [Check("network.gateway", "network", WARN, "no gateway on any NPU port",
+                      "ports in different subnets (one per server) reach each other only through a gateway",
+                      f"{TOOL} -i <N> -gateway -s gateway <gateway IP>, for every NPU")]
+    return []
 
 
 @check("network.addresses", "network", "the host's device IPs: one subnet, no duplicates, /etc/hccn.conf agrees")

@@ -123,6 +123,17 @@ def _host(i: int, raw: Any, where: str) -> HostSpec:
     if not _NAME.match(name):
         raise LabConfigError(f"{where}: host name {name!r} is not usable; use lower-case letters, digits and '-', "
                              "starting with a letter, at most 16 characters (e.g. h1)")
+    chip, cards = _host_cards(raw, where)
+    driver, firmware = _host_hdk(raw, where)
+    address = _host_address(i, raw, where)
+    npu_smi_dir, runtime = _host_engine(raw, where)
+    containers, group, conda, image = _host_environments(raw, where)
+    return HostSpec(name, address, chip, cards, driver, firmware, npu_smi_dir, runtime, containers, group, conda,
+                    image)
+
+
+def _host_cards(raw: dict[str, Any], where: str) -> tuple[str, int]:
+    """The simulated chip and how many cards of it."""
     chip = str(raw.get("chip", "910b")).lower()
     if chip not in CHIPS:
         raise LabConfigError(f"{where}: chip {chip!r} is not simulated; use one of {', '.join(CHIPS)}")
@@ -130,6 +141,11 @@ def _host(i: int, raw: Any, where: str) -> HostSpec:
     limit = CHIP_LIMITS[chip][1]
     if not isinstance(cards, int) or isinstance(cards, bool) or not 1 <= cards <= limit:
         raise LabConfigError(f"{where}: cards={cards!r} for {chip}; use a whole number from 1 to {limit}")
+    return chip, cards
+
+
+def _host_hdk(raw: dict[str, Any], where: str) -> tuple[str, str]:
+    """The driver and firmware versions (ones the fake installers know)."""
     driver = str(raw.get("driver", "25.0.rc1.1"))
     firmware = str(raw.get("firmware", "7.7.0.1.231"))
     try:
@@ -137,6 +153,11 @@ def _host(i: int, raw: Any, where: str) -> HostSpec:
         hdk.firmware_sample(firmware)
     except ValueError as e:
         raise LabConfigError(f"{where}: {e}") from None
+    return driver, firmware
+
+
+def _host_address(i: int, raw: dict[str, Any], where: str) -> str:
+    """A loopback address other than 127.0.0.1 (the lab binds nothing else)."""
     address = str(raw.get("address", host_address(i)))
     try:
         ip = ipaddress.IPv4Address(address)
@@ -145,6 +166,11 @@ def _host(i: int, raw: Any, where: str) -> HostSpec:
     if not ip.is_loopback or address == "127.0.0.1":
         raise LabConfigError(f"{where}: address {address!r} is not allowed: the lab only binds 127.0.0.2-"
                              "127.255.255.254 (loopback, never the machine's own 127.0.0.1)")
+    return address
+
+
+def _host_engine(raw: dict[str, Any], where: str) -> tuple[str, str]:
+    """Where npu-smi lives, and the container engine's command line (docker, or the isula shim)."""
     npu_smi_dir = str(raw.get("npu_smi_dir", "usr/local/bin")).strip("/")
     if npu_smi_dir not in ("usr/local/bin", "usr/local/sbin"):
         raise LabConfigError(f"{where}: npu_smi_dir {npu_smi_dir!r}; use usr/local/bin or usr/local/sbin")
@@ -152,6 +178,11 @@ def _host(i: int, raw: Any, where: str) -> HostSpec:
     if runtime not in ("docker", "isula"):
         raise LabConfigError(f"{where}: runtime {runtime!r}; use docker or isula (isula is a shim over the host's "
                              "Docker engine that speaks isula's command line)")
+    return npu_smi_dir, runtime
+
+
+def _host_environments(raw: dict[str, Any], where: str) -> tuple[bool, str, bool, str]:
+    """Containers or the host itself, the inventory group, conda, the base image."""
     containers = raw.get("containers", True)
     if not isinstance(containers, bool):
         raise LabConfigError(f"{where}: containers {containers!r}; use true (environments in containers) or false "
@@ -171,8 +202,7 @@ def _host(i: int, raw: Any, where: str) -> HostSpec:
     if image not in IMAGES:
         raise LabConfigError(f"{where}: image {image!r}; use one of {', '.join(IMAGES)} (ubuntu-bashrc: the base image "
                              "with Ubuntu's root .bashrc, which starts with an interactive guard)")
-    return HostSpec(name, address, chip, cards, driver, firmware, npu_smi_dir, runtime, containers, group, conda,
-                    image)
+    return containers, group, conda, image
 
 
 def build_config(raw: dict[str, Any] | None = None, *, prefix: Path | None = None, cache: Path | None = None,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import busy, engine, image, sshd, store
-from .config import LabConfig, LabConfigError, build_config
+from .config import HostSpec, LabConfig, LabConfigError, build_config
 from .faults import KINDS, Fault, desired, from_dicts
 from .hostdeps import ensure_packages
 from .inventory import render_inventory
@@ -143,6 +143,26 @@ def up(cfg: LabConfig, wheels: list[str] | None = None, extra_cann: list[str] | 
     engine.require_root()
     lp = paths(cfg)
     check_prefix_is_ours(lp)
+    state = _lab_state(cfg, lp, log)
+    sshd.ensure_client_key(lp)
+    for spec in cfg.hosts:
+        _host_up(cfg, lp, state, spec, log)
+    if write_fabric(_fabric_hosts(cfg, lp, state)):
+        log.append("NPU ports of the other hosts (hccn_tool -ping)")
+    sshd.write_client_files(lp, [(s, lp.host(s.name)) for s in cfg.hosts], cfg.ssh_port)
+    inv = render_inventory(cfg, lp, lp.client_key.with_suffix(".pub").read_text().strip())
+    lp.inventory.parent.mkdir(parents=True, exist_ok=True)
+    if not lp.inventory.exists() or lp.inventory.read_text() != inv:
+        lp.inventory.write_text(inv)
+        log.append(f"inventory {lp.inventory}")
+    _fill_store(cfg, lp, log, wheels, extra_cann)
+    res.seconds = time.monotonic() - t0
+    return res
+
+
+def _lab_state(cfg: LabConfig, lp: LabPaths, log: list[str]) -> dict[str, Any]:
+    """The lab's state file, made on the first ``up``; a lab up with other hosts or another configuration is an
+    error (``lab down`` first)."""
     state = read_state(lp)
     if state and [h["name"] for h in state["config"]["hosts"]] != [h.name for h in cfg.hosts]:
         raise LabError(f"the lab at {lp.prefix} is up with hosts "
@@ -159,44 +179,43 @@ def up(cfg: LabConfig, wheels: list[str] | None = None, extra_cann: list[str] | 
                  "hosts": {h.name: {"faults": [], "address_added": False} for h in cfg.hosts}}
         write_state(lp, state)
         log.append(f"lab prefix {lp.prefix}")
-    sshd.ensure_client_key(lp)
-    for spec in cfg.hosts:
-        hp = lp.host(spec.name)
-        hs = state["hosts"][spec.name]
-        how = add_address(spec.address)
-        if how and not hs["address_added"]:
-            hs["address_added"] = True
-            write_state(lp, state)
-            log.append(f"{spec.name}: address {spec.address}/32 on lo" + (
-                f" (adopted: left on lo with label {LABEL} by an earlier lab)" if how == "adopted" else ""))
-        faults = from_dicts(hs["faults"])
-        want = desired(spec, faults)
-        changed = build_host(spec, hp, cfg.cache, want)
-        if changed:
-            log.append(f"{spec.name}: " + ", ".join(changed))
-        note = apply_disk(hp, want.disk_free_mb)
-        if note:
-            log.append(f"{spec.name}: {note}")
-        if sshd.start_sshd(spec, hp, lp, cfg.ssh_port):
-            log.append(f"{spec.name}: sshd on {spec.address}:{cfg.ssh_port}")
-        if engine.start_engine(spec.name, hp):
-            log.append(f"{spec.name}: dockerd on {hp.docker_sock}")
-        held = busy.sync(spec, hp, want)   # after the engine: a holder may live in one of its containers
-        if held:
-            build_host(spec, hp, cfg.cache, want)
-            log.append(f"{spec.name}: " + ", ".join(held))
-        if image.ensure_image(hp, cfg.cache, cfg.suite, cfg.mirror, log):
-            log.append(f"{spec.name}: image {image.image_ref(cfg.suite)}")
-        if spec.image != "debian" and image.ensure_variant(hp, cfg.cache, cfg.suite, cfg.mirror, spec.image, log):
-            log.append(f"{spec.name}: image {image.variant_ref(cfg.suite, spec.image)}")
-    if write_fabric(_fabric_hosts(cfg, lp, state)):
-        log.append("NPU ports of the other hosts (hccn_tool -ping)")
-    sshd.write_client_files(lp, [(s, lp.host(s.name)) for s in cfg.hosts], cfg.ssh_port)
-    inv = render_inventory(cfg, lp, lp.client_key.with_suffix(".pub").read_text().strip())
-    lp.inventory.parent.mkdir(parents=True, exist_ok=True)
-    if not lp.inventory.exists() or lp.inventory.read_text() != inv:
-        lp.inventory.write_text(inv)
-        log.append(f"inventory {lp.inventory}")
+    return state
+
+
+def _host_up(cfg: LabConfig, lp: LabPaths, state: dict[str, Any], spec: HostSpec, log: list[str]) -> None:
+    """One simulated host: its address, its sysroot with its faults, sshd, dockerd, the busy holders, its images."""
+    hp = lp.host(spec.name)
+    hs = state["hosts"][spec.name]
+    how = add_address(spec.address)
+    if how and not hs["address_added"]:
+        hs["address_added"] = True
+        write_state(lp, state)
+        log.append(f"{spec.name}: address {spec.address}/32 on lo" + (
+            f" (adopted: left on lo with label {LABEL} by an earlier lab)" if how == "adopted" else ""))
+    want = desired(spec, from_dicts(hs["faults"]))
+    changed = build_host(spec, hp, cfg.cache, want)
+    if changed:
+        log.append(f"{spec.name}: " + ", ".join(changed))
+    note = apply_disk(hp, want.disk_free_mb)
+    if note:
+        log.append(f"{spec.name}: {note}")
+    if sshd.start_sshd(spec, hp, lp, cfg.ssh_port):
+        log.append(f"{spec.name}: sshd on {spec.address}:{cfg.ssh_port}")
+    if engine.start_engine(spec.name, hp):
+        log.append(f"{spec.name}: dockerd on {hp.docker_sock}")
+    held = busy.sync(spec, hp, want)   # after the engine: a holder may live in one of its containers
+    if held:
+        build_host(spec, hp, cfg.cache, want)
+        log.append(f"{spec.name}: " + ", ".join(held))
+    if image.ensure_image(hp, cfg.cache, cfg.suite, cfg.mirror, log):
+        log.append(f"{spec.name}: image {image.image_ref(cfg.suite)}")
+    if spec.image != "debian" and image.ensure_variant(hp, cfg.cache, cfg.suite, cfg.mirror, spec.image, log):
+        log.append(f"{spec.name}: image {image.variant_ref(cfg.suite, spec.image)}")
+
+
+def _fill_store(cfg: LabConfig, lp: LabPaths, log: list[str], wheels: list[str] | None,
+                extra_cann: list[str] | None) -> None:
+    """The offline store: the base images, the CANN installers, the conda channel, the wheels, their manifest."""
     image.publish(cfg.cache, cfg.suite, cfg.mirror, lp.store / "images")
     for variant in sorted({h.image for h in cfg.hosts if h.image != "debian"}):
         image.publish(cfg.cache, cfg.suite, cfg.mirror, lp.store / "images", variant)
@@ -210,8 +229,6 @@ def up(cfg: LabConfig, wheels: list[str] | None = None, extra_cann: list[str] | 
     else:
         store.fill_wheels(lp, sorted(set(wheels)), log)
     store.write_manifest(lp.store)
-    res.seconds = time.monotonic() - t0
-    return res
 
 
 # --- fault -------------------------------------------------------------------------------------------------

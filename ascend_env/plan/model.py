@@ -64,7 +64,9 @@ class PythonEnvPlan(_Model):
     name: str | None = None
     prefix: str | None = None
     python: str                     # X.Y, the stack's
-    # conda only: the site's settings as the ascend_python role takes them
+    # conda only: the site's settings as the ascend_python role takes them (env_name: the inventory's
+    # ascend_python_env_name, None when the name follows the stack)
+    env_name: str | None = None
     conda_installer: str | None = None
     conda_channels: tuple[str, ...] = ()
     conda_tool_venv: str | None = None

@@ -108,7 +108,8 @@ def _python(hv: Mapping[str, Any], c: Mapping[str, Any], stack: Mapping[str, Any
     if provider != "conda":
         return PythonEnvPlan(**env)
     tool_venv = str(hv.get("ascend_python_conda_tool_venv") or S.DEFAULT_TOOL_VENV)
-    return PythonEnvPlan(**env, conda_installer=str(hv.get("ascend_conda_installer") or "rattler"),
+    return PythonEnvPlan(**env, env_name=_str(hv.get("ascend_python_env_name")),
+                         conda_installer=str(hv.get("ascend_conda_installer") or "rattler"),
                          conda_channels=tuple(str(x) for x in hv.get("ascend_conda_channels") or ()),
                          conda_tool_venv=root + tool_venv if root else tool_venv,
                          conda_channel_timeout=int(hv.get("ascend_python_conda_channel_timeout")

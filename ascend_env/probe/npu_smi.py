@@ -507,135 +507,185 @@ def parse_info(text: str) -> NpuSmiInfo:
     section it cannot read at all is listed in :attr:`NpuSmiInfo.unread_rows`; only text holding no npu-smi
     table at all raises :class:`NpuSmiParseError`.
     """
-    rd = _Reader()
-    tool_version = version = chip_header = None
-    layout = _Layout(_DEFAULT_HEAD, _DEFAULT_CHIP)
-    head_seen = chip_seen = False
-    proc_cols: list[str] = ["NPU Chip", "Process id", "Process name", "Process memory(MB)"]
-    section = "start"  # start -> devices -> processes
-    pending: tuple[_NameRow, list[ChipRow]] | None = None
-    rows: list[tuple[_NameRow, list[ChipRow]]] = []
-    processes: list[Process] = []
-    idle: list[int] = []
-    notices: list[str] = []
-    stray: list[tuple[int, str]] = []  # non-table lines; only those inside the table are reported
-    first_table = last_table = None
     lines = _table_lines(text)
+    parser = _InfoParser()
     for lineno, line in lines:
+        parser.read(lineno, line)
+    return parser.finish(lines)
+
+
+#: the process section's columns when its header row was not pasted (drivers up to 25.5)
+_PROCESS_COLUMNS = ("NPU Chip", "Process id", "Process name", "Process memory(MB)")
+
+
+class _InfoParser:
+    """One ``npu-smi info`` table read line by line: the section it is in (start -> devices -> processes), the
+    columns its header rows gave, the card rows read so far (``pending``: the card whose chip rows come next)."""
+
+    def __init__(self) -> None:
+        self.rd = _Reader()
+        self.tool_version: str | None = None
+        self.version: str | None = None
+        self.chip_header: str | None = None
+        self.layout = _Layout(_DEFAULT_HEAD, _DEFAULT_CHIP)
+        self.head_seen = self.chip_seen = False
+        self.proc_cols: list[str] = list(_PROCESS_COLUMNS)
+        self.section = "start"
+        self.pending: tuple[_NameRow, list[ChipRow]] | None = None
+        self.rows: list[tuple[_NameRow, list[ChipRow]]] = []
+        self.processes: list[Process] = []
+        self.idle: list[int] = []
+        self.notices: list[str] = []
+        self.stray: list[tuple[int, str]] = []  # non-table lines; only those inside the table are reported
+        self.first_table: int | None = None
+        self.last_table: int | None = None
+
+    def read(self, lineno: int, line: str) -> None:
         if not line or _BORDER.match(line):
-            continue
+            return
         if not line.startswith("|"):
-            header = _HEADER.search(line)
-            if header and tool_version is None:  # a header row whose borders were lost in the paste
-                tool_version, version = header.group(1), header.group(2)
-                first_table = first_table or lineno
-                last_table = lineno
-            elif _NOTICE.search(line):
-                notices.append(line)
-            else:
-                stray.append((lineno, line))
-            continue
-        first_table = first_table or lineno
-        last_table = lineno
+            self._outside_a_row(lineno, line)
+            return
+        self._in_table(lineno)
         cells = _cells(line)
+        if self._version_row(line, cells) or self._header_row(cells):
+            return
+        idle_match = _IDLE.search(line)
+        if self.section == "processes" or idle_match:
+            self._process_line(lineno, line, cells, idle_match)
+        else:
+            self._device_row(lineno, line, cells)
+
+    def _in_table(self, lineno: int) -> None:
+        self.first_table = self.first_table or lineno
+        self.last_table = lineno
+
+    def _outside_a_row(self, lineno: int, line: str) -> None:
+        """A line without a leading ``|``: the version header whose borders were lost in the paste, the driver's
+        installation notice, or text around the table."""
+        header = _HEADER.search(line)
+        if header and self.tool_version is None:
+            self.tool_version, self.version = header.group(1), header.group(2)
+            self._in_table(lineno)
+        elif _NOTICE.search(line):
+            self.notices.append(line)
+        else:
+            self.stray.append((lineno, line))
+
+    def _version_row(self, line: str, cells: list[str]) -> bool:
+        """``| npu-smi 24.1.rc2   Version: 24.1.rc2 |`` (or the tool's version alone): read, True."""
         header = _HEADER.search(line)
         if header and len([c for c in cells if c]) <= 2:
-            tool_version, version = header.group(1), header.group(2)
-            continue
+            self.tool_version, self.version = header.group(1), header.group(2)
+            return True
         if len(cells) == 1 and cells[0].lower().startswith("npu-smi"):
             tool = _TOOL_ONLY.search(cells[0])
             if tool:
-                tool_version = tool.group(1)
-            continue
+                self.tool_version = tool.group(1)
+            return True
+        return False
+
+    def _header_row(self, cells: list[str]) -> bool:
+        """A header row (the card row's, the chip row's, the process section's): its columns taken, True."""
         kind = _header_kind(cells)
         if kind == "head":
-            section = "devices"
-            head_seen = True
-            layout = _Layout(tuple(_names(c) for c in cells), layout.chip if chip_seen else ())
-            continue
-        if kind == "chip":
-            section = "devices"
-            chip_seen = True
-            layout = _Layout(layout.head, tuple(_names(c) for c in cells))
-            bi = layout.index("chip", "bus") or 0
-            chip_header = " ".join(n for names in layout.chip[:bi] for n in names)  # "" in the 25.6+ layout
-            continue
-        if kind == "process":
-            if pending is not None:
-                rows.append(pending)
-                pending = None
-            section = "processes"
-            proc_cols = [" ".join(c.split()) for c in cells]
-            continue
-        idle_match = _IDLE.search(line)
-        if section == "processes" or idle_match:
-            if idle_match:
-                npu = _int(idle_match.group(1))
-                if npu is None:
-                    rd.warn(lineno, f"idle NPU id {idle_match.group(1)!r} unreadable")
-                else:
-                    idle.append(npu)
-            elif len(cells) >= 2:
-                proc = _parse_process_row(rd, cells, proc_cols, lineno)
-                if proc is not None:
-                    processes.append(proc)
+            self.section = "devices"
+            self.head_seen = True
+            self.layout = _Layout(tuple(_names(c) for c in cells), self.layout.chip if self.chip_seen else ())
+        elif kind == "chip":
+            self.section = "devices"
+            self.chip_seen = True
+            self.layout = _Layout(self.layout.head, tuple(_names(c) for c in cells))
+            bi = self.layout.index("chip", "bus") or 0
+            self.chip_header = " ".join(n for names in self.layout.chip[:bi] for n in names)  # "" in 25.6+
+        elif kind == "process":
+            if self.pending is not None:
+                self.rows.append(self.pending)
+                self.pending = None
+            self.section = "processes"
+            self.proc_cols = [" ".join(c.split()) for c in cells]
+        return kind is not None
+
+    def _process_line(self, lineno: int, line: str, cells: list[str], idle_match: re.Match[str] | None) -> None:
+        if idle_match:
+            npu = _int(idle_match.group(1))
+            if npu is None:
+                self.rd.warn(lineno, f"idle NPU id {idle_match.group(1)!r} unreadable")
             else:
-                rd.warn(lineno, f"not a process row, skipped: {line!r}")
-            continue
-        if section == "start":
-            section = "devices"  # the column headers were not pasted: read rows with the default columns
-            rd.warn(lineno, "no 'NPU Name' / 'Chip Bus-Id' header rows: columns assumed in npu-smi's usual order")
-        if head_seen and not chip_seen and not layout.chip:
-            layout = _Layout(layout.head, _DEFAULT_CHIP)
-        if not layout.head:
-            layout = _Layout(_DEFAULT_HEAD, layout.chip)
+                self.idle.append(npu)
+        elif len(cells) >= 2:
+            proc = _parse_process_row(self.rd, cells, self.proc_cols, lineno)
+            if proc is not None:
+                self.processes.append(proc)
+        else:
+            self.rd.warn(lineno, f"not a process row, skipped: {line!r}")
+
+    def _device_row(self, lineno: int, line: str, cells: list[str]) -> None:
+        """A card row or a chip row, read with the header rows' columns (npu-smi's usual ones where none were
+        pasted)."""
+        if self.section == "start":
+            self.section = "devices"  # the column headers were not pasted: read rows with the default columns
+            self.rd.warn(lineno, "no 'NPU Name' / 'Chip Bus-Id' header rows: columns assumed in npu-smi's usual order")
+        if self.head_seen and not self.chip_seen and not self.layout.chip:
+            self.layout = _Layout(self.layout.head, _DEFAULT_CHIP)
+        if not self.layout.head:
+            self.layout = _Layout(_DEFAULT_HEAD, self.layout.chip)
         if len(cells) < 2:
-            rd.warn(lineno, f"not a device row, skipped: {line!r}")
-            rd.unread.append(f"line {lineno}: {line}")
-            continue
-        if _is_chip_row(cells, layout, expecting_chip=pending is not None):
-            head = pending[0] if pending else (rows[-1][0] if rows else None)
-            chip = _parse_chip_row(rd, cells, head, layout, lineno)
-            if pending is not None:
-                pending[1].append(chip)
-            elif rows:
-                rows[-1][1].append(chip)  # a second chip row under one name row
-            else:
-                rd.warn(lineno, "chip row before any card row: its card is unknown")
-                rd.unread.append(f"line {lineno}: {line}")
-                rows.append((_NameRow(None, None, None, None, None, None, None), [chip]))
-            continue
-        if pending is not None:
-            if not pending[1]:
-                rd.warn(lineno, f"card {pending[0].npu_id} ({pending[0].name}) has no chip row")
-            rows.append(pending)
-        pending = (_parse_name_row(rd, cells, layout, lineno), [])
-    if pending is not None:
-        if not pending[1]:
-            rd.warn(lines[-1][0] if lines else 0, f"card {pending[0].npu_id} ({pending[0].name}) has no chip row")
-        rows.append(pending)
-    if first_table is None or (tool_version is None and chip_header is None and not rows and not head_seen):
-        first_line = next((ln for _, ln in lines if ln.strip()), "")
-        raise NpuSmiParseError(f"not an npu-smi info table (no header/column rows); first line: {first_line!r}")
-    for lineno, line in stray:
-        if first_table < lineno < (last_table or 0):
-            rd.warn(lineno, f"not a table line, skipped: {line!r}")
-    if tool_version is None:
-        rd.warn(first_table, "no 'npu-smi <version>  Version: <version>' header: versions unknown")
-    has_hbm = any(_field(n) == "hbm" for names in layout.chip for n in names)
-    return NpuSmiInfo(
-        tool_version=tool_version,
-        version=version,
-        chip_header=chip_header,
-        has_hbm_column=has_hbm,
-        cards=_build_cards(rows),
-        processes=tuple(processes),
-        idle_npus=tuple(idle),
-        warnings=tuple(rd.warnings),
-        layout=layout.name if head_seen else "assumed",
-        unread_rows=tuple(rd.unread),
-        notices=tuple(notices),
-    )
+            self.rd.warn(lineno, f"not a device row, skipped: {line!r}")
+            self.rd.unread.append(f"line {lineno}: {line}")
+        elif _is_chip_row(cells, self.layout, expecting_chip=self.pending is not None):
+            self._chip_row(lineno, line, cells)
+        else:
+            self._close_card(lineno)
+            self.pending = (_parse_name_row(self.rd, cells, self.layout, lineno), [])
+
+    def _chip_row(self, lineno: int, line: str, cells: list[str]) -> None:
+        """A chip row belongs to the card row above it (the pending one, or the last one: a second chip row)."""
+        head = self.pending[0] if self.pending else (self.rows[-1][0] if self.rows else None)
+        chip = _parse_chip_row(self.rd, cells, head, self.layout, lineno)
+        if self.pending is not None:
+            self.pending[1].append(chip)
+        elif self.rows:
+            self.rows[-1][1].append(chip)  # a second chip row under one name row
+        else:
+            self.rd.warn(lineno, "chip row before any card row: its card is unknown")
+            self.rd.unread.append(f"line {lineno}: {line}")
+            self.rows.append((_NameRow(None, None, None, None, None, None, None), [chip]))
+
+    def _close_card(self, lineno: int) -> None:
+        """The pending card is complete (a card row or the end follows): kept, said when it had no chip row."""
+        if self.pending is None:
+            return
+        if not self.pending[1]:
+            self.rd.warn(lineno, f"card {self.pending[0].npu_id} ({self.pending[0].name}) has no chip row")
+        self.rows.append(self.pending)
+
+    def finish(self, lines: list[tuple[int, str]]) -> NpuSmiInfo:
+        self._close_card(lines[-1][0] if lines else 0)
+        self.pending = None
+        first_table = self.first_table
+        if first_table is None or (self.tool_version is None and self.chip_header is None and not self.rows
+                                   and not self.head_seen):
+            first_line = next((ln for _, ln in lines if ln.strip()), "")
+            raise NpuSmiParseError(f"not an npu-smi info table (no header/column rows); first line: {first_line!r}")
+        for lineno, line in self.stray:
+            if first_table < lineno < (self.last_table or 0):
+                self.rd.warn(lineno, f"not a table line, skipped: {line!r}")
+        if self.tool_version is None:
+            self.rd.warn(first_table, "no 'npu-smi <version>  Version: <version>' header: versions unknown")
+        return NpuSmiInfo(
+            tool_version=self.tool_version,
+            version=self.version,
+            chip_header=self.chip_header,
+            has_hbm_column=any(_field(n) == "hbm" for names in self.layout.chip for n in names),
+            cards=_build_cards(self.rows),
+            processes=tuple(self.processes),
+            idle_npus=tuple(self.idle),
+            warnings=tuple(self.rd.warnings),
+            layout=self.layout.name if self.head_seen else "assumed",
+            unread_rows=tuple(self.rd.unread),
+            notices=tuple(self.notices),
+        )
 
 
 def parse_info_m(text: str) -> tuple[MappingRow, ...]:

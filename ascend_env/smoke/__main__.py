@@ -1,5 +1,5 @@
 import sys
 
-from ..smoke_cli import main
+from ..cli.smoke import main
 
 sys.exit(main())

@@ -19,7 +19,7 @@ try:
     from ascend_env.collective import CollectiveError, ssh_argv
     from ascend_env.conda import CondaSettingError, conda_plan, python_env
     from ascend_env.matrix import MatrixInvalid, load_matrix
-    from ascend_env.matrix_cli import format_conflict
+    from ascend_env.matrix_text import format_conflict
     from ascend_env.preflight import CONNECTION_VARIABLES, check_fleet, known_variables
     from ascend_env.resolver import Request, resolve
 except ImportError as exc:  # pragma: no cover - only when the package is missing on the controller

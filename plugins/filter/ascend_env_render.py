@@ -298,8 +298,8 @@ def ascend_env_sshd_changes(host_state: dict[str, Any], plan: dict[str, Any], ro
             root_hash = sha512_crypt.using(salt=salt, rounds=5000).hash(str(root_password))
         known_name = f"[{ssh['listen_address']}]:{port}"
         read = ((host_state.get("containers") or {}).get(name) or {}).get("sshd")
-        todo = sshd_todo(read, SshdWant(dropin, keys, root_hash, bool(ssh["password_login"]), known_name,
-                                         known_lines))
+        want = SshdWant(dropin, keys, root_hash, bool(ssh["password_login"]), known_name, known_lines)
+        todo = sshd_todo(read, want)
         if todo:
             out.append({"name": name, "ssh_port": port, "todo": todo, "dropin": dropin, "authorized_keys": keys,
                         "hostkey": str((read or {}).get("hostkey_pub") or ""), "known_name": known_name,

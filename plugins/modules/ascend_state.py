@@ -233,6 +233,12 @@ def _containers(module, engine, env, names, image, sshd=False):
     for name in names:
         cp = _engine(module, [engine, "inspect", name], env)
         if cp.returncode != 0:
+            # "No such object" (docker) / "No such image or container" (isula): the container is not there; anything
+            # else (the daemon down, a socket without permission) is not an answer about the container
+            if "no such" not in (cp.stderr + cp.stdout).lower():
+                module.fail_json(msg=f"{engine} inspect {name}: the container engine did not answer: "
+                                     f"{(cp.stderr or cp.stdout).strip()[-400:]}. Fix: start the engine (systemctl "
+                                     f"start docker / isulad) and check that {engine} ps works on this host")
             out[name] = {"exists": False, "running": False, "spec_hash": None}
             continue
         try:

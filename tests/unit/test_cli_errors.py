@@ -264,7 +264,7 @@ def test_render_sshd_accepts_what_sshd_accepts(option):
 
 
 def test_render_sshd_runs_sshd_t_when_sshd_is_here():
-    from ascend_env import render_cli
+    from ascend_env.cli import render as render_cli
 
     if render_cli._sshd_binary() is None:
         pytest.skip("no sshd on this machine")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from ascend_env.cli.doctor import exit_code, fleet_table, mask, parse_expect, render
 from ascend_env.doctor.checks import Context, run_checks
-from ascend_env.doctor_cli import exit_code, fleet_table, mask, parse_expect, render
 from ascend_env.probe import host
 
 DATA = Path(__file__).parent / "data" / "npu_smi"
@@ -195,7 +195,7 @@ def test_kernels_of_another_release(ctx):
 
 
 def test_report_bundle_is_written_with_secrets_masked(tmp_path, monkeypatch, ctx):
-    from ascend_env.doctor_cli import write_report
+    from ascend_env.cli.doctor import write_report
 
     monkeypatch.setenv("HTTPS_PROXY", "http://alice:pa55@proxy.example:3128")
     f = facts()

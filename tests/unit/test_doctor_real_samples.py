@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from test_doctor_checks import facts
 
+from ascend_env.cli.doctor import exit_code, render
 from ascend_env.doctor.checks import Context, detected_chip, run_checks
-from ascend_env.doctor_cli import exit_code, render
 from ascend_env.probe.npu_smi import NpuSmiParseError, parse_info
 
 DATA = Path(__file__).parent / "data" / "npu_smi"

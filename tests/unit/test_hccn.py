@@ -124,6 +124,18 @@ def test_each_fault_names_the_npu_and_the_hccn_tool_fix(ctx):
     assert got["network.gateway"].fix.endswith("hccn_tool -i 1 -gateway -s gateway 10.0.12.1")
 
 
+def test_no_gateway_anywhere_when_a_port_without_an_address_has_none_either(ctx):
+    """Was StopIteration -- the whole network.ports check became "could not check: internal error", hiding the
+    missing address -- when the ports with an address had no gateway and the rest had no address."""
+    ports = good(2)
+    ports[0]["gateway"] = ""
+    ports[1] = {}
+    got = by_id(run(facts(ports), ctx, ["network"]))
+    assert got["network.ip"].status == FAIL and got["network.ip"].summary == "no device IP on NPU 1"
+    assert got["network.gateway"].status == WARN and got["network.gateway"].summary == "no gateway on any NPU port"
+    assert not any("internal error" in c.summary for c in got.values())
+
+
 def test_subnet_conf_and_not_applicable(ctx, matrix):
     ports = good()
     ports[4]["address"] = "10.0.13.15"

@@ -105,6 +105,41 @@ def test_a_non_utf8_overrides_file_names_the_file(tmp_path):
                        str(f), "not UTF-8")
 
 
+@pytest.mark.parametrize("field, value, words", [
+    ("aliases", "7", ["aliases must be a list of names", "7"]),
+    ("aliases", None, ["aliases must be a list of names"]),
+    ("npu_smi_names", {"a": 1}, ["npu_smi_names must be a list of names"]),
+    ("chips_per_card", "x", ["chips_per_card must be a whole number", "'x'"]),
+    ("chips_per_card", [2], ["chips_per_card must be a whole number"]),
+    ("chips_per_card", 0, ["chips_per_card must be a whole number"]),
+    ("hbm", "yes please", ["hbm must be true or false"]),
+])
+def test_a_chip_row_with_a_bad_value_is_a_problem_not_a_crash(tmp_path, field, value, words):
+    """Found by comparing check_matrix before and after its split (issue 21): these values raised TypeError or
+    ValueError (exit 70, "internal error") instead of naming the field."""
+    import yaml
+
+    row = {"id": "npu-x", "name": "site chip", "pci": {"vendor": "0x19e5", "device": "0xd8ff"}, "file_chip": "x",
+           "chips_per_card": 1, "source": "local", field: value}
+    f = tmp_path / "site.yml"
+    f.write_text(yaml.safe_dump({"chips": [row]}))
+    m, problems = check_matrix([f])
+    said = [str(p) for p in problems]
+    assert len(said) == 1 and all(w in said[0] for w in words) and str(f) in said[0], said
+    assert "npu-x" not in {c.id for c in m.chips}
+    r = run("matrix", "check", "--overrides", str(f))
+    assert r.returncode == 1 and field in r.stdout and "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_a_chip_row_with_good_values_still_loads(tmp_path):
+    f = tmp_path / "site.yml"
+    f.write_text('chips:\n  - {id: npu-x, name: site chip, pci: {vendor: "0x19e5", device: "0xd8ff"}, file_chip: x,\n'
+                 '     chips_per_card: "2", hbm: true, aliases: [npux, 7], source: local}\n')
+    m, problems = check_matrix([f])
+    chip = next(c for c in m.chips if c.id == "npu-x")
+    assert problems == [] and chip.chips_per_card == 2 and chip.hbm is True and chip.aliases == ("npux", "7")
+
+
 # --- the audit's page history ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("content, words", [
     (b"pages: [unclosed\n", "not valid YAML"),

@@ -21,9 +21,9 @@ from typing import Any
 
 import jinja2
 import pytest
-import yaml
 
 from ascend_env import render
+from ascend_env.cli.render import add_render_parser, detect_cards, run_render
 from ascend_env.render import (
     MANAGER_DEVICES,
     SPEC_HASH_LABEL,
@@ -33,7 +33,6 @@ from ascend_env.render import (
     PortMapping,
     RenderError,
     SshdSpec,
-    container_context,
     env_context,
     exec_env,
     format_device_list,
@@ -49,7 +48,6 @@ from ascend_env.render import (
     template_dir,
     with_spec_hash_label,
 )
-from ascend_env.render_cli import add_render_parser, detect_cards, run_render
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = list(range(8))
@@ -366,11 +364,6 @@ def test_direct_construction_parses_a_selection() -> None:
         ContainerSpec(name="x", image="img", devices="all")
 
 
-def test_context_is_plain_data() -> None:
-    ctx = container_context(spec(**FULL))
-    assert json.loads(json.dumps(ctx)) == ctx
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # spec hash
 
@@ -618,10 +611,6 @@ def test_template_dir_prefers_the_packaged_copy(tmp_path: Path, monkeypatch: pyt
 
 
 TEMPLATE_CASES = [
-    ("container_run.argv.j2", container_context(ContainerSpec.from_dict({**FULL, "name": "x", "image": "i"},
-                                                                        available=HOST))),
-    ("container_run.argv.j2", container_context(ContainerSpec(name="x", image="i", devices="0", runtime="isula",
-                                                              ascend_runtime=True, command=()))),
     ("sshd_config.j2", sshd_context(SshdSpec(extra_options={"MaxSessions": "3"}))),
     ("sshd_config.j2", sshd_context(SshdSpec())),
     ("env_block.sh.j2", env_context(EnvSpec(set_env="/a/set_env.sh", npu_smi_dir="/b", venv="/v",
@@ -646,19 +635,11 @@ def test_templates_render_the_same_under_ansible_settings(name: str, context: di
 
 
 def test_templates_need_every_variable() -> None:
-    ctx = container_context(spec())
-    del ctx["network"]
+    ctx = sshd_context(SshdSpec())
+    del ctx["port"]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())), undefined=jinja2.StrictUndefined)
     with pytest.raises(jinja2.UndefinedError):
-        env.get_template("container_run.argv.j2").render(**ctx)
-
-
-def test_argv_template_output_is_one_json_string_per_line() -> None:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())), undefined=jinja2.StrictUndefined)
-    text = env.get_template("container_run.argv.j2").render(**container_context(spec(**FULL)))
-    lines = text.splitlines()
-    assert all(line.startswith('- "') and line.endswith('"') for line in lines)
-    assert [json.loads(line[2:]) for line in lines] == yaml.safe_load(text)
+        env.get_template("sshd_config.j2").render(**ctx)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("numpy")
 
-from ascend_env import smoke_cli
+from ascend_env.cli import smoke as smoke_cli
 from ascend_env.smoke import run as smoke_run
 from ascend_env.smoke.checkpoint import ensure_tiny_checkpoint
 from ascend_env.smoke.devices import installed
@@ -157,8 +157,9 @@ def test_smoke_runs_without_yaml_jinja2_packaging(work: str):
 
 
 def test_smoke_sources_are_python38_syntax():
-    files = [*sorted((ROOT / "ascend_env" / "smoke").rglob("*.py")), ROOT / "ascend_env" / "smoke_cli.py",
-             ROOT / "ascend_env" / "cli.py", ROOT / "ascend_env" / "__main__.py", ROOT / "ascend_env" / "__init__.py"]
+    pkg = ROOT / "ascend_env"
+    files = [*sorted((pkg / "smoke").rglob("*.py")), pkg / "cli" / "smoke.py", pkg / "cli" / "__init__.py",
+             pkg / "__main__.py", pkg / "__init__.py"]
     for f in files:
         ast.parse(f.read_text(encoding="utf-8"), filename=str(f), feature_version=(3, 8))
         text = f.read_text(encoding="utf-8")

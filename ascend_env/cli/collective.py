@@ -51,8 +51,8 @@ def _auto_backend() -> str:
 
 
 def run_collective(args: argparse.Namespace) -> int:
-    from .collective import CollectiveError, load_table, plan, report, run
-    from .ranktable import validate
+    from ..collective import CollectiveError, load_table, plan, report, run
+    from ..ranktable import validate
 
     if not args.rank_table:
         print("error: no rank table: pass --rank-table FILE or set RANK_TABLE_FILE", file=sys.stderr)

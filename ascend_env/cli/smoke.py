@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .smoke.devices import DEVICES
-from .smoke.errors import EXIT_FAILED, EXIT_OK, SmokeError
-from .smoke.golden import MAX_NEW_TOKENS, PROMPT
-from .smoke.runners import FRAMEWORKS, KINDS
+from ..smoke.devices import DEVICES
+from ..smoke.errors import EXIT_FAILED, EXIT_OK, SmokeError
+from ..smoke.golden import MAX_NEW_TOKENS, PROMPT
+from ..smoke.runners import FRAMEWORKS, KINDS
 
 _EPILOG = """\
 examples:
@@ -34,8 +34,9 @@ reproduce the golden token ids exactly. Details: docs/smoke.md.
 
 
 def add_smoke_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser("smoke", help="inference smoke run: greedy 30 tokens, golden ids, speed",
-                       description=__doc__, epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p: argparse.ArgumentParser = sub.add_parser(
+        "smoke", help="inference smoke run: greedy 30 tokens, golden ids, speed", description=__doc__,
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     fill_smoke_parser(p)
     return p
 
@@ -69,7 +70,7 @@ def _fmt_rate(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f} tok/s"
 
 
-def render_human(r: dict) -> str:
+def render_human(r: dict[str, Any]) -> str:
     m = r["metrics"]
     ver = ", ".join(f"{k} {v}" for k, v in r["versions"].items())
     model = r["model"]
@@ -101,7 +102,7 @@ def render_human(r: dict) -> str:
     return "\n".join(lines)
 
 
-def render_runners(rows: list[dict]) -> str:
+def render_runners(rows: list[dict[str, Any]]) -> str:
     out = []
     for row in rows:
         ver = ", ".join(f"{k} {v}" for k, v in row["versions"].items())
@@ -113,13 +114,13 @@ def render_runners(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def _write_report(path: str, report: dict) -> None:
+def _write_report(path: str, report: dict[str, Any]) -> None:
     Path(path).expanduser().write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def run_smoke(args: argparse.Namespace) -> int:
-    from .smoke.run import SmokeOptions, error_report, list_runners
-    from .smoke.run import run_smoke as run
+    from ..smoke.run import SmokeOptions, error_report, list_runners
+    from ..smoke.run import run_smoke as run
 
     if args.list_runners:
         rows = list_runners()

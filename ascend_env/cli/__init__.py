@@ -11,6 +11,8 @@ no traceback, no wait for worker threads); anything else is a bug, reported in t
 Subcommand modules are imported only when needed: ``smoke`` runs inside containers whose venv has only the
 framework + numpy (no PyYAML, packaging or Jinja2), so ``python -m ascend_env smoke ...`` builds the smoke parser
 alone, and a subcommand whose dependencies are missing is still listed by ``--help`` (and says what is missing).
+Each subcommand is one module of this package (``ascend_env/cli/<command>.py``); the domain modules it drives
+import nothing from here.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__
-from .errors import AscendEnvError
+from .. import __version__
+from ..errors import AscendEnvError
 
 #: exit codes beyond the README's 0/1/2: a bug (sysexits.h EX_SOFTWARE), SIGINT and SIGPIPE as a shell reports them
 EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 70, 130, 141
@@ -48,9 +50,9 @@ exit codes: 0 ok, 1 conflict, invalid stack or failed check, 2 bad input (usage 
 """
 
 
-#: subcommand -> its module (``add_<name>_parser`` and ``run_<name>`` in it); imported only when used
-COMMANDS = {"matrix": "matrix_cli", "render": "render_cli", "lab": "lab_cli", "doctor": "doctor_cli",
-            "smoke": "smoke_cli", "ranktable": "ranktable_cli", "collective": "collective_cli"}
+#: the subcommands; each is the module ``ascend_env.cli.<name>`` (``add_<name>_parser`` and ``run_<name>`` in it),
+#: imported only when used
+COMMANDS = ("matrix", "render", "lab", "doctor", "smoke", "ranktable", "collective")
 
 
 def _add_unavailable(sub: Any, name: str, err: ImportError) -> None:
@@ -61,7 +63,7 @@ def _add_unavailable(sub: Any, name: str, err: ImportError) -> None:
 
 
 def _module(name: str) -> Any:
-    return importlib.import_module(f".{COMMANDS[name]}", __package__)
+    return importlib.import_module(f"{__name__}.{name}")
 
 
 def _add_command(sub: Any, name: str) -> None:
@@ -166,6 +168,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"  this is a bug in ascend-env, not in your input; {where} (please attach it to a bug report)")
         return EXIT_INTERNAL
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

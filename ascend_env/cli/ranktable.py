@@ -18,7 +18,11 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..ranktable import Server
+    from ..ranktable_check import Report
 
 EXAMPLES = """\
 examples:
@@ -55,7 +59,7 @@ def add_ranktable_parser(sub: Any) -> None:
 def _members(fleet: Any, hosts: str | None, roce: set[str], inventory: str) -> list[str]:
     """The NPU hosts of the fleet plan that take part: ``--hosts``, else those with ascend_ranktable_enabled, else
     those whose chip has NPU RoCE ports."""
-    from .ranktable import RankTableError
+    from ..ranktable import RankTableError
 
     names = list(fleet.hosts)
     if not names:
@@ -118,7 +122,7 @@ class Progress:
 
 def run_check(args: argparse.Namespace) -> int:
     """--check FILE: does HCCL load it?  0 yes, 1 no (every reason), 2 unreadable or a format not checked."""
-    from .ranktable_check import RankTableFormatError, check, chip_named, load_text
+    from ..ranktable_check import RankTableFormatError, check, chip_named, load_text
 
     try:
         chip = chip_named(args.chip)
@@ -136,6 +140,7 @@ def run_check(args: argparse.Namespace) -> int:
                                        "it; save the table as UTF-8 JSON"])
     table, why = load_text(text)
     report = check(table, chip) if why is None else None
+    warnings: list[str]
     if report is None:
         problems, warnings, code = [f"{args.check}: {why}"], [], 1
     elif report.unsupported:
@@ -157,6 +162,13 @@ def run_check(args: argparse.Namespace) -> int:
         if code == 2 and problems:
             print(f"error: {problems[0]}", file=sys.stderr)
         return code
+    _say_check(args.check, report, problems, warnings, code, chip_text)
+    return code
+
+
+def _say_check(path: Path, report: Report | None, problems: list[str], warnings: list[str], code: int,
+               chip_text: str) -> None:
+    """--check's verdict on stderr: the first 20 problems and warnings, then one line."""
     shown = 20
     for line in problems[:shown]:
         print(f"✗ {line}", file=sys.stderr)
@@ -166,18 +178,16 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"! {line}", file=sys.stderr)
     if code == 0:
         assert report is not None
-        print(f"✓ {args.check}: HCCL loads it: version {report.version}, {report.servers} server(s), "
+        print(f"✓ {path}: HCCL loads it: version {report.version}, {report.servers} server(s), "
               f"{report.ranks} rank(s) (checked for {chip_text})", file=sys.stderr)
     elif code == 2:
-        print(f"? {args.check}: not checked (unsupported format)", file=sys.stderr)
+        print(f"? {path}: not checked (unsupported format)", file=sys.stderr)
     else:
-        print(f"✗ {args.check}: HCCL refuses it: {len(problems)} problem(s) (checked for {chip_text})",
-              file=sys.stderr)
-    return code
+        print(f"✗ {path}: HCCL refuses it: {len(problems)} problem(s) (checked for {chip_text})", file=sys.stderr)
 
 
 def run_ranktable(args: argparse.Namespace) -> int:
-    from .ranktable import RankTableError
+    from ..ranktable import RankTableError
 
     if args.check:
         return run_check(args)
@@ -193,13 +203,8 @@ def run_ranktable(args: argparse.Namespace) -> int:
 
 
 def _write(args: argparse.Namespace) -> int:
-    from .doctor import transport
-    from .doctor.transport import TransportError
-    from .doctor_cli import ssh_target
-    from .inventory import InventoryError, fleet_plan, read_inventory
-    from .matrix import load_matrix
-    from .probe.hccn import from_facts
-    from .ranktable import MAX_DEVICES, RankTableError, Server, build, format_for, hccl_chip, parse_devices, render
+    from ..matrix import load_matrix
+    from ..ranktable import MAX_DEVICES, RankTableError, build, format_for, hccl_chip, parse_devices, render
 
     if not Path(args.inventory).exists():
         raise RankTableError(f"--inventory {args.inventory}: no such file or directory; give the fleet's Ansible "
@@ -207,10 +212,7 @@ def _write(args: argparse.Namespace) -> int:
     matrix = load_matrix()
     roce = {c for r in matrix.rank_tables for c in r.chips}
     parse_devices(args.devices)                 # a bad --devices is refused before any host is read
-    try:
-        fleet = fleet_plan(read_inventory(args.inventory), where=f"inventory {args.inventory}", lenient=True)
-    except InventoryError as e:
-        raise RankTableError(str(e)) from None
+    fleet = _fleet_plan(args.inventory)
     members = _members(fleet, args.hosts, roce, args.inventory)
     chips = sorted({fleet.hosts[n].chip.lower() for n in members})
     try:
@@ -221,8 +223,49 @@ def _write(args: argparse.Namespace) -> int:
     devices = parse_devices(args.devices, chip.devices if chip else MAX_DEVICES)
     if args.format != "auto":
         fmt = args.format
+    servers, problems = _servers(fleet, _read_hosts(fleet, members))
+    if problems:
+        return _report(args, 1, None, problems)
+    table, issues = build(servers, devices, fmt, chip)
+    if table is None:
+        code = 2 if any(p.usage for p in issues) else 1
+        return _report(args, code, None, [str(p) for p in issues])
+    text = render(table)
+    if args.out:
+        _write_file(args.out, text)
+    ranks = sum(len(s["device"]) for s in table["server_list"])
+    if args.json:
+        return _report(args, 0, table, [])
+    if not args.out:
+        sys.stdout.write(text)
+    print(f"✓ rank table {fmt}: {len(servers)} server(s), {ranks} rank(s)"
+          + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
+    return 0
 
-    def read(name: str) -> tuple[str, dict[str, Any] | None, str | None]:
+
+def _fleet_plan(inventory: str) -> Any:
+    """The inventory's fleet plan (lenient: a host is read whatever the preflight says of its store or pins)."""
+    from ..inventory import InventoryError, fleet_plan, read_inventory
+    from ..ranktable import RankTableError
+
+    try:
+        return fleet_plan(read_inventory(inventory), where=f"inventory {inventory}", lenient=True)
+    except InventoryError as e:
+        raise RankTableError(str(e)) from None
+
+
+#: one host read: its name, its facts (None when it could not be read), and why not
+HostRead = tuple[str, "dict[str, Any] | None", "str | None"]
+
+
+def _read_hosts(fleet: Any, members: list[str]) -> list[HostRead]:
+    """Each member's facts over SSH (the doctor's probe, hccn_tool on every device), in parallel, in the members'
+    order; a terminal's stderr shows the progress."""
+    from ..doctor import transport
+    from ..doctor.targets import ssh_target
+    from ..doctor.transport import TransportError
+
+    def read(name: str) -> HostRead:
         h = fleet.hosts[name]
         try:
             return name, transport.ssh(ssh_target(name, h.connection, h.root), imports=False), None
@@ -232,18 +275,25 @@ def _write(args: argparse.Namespace) -> int:
             return name, None, f"the probe failed: {type(e).__name__}: {e}"
 
     progress = Progress(len(members))
-    results: dict[str, tuple[str, dict[str, Any] | None, str | None]] = {}
+    results: dict[str, HostRead] = {}
     with ThreadPoolExecutor(max_workers=min(16, len(members))) as pool:
         for future in as_completed([pool.submit(read, n) for n in members]):
             name, facts, err = future.result()
             results[name] = (name, facts, err)
             progress.step(err is not None)
     progress.close()
-    ordered = [results[n] for n in members]
+    return [results[n] for n in members]
+
+
+def _servers(fleet: Any, read: list[HostRead]) -> tuple[list[Server], list[str]]:
+    """The rank table's servers from the hosts' facts, and what keeps a host out (unreachable, no hccn_tool)."""
+    from ..probe.hccn import from_facts
+    from ..ranktable import Server
+
     problems = [f"{n}: unreachable ({err}). Fix: bring the host back or leave it out with --hosts"
-                for n, _, err in ordered if err]
-    servers = []
-    for name, facts, err in ordered:
+                for n, _, err in read if err]
+    servers: list[Server] = []
+    for name, facts, err in read:
         if err or facts is None:
             continue
         net = facts.get("network") or {}
@@ -253,27 +303,17 @@ def _write(args: argparse.Namespace) -> int:
             continue
         servers.append(Server(name=name, server_id=fleet.hosts[name].ranktable.server_id, ports=from_facts(net),
                               devices=tuple((facts.get("devices") or {}).get("davinci") or ())))
-    if problems:
-        return _report(args, 1, None, problems)
-    table, issues = build(servers, devices, fmt, chip)
-    if table is None:
-        code = 2 if any(p.usage for p in issues) else 1
-        return _report(args, code, None, [str(p) for p in issues])
-    text = render(table)
-    if args.out:
-        try:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = args.out.with_name(args.out.name + ".tmp")
-            tmp.write_text(text)
-            tmp.replace(args.out)
-        except OSError as e:
-            raise RankTableError(f"--out {args.out}: cannot write it ({e.strerror or e}); choose a writable "
-                                 "path") from None
-    ranks = sum(len(s["device"]) for s in table["server_list"])
-    if args.json:
-        return _report(args, 0, table, [])
-    if not args.out:
-        sys.stdout.write(text)
-    print(f"✓ rank table {fmt}: {len(servers)} server(s), {ranks} rank(s)"
-          + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
-    return 0
+    return servers, problems
+
+
+def _write_file(out: Path, text: str) -> None:
+    """``--out``: written whole or not at all (a temporary file beside it, then renamed)."""
+    from ..ranktable import RankTableError
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(out)
+    except OSError as e:
+        raise RankTableError(f"--out {out}: cannot write it ({e.strerror or e}); choose a writable path") from None

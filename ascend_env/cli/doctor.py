@@ -15,17 +15,17 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import hostvalues
-from .doctor.status import FAIL, GROUPS, OK, SKIP, UNKNOWN, WARN
-from .doctor.transport import SshTarget, TransportError
-from .errors import UsageError
+from .. import hostvalues
+from ..doctor.status import FAIL, GROUPS, OK, SKIP, UNKNOWN, WARN
+from ..doctor.targets import Target, inventory_targets
+from ..doctor.transport import SshTarget, TransportError
+from ..errors import UsageError
 
 if TYPE_CHECKING:          # imported when the checks run, after the probe has started (run_doctor)
-    from .doctor.checks import Check
+    from ..doctor.checks import Check
 
 _EPILOG = """\
 examples:
@@ -68,7 +68,7 @@ EXPECT_COMPONENTS = ("driver", "firmware", "cann", "python", "torch", "torch_npu
 
 
 def _read_expect_file(path: Path, text: str) -> Any:
-    from .yamlload import YamlError, safe_load
+    from ..yamlload import YamlError, safe_load
 
     try:
         raw = path.read_bytes().decode("utf-8")
@@ -89,7 +89,7 @@ def _read_expect_file(path: Path, text: str) -> Any:
 def parse_expect(text: str | None) -> dict[str, str] | None:
     """The expected stack: a file (``matrix resolve --json``, or a mapping) or ``component=version`` pairs; every
     component one the doctor reads, every version one the component's scheme parses (else :class:`UsageError`)."""
-    from .versions import VersionError, parse_spec
+    from ..versions import VersionError, parse_spec
 
     if not text:
         return None
@@ -137,7 +137,7 @@ def parse_only(text: str | None) -> list[str] | None:
     items = [x.strip() for x in text.split(",") if x.strip()]
     if not items:
         raise UsageError(f"--only {text!r} names no check; give check ids or groups, e.g. --only driver,cann")
-    from .doctor.checks import list_checks
+    from ..doctor.checks import list_checks
 
     ids = [cid for cid, _, _ in list_checks()]
     valid = [*GROUPS, *ids]
@@ -217,48 +217,11 @@ def write_report(directory: Path, name: str, facts: dict[str, Any], checks: list
     return path
 
 
-@dataclass(frozen=True)
-class Target:
-    """One thing the doctor checks over SSH: an NPU host, or (``--containers``) one of its containers through the
-    host's engine; as the fleet plan lays them out."""
-
-    name: str
-    ssh: SshTarget
-    chip: str | None = None
-    container: str | None = None
-    cli: str = "docker"        # the host's engine command (the plan's, checked by the preflight's allow-list)
-    runtime: str = "docker"
+#: one target's results: its name, its facts (None: they could not be read), its checks
+Result = tuple[str, "dict[str, Any] | None", "list[Check]"]
 
 
-def ssh_target(name: str, conn: Any, root: str) -> SshTarget:
-    """How the doctor reaches a planned host (``ascend_env.plan.Connection``), with the known_hosts file its SSH
-    arguments name."""
-    m = re.search(r"UserKnownHostsFile=(\S+)", conn.ssh_common_args)
-    return SshTarget(host=conn.address, port=conn.port, user=conn.user, key_file=conn.key_file,
-                     known_hosts=m.group(1) if m else None, root=root or None, name=name)
-
-
-def inventory_targets(path: str, limit: str | None, containers: bool = False) -> list[Target]:
-    """The NPU hosts of the inventory at ``path`` (or the ``limit`` ones), and with ``containers`` their enabled
-    containers, from the fleet plan (the preflight's planner: one enumeration).  An inventory Ansible cannot read,
-    one without NPU hosts, or one the preflight refuses is bad input (every problem, one line each)."""
-    from .inventory import InventoryError, fleet_plan, read_inventory
-
-    # lenient: a host is checked whatever the preflight would say of its store or pins; one that cannot be planned at
-    # all (its address, its containers) is bad input
-    fleet = fleet_plan(read_inventory(path), limit, where=f"inventory {path}", lenient=True)
-    if fleet.problems:
-        raise InventoryError("\n".join(f"inventory {path}, host {line}" for line in fleet.problem_lines()))
-    out: list[Target] = []
-    for h in fleet.hosts.values():
-        target = ssh_target(h.name, h.connection, h.root)
-        out.append(Target(h.name, target, h.chip, runtime=h.runtime, cli=h.cli))
-        if containers and h.containers:
-            out += [Target(f"{h.name}/{e.container}", target, h.chip, e.container, h.cli, h.runtime) for e in h.envs]
-    return out
-
-
-def _write_reports(directory: str, results: Sequence[tuple[str, dict[str, Any] | None, list[Check]]]) -> None:
+def _write_reports(directory: str, results: Sequence[Result]) -> None:
     try:
         for name, facts, checks in results:
             p = write_report(Path(directory), name, facts or {}, checks)
@@ -270,17 +233,36 @@ def _write_reports(directory: str, results: Sequence[tuple[str, dict[str, Any] |
 
 def run_doctor(args: argparse.Namespace) -> int:
     if args.list_checks:
-        from .doctor.checks import list_checks
+        from ..doctor.checks import list_checks
 
         for cid, group, doc in list_checks():
             print(f"{cid:22} {group:11} {doc}")
         return 0
-    from .doctor import transport
-
     # every input is checked before anything is read: a bad value is exit 2 with its name, never a run that
     # checked nothing (or the controller instead of the fleet) and said ok
     expect = parse_expect(args.expect)
     only = parse_only(args.only)
+    targets = _targets(args)
+    results = _check_targets(args, targets, expect, only)
+    if len(results) > 1 and (not only or "network" in only):   # what only the whole fleet shows
+        from ..doctor.network import fleet_checks
+
+        extra = fleet_checks([(n, f) for n, f, _ in results])
+        results = [(n, f, c + extra.get(n, [])) for n, f, c in results]
+    codes = [exit_code(c) for _, _, c in results]
+    code = 1 if 1 in codes else (2 if all(x == 2 for x in codes) else 0)
+    if args.json:
+        _print_json(results, code)
+    else:
+        _print_text(results, args.only, only, expect)
+    sys.stdout.flush()
+    if args.report:   # after the results are out: a folder that cannot be written loses nothing but the bundle
+        _write_reports(args.report, results)
+    return code
+
+
+def _targets(args: argparse.Namespace) -> list[Target]:
+    """What to check over SSH (none: here or ``--container``), once the flags that go together are checked."""
     if args.limit is not None and not args.inventory:
         raise UsageError("--limit needs --inventory (it names inventory hosts)")
     if args.containers and not args.inventory:
@@ -303,34 +285,42 @@ def run_doctor(args: argparse.Namespace) -> int:
         report_dir = Path(args.report)
         if report_dir.exists() and not report_dir.is_dir():
             raise UsageError(f"--report {args.report}: is a file, not a folder; give a folder for the bundle")
+    return targets
+
+
+def _gather(args: argparse.Namespace, target: Target | None) -> dict[str, Any] | str:
+    """The target's facts (this machine's or ``--container``'s when ``target`` is None), or why they could not be
+    read."""
+    from ..doctor import transport
+
     imports = not args.no_imports
+    try:
+        if args.container:
+            return transport.container(args.container, args.runtime, args.python, imports)
+        if target is not None:
+            # the host's own engine CLI (inventory: ascend_container_cli, e.g. isula on openEuler hosts)
+            return transport.ssh(target.ssh, args.python, imports, container_name=target.container,
+                                 runtime=target.cli)
+        return transport.local(args.root or os.environ.get("ASCEND_ENV_HOST_ROOT") or "/", args.python, imports)
+    except TransportError as e:
+        return str(e)
 
-    def gather(target: Target | None) -> dict[str, Any] | str:
-        """The target's facts, or why they could not be read."""
-        try:
-            if args.container:
-                return transport.container(args.container, args.runtime, args.python, imports)
-            if target is not None:
-                # the host's own engine CLI (inventory: ascend_container_cli, e.g. isula on openEuler hosts)
-                return transport.ssh(target.ssh, args.python, imports, container_name=target.container,
-                                     runtime=target.cli)
-            return transport.local(args.root or os.environ.get("ASCEND_ENV_HOST_ROOT") or "/", args.python, imports)
-        except TransportError as e:
-            return str(e)
 
+def _check_targets(args: argparse.Namespace, targets: list[Target], expect: dict[str, str] | None,
+                   only: list[str] | None) -> list[Result]:
+    """Each target's facts and the checks on them, in the targets' order."""
     todo: list[Target | None] = list(targets) or [None]
     # The probes start first: they wait on subprocesses (docker exec, npu-smi, hccn_tool, SSH) while this process
     # imports the checks and loads the matrix, so a cold run pays for the slower of the two, not their sum.
     # No `with`: on Ctrl-C or an error the pool is left without waiting for an SSH probe's timeout.
     pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(todo))))
     try:
-        pending = [pool.submit(gather, target) for target in todo]
-        from .doctor.checks import Check, Context, run_checks
-        from .doctor.network import fleet_checks
-        from .matrix import load_matrix
+        pending = [pool.submit(_gather, args, target) for target in todo]
+        from ..doctor.checks import Check, Context, run_checks
+        from ..matrix import load_matrix
 
         matrix = load_matrix()
-        results: list[tuple[str, dict[str, Any] | None, list[Check]]] = []
+        results: list[Result] = []
         for target, fut in zip(todo, pending, strict=True):
             name = target.name if target else (args.container or "")
             facts = fut.result()
@@ -342,34 +332,32 @@ def run_doctor(args: argparse.Namespace) -> int:
             results.append((name, facts, run_checks(facts, ctx, only)))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    if len(results) > 1 and (not only or "network" in only):   # what only the whole fleet shows
-        extra = fleet_checks([(n, f) for n, f, _ in results])
-        results = [(n, f, c + extra.get(n, [])) for n, f, c in results]
-    codes = [exit_code(c) for _, _, c in results]
-    code = 1 if 1 in codes else (2 if all(x == 2 for x in codes) else 0)
-    if args.json:
-        doc: dict[str, Any] = {"ok": code == 0, "exit_code": code, "targets": [
-            {"name": n, "ok": exit_code(c) == 0, "checks": [x.as_dict() for x in c],
-             "elapsed_ms": (f or {}).get("elapsed_ms")} for n, f, c in results]}
-        if len(results) == 1:
-            doc["checks"] = doc["targets"][0]["checks"]
-        print(json.dumps(doc, indent=1))
-    else:
-        tty = sys.stdout.isatty()
-        if len(results) > 1:
-            print(fleet_table(results))
-            print()
-        for name, _, checks in results:
-            if not checks:
-                print(render(name, checks, tty) + f"\nnothing was checked: no check of --only {args.only} applies "
-                      "here" + (" (the expect check needs --expect)" if only and "expect" in only and not expect
-                                else ""))
-            elif len(results) == 1 or any(c.status in (FAIL, WARN, SKIP, UNKNOWN) for c in checks):
-                print(render(name if len(results) > 1 or name else "", checks, tty))
-    sys.stdout.flush()
-    if args.report:   # after the results are out: a folder that cannot be written loses nothing but the bundle
-        _write_reports(args.report, results)
-    return code
+    return results
+
+
+def _print_json(results: Sequence[Result], code: int) -> None:
+    doc: dict[str, Any] = {"ok": code == 0, "exit_code": code, "targets": [
+        {"name": n, "ok": exit_code(c) == 0, "checks": [x.as_dict() for x in c],
+         "elapsed_ms": (f or {}).get("elapsed_ms")} for n, f, c in results]}
+    if len(results) == 1:
+        doc["checks"] = doc["targets"][0]["checks"]
+    print(json.dumps(doc, indent=1))
+
+
+def _print_text(results: Sequence[Result], only_text: str | None, only: list[str] | None,
+                expect: dict[str, str] | None) -> None:
+    """A fleet's table, then each target whose checks are not all fine (a single target: always)."""
+    tty = sys.stdout.isatty()
+    if len(results) > 1:
+        print(fleet_table(results))
+        print()
+    for name, _, checks in results:
+        if not checks:
+            print(render(name, checks, tty) + f"\nnothing was checked: no check of --only {only_text} applies "
+                  "here" + (" (the expect check needs --expect)" if only and "expect" in only and not expect
+                            else ""))
+        elif len(results) == 1 or any(c.status in (FAIL, WARN, SKIP, UNKNOWN) for c in checks):
+            print(render(name if len(results) > 1 or name else "", checks, tty))
 
 
 def fleet_table(results: Sequence[tuple[str, Any, list[Check]]]) -> str:

@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,8 @@ def add_lab_parser(sub: Any) -> None:
 
 
 def _config(args: argparse.Namespace, for_up: bool = False) -> Any:
-    from .lab.config import build_config, default_cache, default_prefix, load_config_file
-    from .lab.lab import config_from_state
+    from ..lab.config import build_config, default_cache, default_prefix, load_config_file
+    from ..lab.lab import config_from_state
 
     prefix = (args.prefix or default_prefix()).absolute()
     cache = (args.cache or default_cache()).absolute()
@@ -106,7 +107,7 @@ def _print_status(rows: list[Any]) -> None:
 
 
 def run_lab(args: argparse.Namespace) -> int:
-    from .lab.procs import LabError
+    from ..lab.procs import LabError
 
     try:
         return _run(args)
@@ -116,86 +117,118 @@ def run_lab(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .lab import lab
-    from .lab.faults import KINDS, make_fault
-
     cmd = args.lab_command
     if cmd == "deps":
-        from .lab.hostdeps import ensure_packages, missing_packages
-
-        done: list[str] = []
-        ensure_packages(done)
-        print("\n".join(done) if done else "lab deps: all present")
-        return 0 if not missing_packages() else 1
+        return _deps()
     if cmd == "fault" and args.list:
+        from ..lab.faults import KINDS
+
         for k, v in KINDS.items():
             print(f"{k:16} {v}")
         return 0
     cfg = _config(args, for_up=cmd == "up")
-    if cmd == "up":
-        res = lab.up(cfg, wheels=args.wheels, extra_cann=args.cann)
-        if args.json:
-            print(json.dumps({"actions": res.actions, "seconds": round(res.seconds, 2),
-                              "inventory": str(lab.paths(cfg).inventory)}))
-        else:
-            for a in res.actions:
-                print(f"  {a}")
-            what = "no changes" if not res.actions else f"{len(res.actions)} changes"
-            print(f"lab up: {len(cfg.hosts)} hosts, {what}, {res.seconds:.1f} s")
-            print(f"inventory: {lab.paths(cfg).inventory}")
-        return 0
-    if cmd == "status":
-        rows = lab.status(cfg)
-        if args.json:
-            print(json.dumps([asdict(r) | {"healthy": r.healthy} for r in rows], indent=1))
-        else:
-            _print_status(rows)
-        return 0 if rows and all(r.healthy for r in rows) else 1
-    if cmd == "down":
-        added = lab.added_addresses(cfg)  # only what this lab added is its to remove (and to check)
-        for line in lab.down(cfg, purge_cache=args.purge_cache):
-            print(f"  {line}")
-        left = lab.leftovers(cfg, addresses=added)
-        if left:
-            print("lab down: left behind: " + "; ".join(left), file=sys.stderr)
-            return 1
-        print("lab down: nothing left behind")
-        return 0
-    if cmd == "fault":
-        if not args.host:
-            print("error: name a host, e.g. `lab fault h1 chip-unhealthy --device 0`", file=sys.stderr)
-            return 2
-        spec = cfg.host(args.host)
-        fault = None
-        if args.kind:
-            fault = make_fault(spec, args.kind, device=args.device, health=args.health, version=args.version,
-                               free_mb=args.free_mb, ip=args.ip)
-        elif not args.clear:
-            print("error: name a fault kind (see `lab fault --list`) or --clear KIND|all", file=sys.stderr)
-            return 2
-        changed = lab.set_fault(cfg, args.host, fault, clear=args.clear)
-        print(f"{args.host}: " + (", ".join(changed) if changed else "no change"))
-        return 0
-    if cmd == "ssh":
-        lp = lab.paths(cfg)
-        host = cfg.host(args.host).name
-        if not lp.ssh_config.is_file():
-            print(f"lab: the lab at {lp.prefix} is not up ({lp.ssh_config} does not exist); start it with "
-                  "`python -m ascend_env lab " + (f"--prefix {args.prefix} " if args.prefix else "") + "up`",
-                  file=sys.stderr)
-            return 1
-        os.execvp("ssh", ["ssh", "-F", str(lp.ssh_config), host, *args.remote_command])
-    if cmd == "store":
-        from .lab import store
+    run = _COMMANDS.get(cmd)
+    return run(args, cfg) if run is not None else 2
 
-        log: list[str] = []
-        lp = lab.paths(cfg)
-        store.fill_runs(cfg, lp, log, args.cann)
-        if args.conda:
-            store.fill_conda(cfg, lp, log)
-        store.fill_wheels(lp, args.wheels, log, python=args.python)
-        store.write_manifest(lp.store)
-        for line in log:
-            print(f"  {line}")
-        return 0
-    return 2
+
+def _deps() -> int:
+    from ..lab.hostdeps import ensure_packages, missing_packages
+
+    done: list[str] = []
+    ensure_packages(done)
+    print("\n".join(done) if done else "lab deps: all present")
+    return 0 if not missing_packages() else 1
+
+
+def _up(args: argparse.Namespace, cfg: Any) -> int:
+    from ..lab import lab
+
+    res = lab.up(cfg, wheels=args.wheels, extra_cann=args.cann)
+    if args.json:
+        print(json.dumps({"actions": res.actions, "seconds": round(res.seconds, 2),
+                          "inventory": str(lab.paths(cfg).inventory)}))
+    else:
+        for a in res.actions:
+            print(f"  {a}")
+        what = "no changes" if not res.actions else f"{len(res.actions)} changes"
+        print(f"lab up: {len(cfg.hosts)} hosts, {what}, {res.seconds:.1f} s")
+        print(f"inventory: {lab.paths(cfg).inventory}")
+    return 0
+
+
+def _status(args: argparse.Namespace, cfg: Any) -> int:
+    from ..lab import lab
+
+    rows = lab.status(cfg)
+    if args.json:
+        print(json.dumps([asdict(r) | {"healthy": r.healthy} for r in rows], indent=1))
+    else:
+        _print_status(rows)
+    return 0 if rows and all(r.healthy for r in rows) else 1
+
+
+def _down(args: argparse.Namespace, cfg: Any) -> int:
+    from ..lab import lab
+
+    added = lab.added_addresses(cfg)  # only what this lab added is its to remove (and to check)
+    for line in lab.down(cfg, purge_cache=args.purge_cache):
+        print(f"  {line}")
+    left = lab.leftovers(cfg, addresses=added)
+    if left:
+        print("lab down: left behind: " + "; ".join(left), file=sys.stderr)
+        return 1
+    print("lab down: nothing left behind")
+    return 0
+
+
+def _fault(args: argparse.Namespace, cfg: Any) -> int:
+    from ..lab import lab
+    from ..lab.faults import make_fault
+
+    if not args.host:
+        print("error: name a host, e.g. `lab fault h1 chip-unhealthy --device 0`", file=sys.stderr)
+        return 2
+    spec = cfg.host(args.host)
+    fault = None
+    if args.kind:
+        fault = make_fault(spec, args.kind, device=args.device, health=args.health, version=args.version,
+                           free_mb=args.free_mb, ip=args.ip)
+    elif not args.clear:
+        print("error: name a fault kind (see `lab fault --list`) or --clear KIND|all", file=sys.stderr)
+        return 2
+    changed = lab.set_fault(cfg, args.host, fault, clear=args.clear)
+    print(f"{args.host}: " + (", ".join(changed) if changed else "no change"))
+    return 0
+
+
+def _ssh(args: argparse.Namespace, cfg: Any) -> int:
+    from ..lab import lab
+
+    lp = lab.paths(cfg)
+    host = cfg.host(args.host).name
+    if not lp.ssh_config.is_file():
+        print(f"lab: the lab at {lp.prefix} is not up ({lp.ssh_config} does not exist); start it with "
+              "`python -m ascend_env lab " + (f"--prefix {args.prefix} " if args.prefix else "") + "up`",
+              file=sys.stderr)
+        return 1
+    os.execvp("ssh", ["ssh", "-F", str(lp.ssh_config), host, *args.remote_command])
+
+
+def _store(args: argparse.Namespace, cfg: Any) -> int:
+    from ..lab import lab, store
+
+    log: list[str] = []
+    lp = lab.paths(cfg)
+    store.fill_runs(cfg, lp, log, args.cann)
+    if args.conda:
+        store.fill_conda(cfg, lp, log)
+    store.fill_wheels(lp, args.wheels, log, python=args.python)
+    store.write_manifest(lp.store)
+    for line in log:
+        print(f"  {line}")
+    return 0
+
+
+#: lab subcommand -> what runs it, with the lab's configuration (deps and fault --list need none)
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Any], int]] = {
+    "up": _up, "status": _status, "down": _down, "fault": _fault, "ssh": _ssh, "store": _store}

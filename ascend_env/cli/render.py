@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .render import (
+from ..render import (
     CONTAINER_DEVICE_DIR,
     DEFAULT_ASCEND_ROOT,
     DEFAULT_COMMAND,
@@ -152,8 +152,14 @@ def add_render_parser(sub: Any) -> None:
                        description="Render the docker/isula run argv of an NPU container, the sshd_config drop-in "
                                    "for IDE access, or the Ascend shell environment block.")
     rsub = p.add_subparsers(dest="render_cmd", metavar="{container,sshd,env}", required=True)
-    fmt = argparse.RawDescriptionHelpFormatter
+    _add_container_parser(rsub)
+    _add_sshd_parser(rsub)
+    _add_env_parser(rsub)
 
+
+def _add_container_parser(rsub: Any) -> None:
+    """``render container``: the engine, the container, its devices and the host's Ascend paths."""
+    fmt = argparse.RawDescriptionHelpFormatter
     q = rsub.add_parser("container", help="the docker run / isula run argv of an NPU container",
                         description="Print the docker run / isula run command of an NPU container: a shell-quoted "
                                     "line, or with --json the argv list.",
@@ -180,6 +186,11 @@ def add_render_parser(sub: Any) -> None:
     q.add_argument("--install-info", default=DEFAULT_INSTALL_INFO, metavar="PATH", help="host ascend_install.info")
     q.add_argument("--mount-driver-dir", action="store_true",
                    help="mount the whole driver dir instead of lib64, include and version.info")
+    _add_container_options(q)
+
+
+def _add_container_options(q: argparse.ArgumentParser) -> None:
+    """The container's run options beyond its devices and the host's Ascend paths."""
     q.add_argument("--network", default="host", metavar="NET",
                    help="host (default), bridge, none, or a network name (isula: a native network's name)")
     q.add_argument("-p", "--publish", action="append", default=[], metavar="[HOSTIP:]HOST:CONTAINER",
@@ -209,6 +220,10 @@ def add_render_parser(sub: Any) -> None:
     q.add_argument("container_command", nargs="*", metavar="-- CMD",
                    help=f"container command after '--' (default: {shlex.join(DEFAULT_COMMAND)})")
 
+
+def _add_sshd_parser(rsub: Any) -> None:
+    """``render sshd``: the drop-in's port, addresses, logins and extra options."""
+    fmt = argparse.RawDescriptionHelpFormatter
     q = rsub.add_parser("sshd", help="the sshd_config drop-in for IDE access",
                         description="Print the sshd_config(5) drop-in for IDE access: key-only unless "
                                     "--password-login.", epilog=_SSHD_EXAMPLES, formatter_class=fmt)
@@ -229,6 +244,10 @@ def add_render_parser(sub: Any) -> None:
     q.add_argument("--allow-insecure", action="store_true",
                    help="allow --option to override the security settings")
 
+
+def _add_env_parser(rsub: Any) -> None:
+    """``render env``: what to print, and the paths of the stack it sets up."""
+    fmt = argparse.RawDescriptionHelpFormatter
     q = rsub.add_parser("env", help="the Ascend shell environment block, profile, hook, runner or exec environment",
                         description="Print the Ascend shell environment block (POSIX sh, without managed-block "
                                     "markers), or with --as the file /etc/profile.d/ascend-env.sh, the line that "
