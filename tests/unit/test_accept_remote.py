@@ -173,3 +173,27 @@ def test_a_fleet_nothing_of_which_can_be_read_is_not_accepted_and_the_run_is_kep
     again = accept_cli("-i", str(inv), cwd=tmp_path)
     assert again.returncode == 1 and "| a | FAIL |" in again.stdout
     assert len(list((tmp_path / "acceptance").glob("accept-*.json"))) == 2     # a run never replaces another
+
+
+def test_the_accept_playbook_runs_the_same_command_on_the_runs_inventory(tmp_path):
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("all:\n  children:\n    ascend_hosts:\n      hosts:\n        a:\n          ansible_host: 127.0.0.1\n"
+                   "          ansible_port: 1\n          ascend_chip: 910b\n          ascend_arch: x86_64\n"
+                   "          ascend_containers: [{name: llm, framework: torch}]\n")
+    results = tmp_path / "runs"
+    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+                                                          f"{os.environ['PATH']}"}
+
+    def playbook(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ansible-playbook", "playbooks/accept.yml", "-i", str(inv), "-e",
+                               f"ascend_accept_results={results}", *extra], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=600)
+
+    check = playbook("--check")
+    assert check.returncode == 0 and not results.exists(), check.stdout[-3000:]
+    cp = playbook("--limit", "a,localhost")
+    assert cp.returncode == 2 and "the fleet is not accepted: see" in cp.stdout, cp.stdout[-3000:]
+    (saved,) = results.glob("accept-*.json")
+    run = json.loads(saved.read_text())
+    assert run["passed"] is False and run["fleet"] == str(inv.resolve())
+    assert "a: reachable failed" in cp.stdout                         # the report, printed by the play
