@@ -197,3 +197,21 @@ def test_the_accept_playbook_runs_the_same_command_on_the_runs_inventory(tmp_pat
     run = json.loads(saved.read_text())
     assert run["passed"] is False and run["fleet"] == str(inv.resolve())
     assert "a: reachable failed" in cp.stdout                         # the report, printed by the play
+
+
+def test_progress_is_shown_only_on_a_terminal():
+    import io
+
+    from ascend_env.cli.accept import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    for stream in (tty, pipe):
+        show = Progress(stream)
+        show("pings", 1, 2)
+        show("pings", 2, 2)
+    assert tty.getvalue() == "\raccept: pings 1/2 host(s)\033[K\raccept: pings 2/2 host(s)\033[K\n"
+    assert pipe.getvalue() == ""
