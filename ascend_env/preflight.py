@@ -130,6 +130,10 @@ INVENTORY_VARIABLES = frozenset({
     "ascend_conda_prefix", "ascend_conda_installer", "ascend_conda_channels",
     # read by the fleet plan (ascend_env.plan): how the host's engine is reached and the containers' base image
     "ascend_container_cli", "ascend_container_image", "ascend_container_image_tar", "ascend_container_store_mount",
+    # read by the fleet plan: the environment's Python (the ascend_python role reads the plan's)
+    "ascend_python_provider", "ascend_python_venv", "ascend_python_system_python", "ascend_python_env_name",
+    "ascend_python_conda_prefix", "ascend_python_conda_tool_venv", "ascend_python_conda_channel_timeout",
+    "ascend_python_store",
 })
 
 _KNOWN_PIN_VERSIONS = ("cann", "mindspore", "mindformers", "torch", "torch_npu")
