@@ -46,6 +46,7 @@ __all__ = [
     "MANAGER_DEVICES",
     "RUNTIMES",
     "SPEC_HASH_LABEL",
+    "SPEC_LABEL",
     "ContainerSpec",
     "EnvSpec",
     "Mount",
@@ -62,10 +63,12 @@ __all__ = [
     "render_env_profile",
     "render_env_runner",
     "render_sshd_config",
+    "spec_changes",
     "spec_hash",
     "sshd_context",
     "template_dir",
     "with_spec_hash_label",
+    "with_spec_labels",
 ]
 
 
@@ -83,6 +86,8 @@ MANAGER_DEVICES = ("davinci_manager", "devmm_svm", "hisi_hdc")
 DEFAULT_COMMAND = ("sleep", "infinity")
 # the label the Ansible role stores spec_hash() in; spec_hash() ignores it, so adding it does not change the hash
 SPEC_HASH_LABEL = "io.ascend-env.spec-hash"
+#: The label that holds the spec a container was made from (JSON), so a later run can say which fields changed.
+SPEC_LABEL = "io.ascend-env.spec"
 
 # container-side paths are always the real ones, whatever the host side is (the simulated lab fakes the host side)
 CONTAINER_DEVICE_DIR = "/dev"
@@ -688,6 +693,40 @@ def with_spec_hash_label(spec: ContainerSpec) -> ContainerSpec:
     return dataclasses.replace(spec, labels={**spec.labels, SPEC_HASH_LABEL: spec_hash(spec)})
 
 
+def with_spec_labels(spec: ContainerSpec) -> ContainerSpec:
+    """``spec`` with its hash label and, in :data:`SPEC_LABEL`, the spec itself (compact JSON, neither label in it),
+    so that a later run can name the fields that changed (:func:`spec_changes`); neither label changes the hash."""
+    data = spec.to_dict()
+    data["labels"] = {k: v for k, v in data["labels"].items() if k not in (SPEC_HASH_LABEL, SPEC_LABEL)}
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return dataclasses.replace(spec, labels={**spec.labels, SPEC_HASH_LABEL: spec_hash(spec), SPEC_LABEL: text})
+
+
+def spec_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> list[str]:
+    """What differs between the spec a container was made from (its :data:`SPEC_LABEL`; None: a container made
+    before ascend-env recorded it) and the rendered one, one phrase per field: ``image a -> b``, ``env: PATH,
+    LD_LIBRARY_PATH``, ``mounts: /opt/ascend-store``, ..."""
+    if before is None:
+        return ["the spec (the running container predates the spec label: fields unknown)"]
+    out = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if key == "labels":
+            old = {k: v for k, v in (old or {}).items() if k not in (SPEC_HASH_LABEL, SPEC_LABEL)}
+            new = {k: v for k, v in (new or {}).items() if k not in (SPEC_HASH_LABEL, SPEC_LABEL)}
+        if old == new:
+            continue
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            out.append(f"{key}: {', '.join(keys)}")
+        elif isinstance(old, (list, tuple)) or isinstance(new, (list, tuple)):
+            out.append(f"{key}: {len(old or [])} -> {len(new or [])} entries" if len(old or []) != len(new or [])
+                       else f"{key} changed")
+        else:
+            out.append(f"{key} {old} -> {new}")
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # sshd
 
@@ -1071,7 +1110,7 @@ def spec_hash(spec: ContainerSpec | SshdSpec | EnvSpec) -> str:
         raise RenderError(f"spec_hash takes a ContainerSpec, SshdSpec or EnvSpec, got {type(spec).__name__}")
     data = spec.to_dict()
     if isinstance(spec, ContainerSpec):
-        data["labels"] = {k: v for k, v in data["labels"].items() if k != SPEC_HASH_LABEL}
+        data["labels"] = {k: v for k, v in data["labels"].items() if k not in (SPEC_HASH_LABEL, SPEC_LABEL)}
     canonical = json.dumps({"kind": type(spec).__name__, "spec": data}, sort_keys=True, separators=(",", ":"),
                            ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

@@ -41,7 +41,7 @@ def _need() -> None:
 def ascend_env_container_argv(spec: dict[str, Any], available: list[int] | None = None) -> dict[str, Any]:
     _need()
     try:
-        cs = render.with_spec_hash_label(render.ContainerSpec.from_dict(spec, available=available))
+        cs = render.with_spec_labels(render.ContainerSpec.from_dict(spec, available=available))
         return {"argv": render.render_container_argv(cs), "hash": cs.labels[render.SPEC_HASH_LABEL],
                 "spec": cs.to_dict()}
     except render.RenderError as exc:
@@ -243,15 +243,15 @@ def ascend_env_container_changes(host_state: dict[str, Any], plan: dict[str, Any
         rendered = ascend_env_container_argv(container_spec(plan, env, settings), cards)
         have = known.get(item["name"]) or {}
         if not have.get("exists"):
-            action = "create"
+            action, why = "create", ["it does not exist"]
         elif have.get("spec_hash") != rendered["hash"]:
-            action = "recreate"
+            action, why = "recreate", render.spec_changes(have.get("spec"), rendered["spec"])
         elif not have.get("running"):
-            action = "start"
+            action, why = "start", ["it is stopped"]
         else:
             continue
-        out.append({"name": item["name"], "action": action, "argv": rendered["argv"], "hash": rendered["hash"],
-                    "mounts": [m for m in item["mounts"] if not m.get("read_only")]})
+        out.append({"name": item["name"], "action": action, "why": why, "argv": rendered["argv"],
+                    "hash": rendered["hash"], "mounts": [m for m in item["mounts"] if not m.get("read_only")]})
     return {"image": not host_state.get("image_present", False) and bool(out), "containers": out}
 
 

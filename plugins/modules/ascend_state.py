@@ -137,9 +137,10 @@ image_present:
   returned: when scope is host and engine and image are given
   type: bool
 containers:
-  description: Per container name - exists, running, spec_hash (the label io.ascend-env.spec-hash), and with O(sshd)
-    sshd - installed, hostkey, running, root_password, root_shadow_sha256, dropin, keys, hostkey_pub (null when the
-    container does not run).
+  description: Per container name - exists, running, spec_hash (the label io.ascend-env.spec-hash), spec (the spec
+    it was made from, the label io.ascend-env.spec; null for a container made before ascend-env recorded it), and
+    with O(sshd) sshd - installed, hostkey, running, root_password, root_shadow_sha256, dropin, keys, hostkey_pub
+    (null when the container does not run).
   returned: when scope is host and engine is given
   type: dict
 driver_prereqs:
@@ -266,7 +267,12 @@ def _containers(module, engine, env, names, image, sshd=False):
             continue
         labels = (doc.get("Config") or {}).get("Labels") or {}
         running = bool((doc.get("State") or {}).get("Running"))
-        out[name] = {"exists": True, "running": running, "spec_hash": labels.get("io.ascend-env.spec-hash")}
+        try:
+            spec = json.loads(labels["io.ascend-env.spec"]) if labels.get("io.ascend-env.spec") else None
+        except ValueError:
+            spec = None
+        out[name] = {"exists": True, "running": running, "spec_hash": labels.get("io.ascend-env.spec-hash"),
+                     "spec": spec}
         if sshd:
             out[name]["sshd"] = _sshd(module, engine, env, name) if running else None
     return present, out

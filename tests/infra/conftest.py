@@ -84,11 +84,14 @@ def _envs(config: pytest.Config) -> list[Env]:
     if inv in _CACHE:
         return _CACHE[inv]
     try:
-        fleet = fleet_plan(read_inventory(inv), where=f"--ansible-inventory {inv}")
+        # lenient: the fleet is checked against the inventory as it is (a value the preflight would stop on, such as a
+        # password login without its vault password, is what a test here then finds); a host that cannot be
+        # reached as the inventory says is an error
+        fleet = fleet_plan(read_inventory(inv), where=f"--ansible-inventory {inv}", lenient=True)
     except InventoryError as e:
         raise pytest.UsageError(str(e)) from None
     if fleet.problems:
-        raise pytest.UsageError(f"--ansible-inventory {inv}: the preflight refuses it (site.yml would not have run):\n"
+        raise pytest.UsageError(f"--ansible-inventory {inv}: hosts that cannot be planned:\n"
                                 + "\n".join(fleet.problem_lines()))
     # the environments as an inventory of their own, connected as ascend_ssh's add_host connects them
     env_inv: dict[str, Any] = {}

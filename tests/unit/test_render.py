@@ -890,3 +890,22 @@ def test_cli_env_forms() -> None:
     code, out, _ = cli("env", "--as", "exec", "--toolkit-home", "/t/latest", "--venv", "/opt/v", "--arch", "aarch64")
     lines = dict(line.split("=", 1) for line in out.splitlines())
     assert code == 0 and lines["PATH"].startswith("/opt/v/bin:/t/latest/bin:") and lines["VIRTUAL_ENV"] == "/opt/v"
+
+
+def test_the_spec_label_records_the_spec_without_changing_the_hash_and_names_what_changed():
+    """A container carries the spec it was made from, so a later run names the fields that changed (ascend-env plan:
+    'recreated because ...'); neither label changes the hash, so containers made before the label stay."""
+    import json
+
+    from ascend_env.render import SPEC_LABEL, spec_changes, with_spec_labels
+
+    s = ContainerSpec(name="llm", image="ubuntu:22.04", devices=(0, 1), env={"A": "1"})
+    labelled = with_spec_labels(s)
+    assert spec_hash(labelled) == spec_hash(s) == labelled.labels[SPEC_HASH_LABEL]
+    recorded = json.loads(labelled.labels[SPEC_LABEL])
+    assert SPEC_LABEL not in recorded["labels"] and SPEC_HASH_LABEL not in recorded["labels"]
+    changed = with_spec_labels(ContainerSpec(name="llm", image="ubuntu:24.04", devices=(0, 1),
+                                             env={"A": "2", "B": "x"}))
+    assert spec_changes(recorded, changed.to_dict()) == ["env: A, B", "image ubuntu:22.04 -> ubuntu:24.04"]
+    assert spec_changes(recorded, labelled.to_dict()) == []
+    assert spec_changes(None, labelled.to_dict())[0].startswith("the spec (the running container predates")

@@ -1,0 +1,114 @@
+"""``ascend-env plan -i INVENTORY``: what a site.yml run would change, per host and environment, and what stays.
+
+Runs the collection's playbook ``ascend.env.plan`` (the preflight, then each host read once and the roles' own
+comparisons: the same ones a converge acts on) and prints its table, or ``--json`` its report.  Reads only: nothing
+changes on any host.  Exit codes: 0 nothing to do, 1 something would change (or a host is not ready, or could not be
+read), 2 bad input (the inventory, or the preflight's problems: one line each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+EXAMPLES = """\
+examples:
+  python -m ascend_env plan -i inventory/example/hosts.yml              # the table: per host and environment
+  python -m ascend_env plan -i .lab/inventory/hosts.yml --json          # {hosts: {h: {ready, problems, changes}}}
+  python -m ascend_env plan -i inventory/hosts.yml --limit npu-a
+
+exit codes: 0 nothing to do, 1 changes (or a host not ready or not read), 2 bad input
+"""
+
+
+def add_plan_parser(sub: Any) -> None:
+    p = sub.add_parser("plan", help="what a site.yml run would change, per host and environment (changes nothing)",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-i", "--inventory", required=True, help="the fleet's Ansible inventory")
+    p.add_argument("--limit", help="NPU hosts to read (comma-separated; default: every host of ascend_hosts)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _ansible_playbook() -> str:
+    from shutil import which
+
+    found = which("ansible-playbook")
+    beside = Path(sys.executable).parent / "ansible-playbook"
+    if found:
+        return found
+    if beside.exists():
+        return str(beside)
+    raise UsageError("ascend-env plan needs ansible-playbook: pip install 'ascend-env[ansible]' (ansible-core), and "
+                     "the collection ascend.env (ansible-galaxy collection install ascend-env-<v>.tar.gz)")
+
+
+def _environment() -> dict[str, str]:
+    """Ansible's environment; from a checkout, the checkout is the collection (collections/ links it)."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PYTHONWARNINGS="ignore")
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "galaxy.yml").is_file() and (checkout / "collections").is_dir():
+        env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(
+            [str(checkout / "collections"), env.get("ANSIBLE_COLLECTIONS_PATH", "~/.ansible/collections")])
+        env.setdefault("ANSIBLE_CONFIG", str(checkout / "ansible.cfg"))
+    return env
+
+
+def _preflight_lines(output: str) -> list[str]:
+    """The preflight's problem lines from ansible-playbook's output (its fail messages), else its last lines."""
+    lines = [ln.strip() for ln in output.splitlines()]
+    found = [ln for ln in lines if " / container " in ln or ln.endswith("nothing was")
+             or "preflight problem(s)" in ln or ". Fix: " in ln]
+    return found or [ln for ln in lines if ln][-12:]
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    inventory = Path(args.inventory)
+    if not inventory.exists():
+        raise UsageError(f"-i {args.inventory}: no such file or folder; give the fleet's inventory "
+                         "(e.g. inventory/hosts.yml)")
+    with tempfile.TemporaryDirectory(prefix="ascend-env-plan-") as tmp:
+        report = Path(tmp) / "plan.json"
+        argv = [_ansible_playbook(), "ascend.env.plan", "-i", str(inventory.resolve()),
+                "-e", json.dumps({"ascend_plan_report": str(report), "ascend_plan_only": True})]
+        if args.limit:
+            argv += ["--limit", args.limit]
+        cp = subprocess.run(argv, capture_output=True, text=True, env=_environment(), check=False)
+        if not report.is_file():
+            lines = _preflight_lines(cp.stdout + "\n" + cp.stderr)
+            raise UsageError(f"the plan of {args.inventory} could not be made (ansible-playbook exit "
+                             f"{cp.returncode}):\n" + "\n".join(lines))
+        doc = json.loads(report.read_text())
+    if args.json:
+        print(json.dumps(doc, indent=1))
+    else:
+        print("\n".join(_table(doc)))
+    busy = doc["changes"] or doc["unread"] or any(h["problems"] for h in doc["hosts"].values())
+    return 1 if busy else 0
+
+
+def _table(doc: dict[str, Any]) -> list[str]:
+    from ..plan.report import Change
+
+    width = max([4, *(len(h) for h in doc["hosts"])])
+    lines = []
+    for name, h in doc["hosts"].items():
+        if not h["read"]:
+            lines.append(f"{name:{width}}  NOT READ (unreachable, or its reading failed)")
+            continue
+        lines += [f"{name:{width}}  NOT READY: {p}" for p in h["problems"]]
+        changes = [Change(**c) for c in h["changes"]]
+        width = max([width, *(len(c.target) for c in changes)])
+        lines += [f"{c.target:{width}}  {c.line()}" for c in changes]
+        lines += [f"{c['target']:{width}}  ({Change(**c).line()})" for c in h.get("notes") or []]
+        if not changes and not h["problems"]:
+            lines.append(f"{name:{width}}  nothing to change")
+    lines.append(f"{doc['changes']} change(s); {len(doc['unread'])} host(s) not read")
+    return lines
