@@ -7,7 +7,8 @@ Each returns the role's :class:`Change` list, in the order its change tasks run;
 do, and its change tasks are not even loaded.  A change names its ``part`` (what the role's change tasks do), a
 ``reason`` a user reads (``pip.conf differs``, ``CANN toolkit 8.0.RC1 -> 8.2.RC1``, ``torch 2.1.0 -> 2.13.0``) and in
 ``data`` what the change tasks need to do it; a ``stop`` change ends the role with its reason (nothing changed).
-``ascend-env plan`` shows the same changes.
+``ascend-env plan`` does not read environments yet (it shows the hosts' changes); these functions are what it would
+call.
 
 The shared reading is kept true by the roles that change the environment: they add to its ``stale`` list what the
 reading no longer describes (``python``: the environment was made or made again, its packages are not the ones read;

@@ -1,5 +1,5 @@
-"""Ansible filters for the environment roles, backed by ``ascend_env.plan.envdiff`` (the same functions
-``ascend-env plan`` shows changes with):
+"""Ansible filters for the environment roles, backed by ``ascend_env.plan.envdiff`` (pure functions: the reading,
+the plan and the role's settings in, the changes out):
 
     {{ ascend_env_plan | ascend_env_reads }}                                        -> ascend_state's arguments
     {{ ascend_env_state | ascend_env_python_changes(ascend_env_plan, settings) }}    -> [{role, part, reason, ...}]
