@@ -369,6 +369,11 @@ def _set_env(env: Mapping[str, Any], state: Mapping[str, Any]) -> str:
     return str(env["paths"].get("cann_set_env") or "") if toolkit else ""
 
 
+def _check_runs(s: Mapping[str, Any], framework: str) -> bool:
+    """Whether the role runs the framework's own check (and records it when it passes)."""
+    return s.get("check_device") != "skip" and framework in (s.get("check_scripts") or {})
+
+
 def _check(env: Mapping[str, Any], state: Mapping[str, Any], s: Mapping[str, Any]) -> list[Change]:
     framework = str(env.get("framework") or "")
     requirements = _requirements(env, s)
@@ -385,6 +390,10 @@ def _check(env: Mapping[str, Any], state: Mapping[str, Any], s: Mapping[str, Any
         out.append(Change("framework", "install", ", ".join(f"{r.split('==')[0]} {have or '(none)'} -> "
                                                             f"{r.split('==', 1)[1]}" for r, have in missing),
                           targets=tuple(r for r, _ in missing), data=data))
+    if not missing and not _check_runs(s, framework):
+        # no check to run (ascend_framework_check_device: skip, or none for this framework): it writes no record, so
+        # a missing record is no reason to load the change tasks
+        return out
     if s.get("recheck"):
         why = "ascend_framework_recheck is true"
     elif missing:

@@ -356,6 +356,17 @@ def test_the_check_runs_again_when_its_record_covers_another_stack_or_cann_chang
     assert parts(envdiff.framework_changes(converged(env), env, fw_settings(check_device="npu"))) == ["check"]
 
 
+def test_without_a_check_to_run_a_missing_record_changes_nothing(envs):
+    env = envs["npu-a-llm-pt"]
+    state = converged(env)
+    state["texts"][env["paths"]["framework_record"]] = None     # the check never ran, so it never wrote its record
+    assert parts(envdiff.framework_changes(state, env, fw_settings(check_device="skip"))) == []
+    assert parts(envdiff.framework_changes(state, env, fw_settings(check_scripts={}))) == []
+    assert parts(envdiff.framework_changes(state, env, fw_settings())) == ["check"]
+    state["packages"]["torch"] = "2.1.0+cpu"                     # a changed pin is still installed
+    assert parts(envdiff.framework_changes(state, env, fw_settings(check_device="skip"))) == ["install", "check"]
+
+
 def test_an_environment_made_now_gets_the_framework_whatever_was_read(envs):
     env = envs["npu-a-llm-pt"]
     state = converged(env)
