@@ -130,6 +130,9 @@ INVENTORY_VARIABLES = frozenset({
     "ascend_conda_prefix", "ascend_conda_installer", "ascend_conda_channels",
     # read by the fleet plan (ascend_env.plan): how the host's engine is reached and the containers' base image
     "ascend_container_cli", "ascend_container_image", "ascend_container_image_tar", "ascend_container_store_mount",
+    # read by the fleet plan: the environment's Python (the ascend_python role reads the plan's)
+    "ascend_python_provider", "ascend_python_venv", "ascend_python_system_python", "ascend_python_env_name",
+    "ascend_python_conda_prefix", "ascend_python_conda_tool_venv", "ascend_python_conda_channel_timeout",
 })
 
 _KNOWN_PIN_VERSIONS = ("cann", "mindspore", "mindformers", "torch", "torch_npu")
@@ -713,7 +716,8 @@ def _channel_pythons(store: _Store, sub: str) -> tuple[dict[str, list[str]], str
 def _check_conda(out: _Out, ctr: str, hv: Mapping[str, Any], stack: Stack, arch: Arch, store: _Store | None,
                  offline: bool) -> None:
     """The settings of a conda environment, and what it needs from the store."""
-    mount = str(hv.get("ascend_python_store") or "/opt/ascend-store")
+    # where the environment sees the store: the container's mount, as the fleet plan has it (ascend_env.plan.planner)
+    mount = str(hv.get("ascend_container_store_mount") or "/opt/ascend-store")
     settings = {"conda_prefix": hv.get("ascend_conda_prefix"), "env_name": hv.get("ascend_python_env_name"),
                 "stack": stack.to_dict(), "installer": hv.get("ascend_conda_installer"),
                 "channels": hv.get("ascend_conda_channels"), "store": mount, "offline": offline, "arch": arch.value,

@@ -64,6 +64,8 @@ class PythonEnvPlan(_Model):
     name: str | None = None
     prefix: str | None = None
     python: str                     # X.Y, the stack's
+    #: the image's own python3 by path (the venv's base, the rattler tool venv's; ascend_python_system_python)
+    system: str = "/usr/bin/python3"
     # conda only: the site's settings as the ascend_python role takes them (env_name: the inventory's
     # ascend_python_env_name, None when the name follows the stack)
     env_name: str | None = None
@@ -82,6 +84,9 @@ class EnvPaths(_Model):
     store: str                 # the store copy as the environment sees it
     cann_install_path: str
     cann_record: str
+    #: CANN's set_env.sh for the stack's CANN, from the matrix's toolkit layout (ascend-toolkit/ before 8.5, cann/
+    #: from 8.5); '' when the stack has no CANN or the matrix no layout for it
+    cann_set_env: str = ""
     bashrc: str
     profile: str               # the profile file every process's shell reads (/etc/profile.d/ascend-env.sh)
     runner: str                # ascend-run, for cron, systemd units and kernels
@@ -90,6 +95,10 @@ class EnvPaths(_Model):
     npu_smi_dir: str
     smoke_lib_dir: str
     smoke_report: str
+    #: CANN's pip constraints, next to pip.conf (which names it): every pip install in the environment honours them
+    pip_constraints: str = ""
+    #: the record of the last framework check that passed, in the environment's folder
+    framework_record: str = ""
 
 
 class ContainerPlan(_Model):

@@ -16,7 +16,7 @@ from typing import Any
 from ..conda import python_env
 from ..matrix import Matrix
 from ..preflight import Problem
-from ..resolver import Conflict, Request, Stack, resolve
+from ..resolver import Conflict, Request, Stack, layout_for, resolve
 from . import settings as S
 from .model import (
     Connection,
@@ -105,10 +105,11 @@ def _python(hv: Mapping[str, Any], c: Mapping[str, Any], stack: Mapping[str, Any
     prefix = root + str(hv.get("ascend_python_conda_prefix") or hv.get("ascend_conda_prefix") or S.DEFAULT_CONDA_PREFIX)
     env = python_env({"provider": provider, "venv": venv, "conda_prefix": prefix,
                       "env_name": hv.get("ascend_python_env_name"), "stack": stack})
+    system = str(hv.get("ascend_python_system_python") or S.ENV_PYTHON)
     if provider != "conda":
-        return PythonEnvPlan(**env)
+        return PythonEnvPlan(**env, system=system)
     tool_venv = str(hv.get("ascend_python_conda_tool_venv") or S.DEFAULT_TOOL_VENV)
-    return PythonEnvPlan(**env, env_name=_str(hv.get("ascend_python_env_name")),
+    return PythonEnvPlan(**env, system=system, env_name=_str(hv.get("ascend_python_env_name")),
                          conda_installer=str(hv.get("ascend_conda_installer") or "rattler"),
                          conda_channels=tuple(str(x) for x in hv.get("ascend_conda_channels") or ()),
                          conda_tool_venv=root + tool_venv if root else tool_venv,
@@ -116,22 +117,29 @@ def _python(hv: Mapping[str, Any], c: Mapping[str, Any], stack: Mapping[str, Any
                                                    or S.CONDA_CHANNEL_TIMEOUT))
 
 
-def _paths(hv: Mapping[str, Any], root: str, on_host: bool, store_dir: str, python: PythonEnvPlan) -> EnvPaths:
+def _paths(hv: Mapping[str, Any], root: str, on_host: bool, store_dir: str, python: PythonEnvPlan,
+           set_env: str | None) -> EnvPaths:
+    """``set_env``: CANN's set_env.sh relative to the install path (the matrix's layout), None without one."""
     if not on_host:
         return EnvPaths(venv=python.path if python.provider == "venv" else S.DEFAULT_VENV, pip_conf=S.PIP_CONF,
                         ca_dir=S.CA_DIR, store=_store_mount(hv), cann_install_path=S.DEFAULT_ASCEND_ROOT,
-                        cann_record=S.CANN_RECORD, bashrc="/root/.bashrc", profile=S.PROFILE, runner=S.RUNNER,
+                        cann_record=S.CANN_RECORD,
+                        cann_set_env=f"{S.DEFAULT_ASCEND_ROOT}/{set_env}" if set_env else "",
+                        bashrc="/root/.bashrc", profile=S.PROFILE, runner=S.RUNNER,
                         system_bashrcs=S.SYSTEM_BASHRCS, driver_root=S.DEFAULT_DRIVER_DIR,
                         npu_smi_dir=str(Path(S.DEFAULT_NPU_SMI).parent), smoke_lib_dir=S.SMOKE_LIB_DIR,
-                        smoke_report=S.SMOKE_REPORT)
+                        smoke_report=S.SMOKE_REPORT, pip_constraints=f"{Path(S.PIP_CONF).parent}/{S.PIP_CONSTRAINTS}",
+                        framework_record=f"{python.path}/{S.FRAMEWORK_RECORD}")
     venv = root + S.DEFAULT_VENV
     npu_smi = str(hv.get("ascend_npu_smi_path") or S.DEFAULT_NPU_SMI)
     return EnvPaths(venv=venv, pip_conf=venv + "/pip.conf", ca_dir=root + S.CA_DIR, store=store_dir,
                     cann_install_path=root + S.DEFAULT_ASCEND_ROOT, cann_record=root + S.CANN_RECORD,
+                    cann_set_env=f"{root}{S.DEFAULT_ASCEND_ROOT}/{set_env}" if set_env else "",
                     bashrc=root + "/root/.bashrc", profile=root + S.PROFILE, runner=root + S.RUNNER,
                     system_bashrcs=tuple(root + f for f in S.SYSTEM_BASHRCS), driver_root=root + S.DEFAULT_DRIVER_DIR,
                     npu_smi_dir=root + str(Path(npu_smi).parent), smoke_lib_dir=root + S.SMOKE_LIB_DIR,
-                    smoke_report=root + S.SMOKE_REPORT)
+                    smoke_report=root + S.SMOKE_REPORT, pip_constraints=f"{venv}/{S.PIP_CONSTRAINTS}",
+                    framework_record=f"{python.path}/{S.FRAMEWORK_RECORD}")
 
 
 def _store_mount(hv: Mapping[str, Any]) -> str:
@@ -160,8 +168,15 @@ def _ranktable(hv: Mapping[str, Any], name: str, root: str | None) -> RankTableP
                          format=str(hv.get("ascend_ranktable_format") or "auto"))
 
 
+def _set_env(m: Matrix | None, stack: Stack) -> str | None:
+    """CANN's set_env.sh for the stack's CANN, relative to the install path (the matrix's toolkit layout)."""
+    cann = stack.version("cann")
+    layout = layout_for(m, cann) if m is not None and cann is not None else None
+    return layout["set_env"] if layout else None
+
+
 def _env(name: str, hv: Mapping[str, Any], c: Mapping[str, Any], stack: Stack, containers: bool,
-         store_dir: str, offline: bool) -> EnvPlan:
+         store_dir: str, offline: bool, m: Matrix | None = None) -> EnvPlan:
     root = _root(hv)
     on_host = not containers
     stack_dict = stack.to_dict()
@@ -187,7 +202,8 @@ def _env(name: str, hv: Mapping[str, Any], c: Mapping[str, Any], stack: Stack, c
         root=(root or "/") if on_host else "/", connection=conn,
         chip=str(stack.chip.id if stack.chip else hv.get("ascend_chip")),
         arch=str(stack.arch or hv.get("ascend_arch")), framework=framework, stack=stack_dict,
-        nnal=_bool(c.get("nnal"), False), python=python, paths=_paths(hv, root, on_host, store_dir, python),
+        nnal=_bool(c.get("nnal"), False), python=python,
+        paths=_paths(hv, root, on_host, store_dir, python, _set_env(m, stack)),
         offline=offline, offline_store=_str(hv.get("ascend_offline_store")),
         ranktable=_ranktable(hv, name, root if on_host else None), container_spec=spec, ssh_port=port)
 
@@ -198,14 +214,15 @@ def _devices(value: Any) -> str | tuple[int, ...]:
     return str(value)
 
 
-def _host(name: str, hv: Mapping[str, Any], stacks: Sequence[tuple[Mapping[str, Any], Stack]]) -> HostPlan:
+def _host(name: str, hv: Mapping[str, Any], stacks: Sequence[tuple[Mapping[str, Any], Stack]],
+          m: Matrix | None = None) -> HostPlan:
     root = _root(hv)
     containers = _bool(hv.get("ascend_container_enabled"), True)
     store_dir, shared = _store_dir(hv, root)
     offline = _bool(hv.get("ascend_offline", bool(hv.get("ascend_offline_store"))), False)
     runtime = str(hv.get("ascend_container_runtime") or "docker")
     chosen = stacks if containers else stacks[:1]
-    envs = tuple(_env(name, hv, c, st, containers, store_dir, offline) for c, st in chosen)
+    envs = tuple(_env(name, hv, c, st, containers, store_dir, offline, m) for c, st in chosen)
     runs: list[str] = []
     for env, (_, st) in zip(envs, chosen, strict=True):
         for part, file in st.installers.items():
@@ -329,7 +346,7 @@ def plan(hostvars_by_host: Mapping[str, Mapping[str, Any]], matrix: Matrix | Mat
         m, resolutions = resolvers[name]
         try:
             results = [(c, resolutions(m, stack_request(hv, c))) for c in enabled_containers(hv)]
-            planned[name] = _host(name, hv, [(c, r) for c, r in results if isinstance(r, Stack)])
+            planned[name] = _host(name, hv, [(c, r) for c, r in results if isinstance(r, Stack)], m)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             # only with ascend_ignore_preflight_errors: a value the checks refused
             unplannable[name] = (f"{name}: cannot be planned ({exc}); fix the problems above "

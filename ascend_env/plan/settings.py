@@ -25,10 +25,12 @@ __all__ = [
     "DEFAULT_VENV",
     "ENV_GROUP",
     "ENV_PYTHON",
+    "FRAMEWORK_RECORD",
     "HOST_GROUP",
     "IMAGE",
     "IMAGE_TAR",
     "PIP_CONF",
+    "PIP_CONSTRAINTS",
     "PROFILE",
     "RANKTABLE_PATH",
     "RANKTABLE_PORT",
@@ -63,6 +65,9 @@ ENV_PYTHON: Final = "/usr/bin/python3"
 
 #: Inside an environment (a container, or a host provisioned itself, under its filesystem root).
 PIP_CONF: Final = "/etc/pip.conf"
+#: CANN's pip constraints file, in pip.conf's folder; the framework check's record, in the environment's folder.
+PIP_CONSTRAINTS: Final = "ascend-env-constraints.txt"
+FRAMEWORK_RECORD: Final = ".ascend-env-framework-check"
 CA_DIR: Final = "/usr/local/share/ca-certificates"
 CANN_RECORD: Final = "/etc/Ascend/ascend_cann_install.info"
 PROFILE: Final = "/etc/profile.d/ascend-env.sh"

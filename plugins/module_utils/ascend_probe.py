@@ -366,7 +366,16 @@ try:
     from importlib import metadata
 except ImportError:
     metadata = None
-if metadata is not None:
+if metadata is not None and DISTS == ("*",):
+    # every installed distribution, by the name its metadata gives (the first on sys.path wins, as for import)
+    for dist in metadata.distributions():
+        try:
+            name = dist.metadata["Name"]
+        except Exception:
+            name = None
+        if name and name.replace("-", "_") not in out["packages"]:
+            out["packages"][name.replace("-", "_")] = dist.version
+elif metadata is not None:
     for name in DISTS:
         try:
             out["packages"][name.replace("-", "_")] = metadata.version(name)
@@ -412,6 +421,8 @@ print(json.dumps(out))
 
 @guarded
 def probe_python(python, imports=True, timeout=120, dists=FRAMEWORK_DISTS + CANN_PYDEPS_DISTS):
+    """That Python's version, the installed version of each of ``dists`` (``("*",)``: every installed distribution),
+    the pip constraint files its pip honours, and with ``imports`` the frameworks' import checks."""
     r = _run([python, "-c", _PKG_SNIPPET.replace("DISTS", repr(tuple(dists)))], timeout=30)
     if r.get("rc") != 0:
         return {"python": None, "error": r.get("error") or (r.get("stderr") or "").strip()[-400:], "executable": python}

@@ -71,7 +71,8 @@ options:
     type: path
   dists:
     description: With O(scope=env), the distributions whose installed versions to read (default, the frameworks
-      the doctor reads).
+      the doctor reads); V(*) alone reads every installed distribution (the environment roles compare the pinned
+      framework, CANN's Python dependencies and any extra requirement against one reading).
     type: list
     elements: str
     default: []
@@ -90,6 +91,11 @@ options:
     default: []
   texts:
     description: Files to return whole (small records such as CANN's install info).
+    type: list
+    elements: path
+    default: []
+  exists:
+    description: Paths whose existence to return (a conda environment's C(conda-meta/history), a tool venv's Python).
     type: list
     elements: path
     default: []
@@ -117,6 +123,7 @@ EXAMPLES = r"""
     cann_path: /usr/local/Ascend
     files: [/etc/ssh/sshd_config.d/ascend-env.conf, /etc/pip.conf]
     texts: [/etc/Ascend/ascend_cann_install.info]
+    exists: [/opt/conda/envs/ascend-cann8.2-py3.9/conda-meta/history]
   register: env_state
 """
 
@@ -150,9 +157,16 @@ python:
   returned: when scope is env and venv is given
   type: str
 packages:
-  description: Installed version per distribution of O(dists), the name with C(-) as C(_) (absent when not installed).
+  description: Installed version per distribution of O(dists), the name with C(-) as C(_) (absent when not installed);
+    with O(dists=[*]) every installed distribution, by the name its metadata gives.
   returned: when scope is env and venv is given
   type: dict
+pip_constraints:
+  description: The pip constraint files the venv's pip honours (C(constraint) in pip's configuration files, and
+    C(PIP_CONSTRAINT)) - from, file, and the file's requirement lines (null when the file is missing).
+  returned: when scope is env and venv is given
+  type: list
+  elements: dict
 system_python:
   description: Version (major.minor) of O(system_python), null when it does not run.
   returned: when scope is env and system_python is given
@@ -168,6 +182,10 @@ files:
   type: dict
 texts:
   description: Content per path of O(texts), null when missing.
+  returned: always
+  type: dict
+exists:
+  description: Whether each path of O(exists) exists.
   returned: always
   type: dict
 elapsed_ms:
@@ -331,12 +349,13 @@ def _env_scope(module, p, result):
     """Python, packages, CANN of an environment: the doctor's probes, run here."""
     if p["venv"]:
         python = os.path.join(p["venv"], "bin", "python")
-        result["python"], result["packages"] = None, {}
+        result["python"], result["packages"], result["pip_constraints"] = None, {}, []
         if os.path.exists(python):
             doc = probe_python(python, imports=False, dists=p["dists"] or FRAMEWORK_DISTS)
             if doc.get("python") is None and doc.get("error"):
                 module.fail_json(msg=f"{python} did not run: {doc['error']}")
             result["python"], result["packages"] = doc.get("python"), doc.get("packages") or {}
+            result["pip_constraints"] = doc.get("pip_constraints") or []
     if p["system_python"]:
         result["system_python"] = _system_python(p["system_python"])
     if p["cann_path"]:
@@ -366,6 +385,7 @@ def main():
             "cann_path": {"type": "path"},
             "files": {"type": "list", "elements": "path", "default": []},
             "texts": {"type": "list", "elements": "path", "default": []},
+            "exists": {"type": "list", "elements": "path", "default": []},
         },
         supports_check_mode=True,
     )
@@ -392,6 +412,7 @@ def main():
         _env_scope(module, p, result)
     result["files"] = {f: _sha256(f) for f in p["files"]}
     result["texts"] = {f: _text(f) for f in p["texts"]}
+    result["exists"] = {f: os.path.exists(f) for f in p["exists"]}
     result["elapsed_ms"] = int((time.monotonic() - t0) * 1000)
     module.exit_json(**result)
 
