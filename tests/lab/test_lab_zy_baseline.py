@@ -21,7 +21,7 @@ from .conftest import PREFIX, REPO, ssh
 pytestmark = pytest.mark.usefixtures("lab_up")
 INVENTORY = PREFIX / "inventory/hosts.yml"
 #: main before issue 21 (the typed fleet plan, thin roles): what a user upgrading ascend-env runs today
-BASELINE = "752073c0"
+BASELINE = "752073cb091243daa528a69d7da6602d93a7f9ec"
 HOST, ENV = "t1", "t1-llm-torch"
 LIST = "docker ps -a --filter label=io.ascend-env.spec-hash --format '{{.Names}} {{.ID}}'"
 
