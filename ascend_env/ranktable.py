@@ -20,12 +20,12 @@ written here passes that check for the fleet's chip.  What the writer adds of it
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import AscendEnvError
-from .probe.hccn import HEALTHY, NetInfo
+from .probe.hccn import HEALTHY, NetInfo, from_facts
 from .ranktable_check import CHIPS, FORMATS, SERVER_ID_MAX, HcclChip, check
 
 TOOL = "/usr/local/Ascend/driver/tools/hccn_tool"
@@ -113,9 +113,9 @@ def hccl_chip(chips: Sequence[str]) -> HcclChip | None:
     return CHIPS[next(iter(keys))] if len(keys) == 1 and None not in keys else None
 
 
-def _port_problems(host: str, d: int, p: NetInfo) -> list[Problem]:
+def _port_problems(host: str, d: int, p: NetInfo, links: bool = True) -> list[Problem]:
     """What stops a port from carrying HCCL's traffic between servers (RoCE): the tool's own failure, an address,
-    the link, net health."""
+    and (``links``) the link and net health."""
     failure = getattr(p, "failure", None)       # hccn_tool's own error, in its words (probe.hccn)
     if failure:
         option = failure.split(":", 1)[0] or "-ip"
@@ -125,6 +125,8 @@ def _port_problems(host: str, d: int, p: NetInfo) -> list[Problem]:
     if not p.address:
         return [Problem(host, d, "no device IP", f"{TOOL} -i {d} -ip -s address <IP> netmask <mask> "
                                                  f"(ascend-env doctor on {host} suggests a free one)")]
+    if not links:
+        return []
     if p.link != "UP":
         return [Problem(host, d, f"link {p.link or 'unknown'}", f"check the cable and switch port; "
                                                                  f"{TOOL} -i {d} -link_stat -g shows the link history")]
@@ -135,9 +137,10 @@ def _port_problems(host: str, d: int, p: NetInfo) -> list[Problem]:
     return []
 
 
-def plan(servers: Sequence[Server], devices: Sequence[int] | None = None) -> tuple[list[tuple[Server, list[NetInfo]]],
-                                                                                list[Problem]]:
-    """Who takes part with which ports, in rank order, or the problems (nothing is built when there are any)."""
+def plan(servers: Sequence[Server], devices: Sequence[int] | None = None, links: bool = True
+         ) -> tuple[list[tuple[Server, list[NetInfo]]], list[Problem]]:
+    """Who takes part with which ports, in rank order, or the problems (nothing is built when there are any);
+    ``links=False``: a port's link and net health are not required (the acceptance's ping matrix tests them)."""
     if not servers:
         return [], [Problem("fleet", None, "no host takes part", "name the hosts (--hosts, or set "
                             "ascend_ranktable_enabled: true on them in the inventory)", usage=True)]
@@ -146,7 +149,7 @@ def plan(servers: Sequence[Server], devices: Sequence[int] | None = None) -> tup
     counts: dict[int, list[str]] = {}
     alone = len(servers) == 1       # one server: HCCL needs no device IP, the RoCE ports are not used
     for s in sorted(servers, key=lambda x: x.server_id):
-        ports = _server_ports(s, devices, alone, problems)
+        ports = _server_ports(s, devices, alone, problems, links)
         if ports is not None:
             counts.setdefault(len(ports[0]), []).append(s.name)
             chosen.append((s, ports[1]))
@@ -174,8 +177,8 @@ def _server_id_problems(servers: Sequence[Server]) -> list[Problem]:
     return problems
 
 
-def _server_ports(s: Server, devices: Sequence[int] | None, alone: bool,
-                  problems: list[Problem]) -> tuple[list[int], list[NetInfo]] | None:
+def _server_ports(s: Server, devices: Sequence[int] | None, alone: bool, problems: list[Problem],
+                  links: bool = True) -> tuple[list[int], list[NetInfo]] | None:
     """The devices the server takes part with and their ports (problems into ``problems``); None when it lacks one
     of the devices asked for."""
     by_dev = {p.device: p for p in s.ports}
@@ -199,7 +202,7 @@ def _server_ports(s: Server, devices: Sequence[int] | None, alone: bool,
                                     f"run {TOOL} -i {d} -ip -g on {s.name}; reinstall the driver if it fails"))
             continue
         if not alone:
-            problems += _port_problems(s.name, d, p)
+            problems += _port_problems(s.name, d, p, links)
         ports.append(p)
     return want, ports
 
@@ -222,13 +225,14 @@ def _duplicate_addresses(chosen: list[tuple[Server, list[NetInfo]]]) -> list[Pro
 
 
 def build(servers: Sequence[Server], devices: Sequence[int] | None = None, version: str = "1.0",
-          chip: HcclChip | None = None) -> tuple[dict[str, Any] | None, list[Problem]]:
+          chip: HcclChip | None = None, links: bool = True) -> tuple[dict[str, Any] | None, list[Problem]]:
     """The rank table, or None and every problem that stops it; ``chip``: the fleet's HCCL chip, whose rules the
-    table must pass (ranktable_check)."""
+    table must pass (ranktable_check); ``links=False``: the table of the devices that have an address whatever their
+    link and net health say (what the acceptance pings), never one to write."""
     if version not in FORMATS:
         return None, [Problem("fleet", None, f"rank table format {version!r} is unknown",
                               f"use one of {', '.join(FORMATS)}", usage=True)]
-    chosen, problems = plan(servers, devices)
+    chosen, problems = plan(servers, devices, links)
     if version == "1.2":
         for s, ports in chosen:
             lacking = [p.device for p in ports if p.device not in s.super_device_ids]
@@ -267,6 +271,17 @@ def build(servers: Sequence[Server], devices: Sequence[int] | None = None, versi
         return None, [Problem("fleet", None, f"the table would break HCCL's rule: {f}", "fix the value named "
                               "(hccn_tool -i <N> -ip -g shows a device's address)") for f in refused]
     return table, []
+
+
+def server_from_facts(name: str, server_id: str, facts: Mapping[str, Any]) -> Server | str:
+    """A host taking part, from the doctor's probe of it (its ``network`` and ``devices`` facts: hccn_tool on every
+    device), or why it cannot (hccn_tool is not there)."""
+    net = facts.get("network") or {}
+    if not net.get("tool"):
+        return (f"{name}: hccn_tool not found ({TOOL}). Fix: reinstall the NPU driver (--full); without it the "
+                "device IPs cannot be read")
+    return Server(name=name, server_id=server_id, ports=from_facts(net),
+                  devices=tuple((facts.get("devices") or {}).get("davinci") or ()))
 
 
 def validate(table: Any, chip: HcclChip | None = None) -> list[str]:

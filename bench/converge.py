@@ -17,8 +17,8 @@ headers, summed over hosts).  Per-host bytes received: the host's copy after the
 Converge (--converge N...): the first N hosts are reset to "driver installed, nothing else" (containers removed,
 artefact copies deleted), then `site.yml --limit <the N hosts and their environments>` runs from scratch (the first
 converge, fan-out auto) and again --reconverge times with --skip-tags smoke.  Per-role split: Ansible's
-ansible.builtin.junit callback, each task's slowest host, summed per role; changed tasks and bytes re-sent on the
-re-converge (both target 0).
+ansible.builtin.junit callback, each task's slowest host, summed per role, and the re-converge's host-tasks per role
+on its busiest host; changed tasks and bytes re-sent on the re-converge (both target 0).
 
 Results: tables on stdout and bench/results/converge.json.  Run as root (the lab needs it).
 """
@@ -157,6 +157,26 @@ def role_split(junit: Path) -> dict[str, float]:
     return {k: round(v, 1) for k, v in sorted(roles.items(), key=lambda kv: -kv[1])}
 
 
+def role_tasks(junit: Path) -> dict[str, int]:
+    """Host-tasks per role on its busiest host (run_once tasks count on the host that ran them; Ansible's argument
+    check of a role counted apart, as '<role> (argument check)')."""
+    per: dict[tuple[str, str], int] = defaultdict(int)
+    for xml in junit.glob("*.xml"):
+        for case in ET.parse(xml).getroot().iter("testcase"):
+            m = re.match(r"^\[([^\]]*)\]\s*(.*)$", case.get("name", ""), re.S)
+            if not m:
+                continue
+            host, name = m.groups()
+            role = name.split(" : ", 1)[0].rsplit(": ", 1)[-1].strip() if " : " in name else "(play tasks)"
+            if "Validating arguments against arg spec" in name:
+                role += " (argument check)"
+            per[(role, host)] += 1
+    out: dict[str, int] = defaultdict(int)
+    for (role, _), n in per.items():
+        out[role] = max(out[role], n)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 REPORT = Path.home() / ".cache/ascend-env/fanout-report.json"
 
 
@@ -278,6 +298,7 @@ def main() -> int:
                     "reconverge_tasks_localhost": tasks.get("localhost", 0),
                     "roles_first_s": role_split(tmp / f"j{n}-first"),
                     "roles_reconverge_s": role_split(tmp / f"j{n}-again0"),
+                    "role_tasks_reconverge": role_tasks(tmp / f"j{n}-again0"),
                 })
                 print(json.dumps(res["runs"][-1]), flush=True)
             if a.tuning:
@@ -328,6 +349,8 @@ def main() -> int:
             for which in ("first", "reconverge"):
                 top = ", ".join(f"{k} {v}" for k, v in list(r[f"roles_{which}_s"].items())[:7])
                 print(f"{r['hosts']} host(s), {which} by role (s): {top}")
+            per_role = ", ".join(f"{k} {v}" for k, v in r["role_tasks_reconverge"].items())
+            print(f"{r['hosts']} host(s), re-converge host-tasks per role (busiest host): {per_role}")
     for label, secs in res.get("tuning_reconverge_s", {}).items():
         print(f"re-converge of {min(a.tuning, biggest)} hosts, {label}: {secs}")
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import hostvalues
+from ..doctor.run import Result, exit_code, with_fleet_checks
 from ..doctor.status import FAIL, GROUPS, OK, SKIP, UNKNOWN, WARN
 from ..doctor.targets import Target, inventory_targets
 from ..doctor.transport import SshTarget, TransportError
@@ -184,18 +185,6 @@ def render(name: str, checks: list[Check], tty: bool) -> str:
     return "\n".join(lines)
 
 
-def exit_code(checks: list[Check]) -> int:
-    """0 nothing failed and nothing that must be judged was unreadable; 1 a check failed or is unknown (it could not
-    read what it judges: never reported as fine); 2 nothing was checked (no check ran, or none could)."""
-    if any(c.status == FAIL for c in checks):
-        return 1
-    if not checks or all(c.status in (SKIP, UNKNOWN) for c in checks):
-        return 2
-    if any(c.status == UNKNOWN for c in checks):
-        return 1
-    return 0
-
-
 _SECRET = re.compile(r"(?i)(password|passwd|token|secret|key)=\S+")
 _PROXY_CRED = re.compile(r"(://)[^/@\s:]+:[^/@\s]+@")
 
@@ -215,10 +204,6 @@ def write_report(directory: Path, name: str, facts: dict[str, Any], checks: list
                                  or k.lower().endswith("_proxy")}}
     path.write_text(mask(json.dumps(bundle, indent=1, default=str)))
     return path
-
-
-#: one target's results: its name, its facts (None: they could not be read), its checks
-Result = tuple[str, "dict[str, Any] | None", "list[Check]"]
 
 
 def _write_reports(directory: str, results: Sequence[Result]) -> None:
@@ -244,12 +229,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     expect = parse_expect(args.expect)
     only = parse_only(args.only)
     targets = _targets(args)
-    results = _check_targets(args, targets, expect, only)
-    if len(results) > 1 and (not only or "network" in only):   # what only the whole fleet shows
-        from ..doctor.network import fleet_checks
-
-        extra = fleet_checks([(n, f) for n, f, _ in results])
-        results = [(n, f, c + extra.get(n, [])) for n, f, c in results]
+    results = with_fleet_checks(_check_targets(args, targets, expect, only), only)   # what only a fleet shows
     codes = [exit_code(c) for _, _, c in results]
     code = 1 if 1 in codes else (2 if all(x == 2 for x in codes) else 0)
     if args.json:
@@ -293,15 +273,15 @@ def _gather(args: argparse.Namespace, target: Target | None) -> dict[str, Any] |
     """The target's facts (this machine's or ``--container``'s when ``target`` is None), or why they could not be
     read."""
     from ..doctor import transport
+    from ..doctor.run import probe
 
     imports = not args.no_imports
+    if target is not None:
+        # the host's own engine CLI (inventory: ascend_container_cli, e.g. isula on openEuler hosts)
+        return probe(target, args.python, imports)
     try:
         if args.container:
             return transport.container(args.container, args.runtime, args.python, imports)
-        if target is not None:
-            # the host's own engine CLI (inventory: ascend_container_cli, e.g. isula on openEuler hosts)
-            return transport.ssh(target.ssh, args.python, imports, container_name=target.container,
-                                 runtime=target.cli)
         return transport.local(args.root or os.environ.get("ASCEND_ENV_HOST_ROOT") or "/", args.python, imports)
     except TransportError as e:
         return str(e)
@@ -317,21 +297,15 @@ def _check_targets(args: argparse.Namespace, targets: list[Target], expect: dict
     pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(todo))))
     try:
         pending = [pool.submit(_gather, args, target) for target in todo]
-        from ..doctor import pydeps  # noqa: F401  (registers the python.cann_deps check)
-        from ..doctor.checks import Check, Context, run_checks
+        from ..doctor.run import judge
         from ..matrix import load_matrix
 
         matrix = load_matrix()
         results: list[Result] = []
         for target, fut in zip(todo, pending, strict=True):
             name = target.name if target else (args.container or "")
-            facts = fut.result()
-            if isinstance(facts, str):
-                results.append((name, None, [Check("transport", "system", SKIP, f"could not check: {facts}")]))
-                continue
-            ctx = Context(matrix=matrix, chip=args.chip or (target.chip if target else None), expect=expect,
-                          runtime=target.runtime if target else args.runtime)
-            results.append((name, facts, run_checks(facts, ctx, only)))
+            results.append(judge(name, fut.result(), matrix, chip=args.chip or (target.chip if target else None),
+                                 runtime=target.runtime if target else args.runtime, expect=expect, only=only))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return results

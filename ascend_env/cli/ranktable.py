@@ -287,8 +287,7 @@ def _read_hosts(fleet: Any, members: list[str]) -> list[HostRead]:
 
 def _servers(fleet: Any, read: list[HostRead]) -> tuple[list[Server], list[str]]:
     """The rank table's servers from the hosts' facts, and what keeps a host out (unreachable, no hccn_tool)."""
-    from ..probe.hccn import from_facts
-    from ..ranktable import Server
+    from ..ranktable import server_from_facts
 
     problems = [f"{n}: unreachable ({err}). Fix: bring the host back or leave it out with --hosts"
                 for n, _, err in read if err]
@@ -296,13 +295,11 @@ def _servers(fleet: Any, read: list[HostRead]) -> tuple[list[Server], list[str]]
     for name, facts, err in read:
         if err or facts is None:
             continue
-        net = facts.get("network") or {}
-        if not net.get("tool"):
-            problems.append(f"{name}: hccn_tool not found (/usr/local/Ascend/driver/tools/hccn_tool). Fix: reinstall "
-                            "the NPU driver (--full); without it the device IPs cannot be read")
-            continue
-        servers.append(Server(name=name, server_id=fleet.hosts[name].ranktable.server_id, ports=from_facts(net),
-                              devices=tuple((facts.get("devices") or {}).get("davinci") or ())))
+        server = server_from_facts(name, fleet.hosts[name].ranktable.server_id, facts)
+        if isinstance(server, str):
+            problems.append(server)
+        else:
+            servers.append(server)
     return servers, problems
 
 

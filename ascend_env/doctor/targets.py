@@ -42,6 +42,12 @@ def inventory_targets(path: str, limit: str | None, containers: bool = False) ->
     fleet = fleet_plan(read_inventory(path), limit, where=f"inventory {path}", lenient=True)
     if fleet.problems:
         raise InventoryError("\n".join(f"inventory {path}, host {line}" for line in fleet.problem_lines()))
+    return fleet_targets(fleet, containers)
+
+
+def fleet_targets(fleet: Any, containers: bool = False) -> list[Target]:
+    """What the doctor checks of a fleet plan (``ascend_env.plan.FleetPlan``): every NPU host, in plan order, and
+    with ``containers`` each host's containers through its engine."""
     out: list[Target] = []
     for h in fleet.hosts.values():
         target = ssh_target(h.name, h.connection, h.root)

@@ -175,114 +175,6 @@ def ascend_env_ranktable(hostvars: Any, members: Any, devices: Any = None, fmt: 
             "ranks": sum(len(s["device"]) for s in table["server_list"]), "servers": len(table["server_list"])}
 
 
-def ascend_env_artifacts_mode(hostvars: Any, hosts: Any, fanout: Any, shared_path: Any,
-                              controller_tools: Any) -> dict[str, str]:
-    """How the artefacts travel this run, and why: shared (a store mounted on the hosts), fanout (peers serve peers)
-    or direct (each host from the controller); ``impossible`` when fanout is true but cannot run."""
-    from ascend_env.fanout import State, plan
-
-    if shared_path:
-        return {"mode": "shared", "why": f"ascend_artifacts_shared_path {shared_path}: the hosts read the "
-                                         "controller's store there; nothing is copied"}
-    setting = str(fanout).lower()
-    if setting in ("false", "no", "0"):
-        return {"mode": "direct", "why": "ascend_artifacts_fanout is false: every host gets its files from the "
-                                         "controller"}
-    names = [str(h) for h in hosts or []]
-    need = {h: {str(e["path"]): int(e["size"]) for e in hostvars[h].get("ascend_artifacts_send") or []}
-            for h in names}
-    counts: dict[str, int] = {}
-    for files in need.values():
-        for f in files:
-            counts[f] = counts.get(f, 0) + 1
-    common = [f for f, n in counts.items() if n > 1]
-    if not common:
-        return {"mode": "direct", "why": "no file is needed by more than one host this run"}
-    lacking = []
-    if "rsync" not in (controller_tools or {}):
-        lacking.append("the controller has no rsync (apt-get install rsync)")
-    for h in names:
-        tools = hostvars[h].get("ascend_artifacts_tools") or {}
-        missing = [t for t in ("rsync", "rrsync") if t not in tools]
-        if missing:
-            lacking.append(f"{h} has no {' or '.join(missing)} (install the rsync package there)")
-    if lacking:
-        why = "; ".join(lacking) + "; each host gets its files from the controller instead"
-        return {"mode": "impossible" if setting in ("true", "yes", "1") else "direct", "why": why}
-    sizes = {f: s for files in need.values() for f, s in files.items()}
-    state = State(sizes=sizes, need={h: set(f) for h, f in need.items() if f}, alive=set(names))
-    waves = plan(state)
-    shared_mb = sum(sizes[f] for f in common) / 1e6
-    return {"mode": "fanout", "why": f"{sum(1 for f in need.values() if f)} hosts need files, {len(common)} of them "
-                                     f"({shared_mb:.0f} MB) by more than one: the controller sends each file once, "
-                                     f"hosts that hold a verified copy serve the others, {len(waves)} wave(s)"}
-
-
-def ascend_env_fanout_state(hostvars: Any, hosts: Any) -> dict[str, Any]:
-    """The fan-out's starting state from each host's ``ascend_artifacts_send`` (files it lacks, with sizes)."""
-    _need()
-    from ascend_env.fanout import State
-
-    sizes: dict[str, int] = {}
-    need: dict[str, set[str]] = {}
-    for h in hosts or []:
-        for e in hostvars[h].get("ascend_artifacts_send") or []:
-            sizes[str(e["path"])] = int(e["size"])
-            need.setdefault(str(h), set()).add(str(e["path"]))
-    state = State(sizes=sizes, need=need, alive={str(h) for h in hosts or []})
-    out = state.to_dict()
-    out["done"] = state.done()
-    return out
-
-
-def ascend_env_fanout_next(state: Any) -> list[dict[str, Any]]:
-    """The next wave's transfers: [{src: controller|host, dst, files, bytes}]."""
-    _need()
-    from ascend_env.fanout import State, next_wave
-
-    return [t.to_dict() for t in next_wave(State.from_dict(state))]
-
-
-def ascend_env_fanout_apply(state: Any, wave: Any, hostvars: Any, alive: Any) -> dict[str, Any]:
-    """The state after a wave, from what each destination verified (``ascend_artifacts_wave_ok``) and what each
-    source refused to serve (``ascend_artifacts_serve_bad``: files whose sha256 no longer matched)."""
-    _need()
-    from ascend_env.fanout import State, Transfer, apply
-
-    transfers = [Transfer(str(t["src"]), str(t["dst"]), tuple(t["files"]), int(t["bytes"])) for t in wave or []]
-    failed, bad = [], []
-    for t in transfers:
-        hv = hostvars.get(t.dst, {})
-        if t.dst not in (alive or []) or not hv.get("ascend_artifacts_wave_ok", False):
-            failed.append((t.src, t.dst))
-    for h in alive or []:
-        bad += [(str(h), str(f)) for f in hostvars[h].get("ascend_artifacts_serve_bad") or []]
-    before = State.from_dict(state)
-    dead = sorted(before.alive - {str(h) for h in alive or []})
-    after = apply(before, transfers, failed=failed, bad_sources=bad, dead=dead)
-    moved = {"controller": 0, "peers": 0}
-    for h in alive or []:
-        stats = hostvars[h].get("ascend_artifacts_wave_stats") or {}
-        moved["controller"] += sum(_rsync_bytes(x, "sent") for x in stats.get("controller") or [])
-        moved["peers"] += sum(_rsync_bytes(x, "received") for x in stats.get("peers") or [])
-    out = after.to_dict()
-    out["done"] = after.done()
-    total = dict(state.get("bytes") or {"controller": 0, "peers": 0})
-    out["bytes"] = {k: int(total.get(k, 0)) + v for k, v in moved.items()}
-    out["log"] = [*(state.get("log") or []),
-                  {"transfers": [t.to_dict() for t in transfers], "failed": [list(x) for x in failed],
-                   "bad": [list(x) for x in bad], "dead": dead, "bytes": moved}]
-    return out
-
-
-def _rsync_bytes(stats: str, which: str) -> int:
-    """``Total bytes sent: 1,234`` (or received) from ``rsync --stats``; 0 when absent."""
-    import re
-
-    m = re.search(rf"Total bytes {which}: ([\d,.]+)", str(stats))
-    return int(m.group(1).replace(",", "").replace(".", "")) if m else 0
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -343,9 +235,5 @@ class FilterModule:
                 "ascend_env_plan": ascend_env_plan, "ascend_env_plan_table": ascend_env_plan_table,
                 "ascend_env_smoke_table": ascend_env_smoke_table,
                 "ascend_env_package_check": ascend_env_package_check, "ascend_env_ranktable": ascend_env_ranktable,
-                "ascend_env_fanout_state": ascend_env_fanout_state,
-                "ascend_env_artifacts_mode": ascend_env_artifacts_mode,
-                "ascend_env_fanout_next": ascend_env_fanout_next,
-                "ascend_env_fanout_apply": ascend_env_fanout_apply,
                 "ascend_env_python_env": ascend_env_python_env, "ascend_env_conda_plan": ascend_env_conda_plan,
                 "ascend_env_ssh_command": ascend_env_ssh_command}

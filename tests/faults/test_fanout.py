@@ -111,7 +111,8 @@ def test_a_peer_that_dies_mid_wave_leaves_the_others_converging(spares, fleet):
                                cwd=Path(__file__).resolve().parents[2], env=ansible_env(), stdout=out,
                                stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 600
-        while "Pull from the peer in wave 3" not in log.read_text() and time.monotonic() < deadline:
+        # the fan-out (one task, ascend.env.ascend_fanout) prints each wave as it starts
+        while "artefacts: fan-out wave 3:" not in log.read_text() and time.monotonic() < deadline:
             assert run.poll() is None, log.read_text()[-3000:]
             time.sleep(0.5)
         time.sleep(2)                                                      # in the middle of f4 -> f6
@@ -122,6 +123,7 @@ def test_a_peer_that_dies_mid_wave_leaves_the_others_converging(spares, fleet):
     assert rc == 4 and rows["f4"]["unreachable"] == 1, text[-4000:]      # ansible-playbook's "unreachable"
     report = json.loads(REPORT.read_text())
     assert report["done"] and "f4" not in report["alive"] and report["lost"] == ["f4"]
+    assert "retrying, attempt 2 of 3" in text and report["log"][2]["retries"]    # the retries are said
     assert (host_store("f4") / ".fanout/key").exists()                   # a dead host's copy keeps the key ...
     wanted = sorted(report["sizes"])
     assert all(verified(h, wanted) for h in ("f3", "f5", "f6"))

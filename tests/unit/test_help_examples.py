@@ -65,7 +65,7 @@ def examples() -> list[str]:
 def test_every_subcommand_documents_examples():
     cmds = examples()
     assert len(cmds) >= 30
-    for sub in ("matrix", "render", "lab", "doctor", "smoke", "ranktable", "collective"):
+    for sub in ("matrix", "render", "lab", "doctor", "smoke", "ranktable", "collective", "accept"):
         assert any(c.startswith(f"{PREFIX} {sub}") for c in cmds), sub
 
 

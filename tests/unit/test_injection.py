@@ -213,4 +213,6 @@ def test_the_quoted_role_shell_lines_run_without_executing_a_value(sandbox):
         subprocess.run(["bash", "-c", line], cwd=sandbox, capture_output=True, text=True, timeout=30)
         assert not pwned(sandbox), f"{name}: {line}"
         ran += 1
-    assert ran >= 2
+    # the artefacts role's shell lines are gone: its rsync/ssh command lines are built in Python with shlex and run
+    # with hostile paths in tests/unit/test_fanout_rsync.py
+    assert ran >= 1
