@@ -10,6 +10,7 @@ no wave (``10%`` of 5 hosts is 1: the canary has done it).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -88,7 +89,7 @@ def parse_waves(value: Any, where: str = "ascend_upgrade_waves") -> tuple[WaveSi
     sizes = tuple(_one(v, where) for v in items)
     for kind in (False, True):
         same = [s for s in sizes if s.percent is kind]
-        for before, after in zip(same, same[1:], strict=False):
+        for before, after in itertools.pairwise(same):
             if after.value <= before.value:
                 raise WaveError(f"{where}: {after} comes after {before}; each wave covers more hosts than the one "
                                 f"before ({_EXAMPLE})")
