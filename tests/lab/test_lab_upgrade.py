@@ -62,7 +62,7 @@ def test_a_process_on_an_npu_refuses_the_upgrade_naming_it_before_anything_chang
     out = flat(cp)
     assert cp.returncode == 1, out[-4000:]
     assert "t1: NPUs busy, nothing was upgraded on this host" in out, out[-4000:]
-    assert f"pid {rec["pid"]}" in out and "Fix: stop" in out and "kill" in out, out[-4000:]   # holder, fix
+    assert f"pid {rec['pid']}" in out and "Fix: stop" in out and "kill" in out, out[-4000:]   # holder, fix
     assert "Upgrade this wave's hosts with site.yml" not in out                     # site.yml never ran
     assert not records.exists() or not any(records.iterdir())
 

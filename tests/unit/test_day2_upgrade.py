@@ -27,7 +27,7 @@ from ascend_env.day2.waves import WaveError, parse_waves, plan_waves
 
 DATA = Path(__file__).parent / "data/npu_smi"
 IDLE_8 = (DATA / "910b3_8card_24.1.0.txt").read_text()
-THREE_PROCS = (DATA / "real_910b2c_25.0.rc1.2_busid-func02_2procs-same-chip_gpustat.txt").read_text()  # 6513 33776 33777
+THREE_PROCS = (DATA / "real_910b2c_25.0.rc1.2_busid-func02_2procs-same-chip_gpustat.txt").read_text()  # 3 pids
 
 
 def smi(stdout: str | None, rc: int = 0) -> dict:
@@ -209,7 +209,7 @@ def test_a_passing_stack_is_appended_once_and_a_rollback_goes_to_the_one_before(
 
 @pytest.mark.parametrize("text", ["{", "[]", '{"stacks": [{"source": "x"}]}'])
 def test_a_mangled_record_is_refused_naming_the_fix(text):
-    with pytest.raises(records.RecordError, match="fix or remove|remove that entry"):
+    with pytest.raises(records.RecordError, match=r"fix or remove|remove that entry"):
         record_text(text, "h1", host_plan(), "upgrade")
 
 
