@@ -21,7 +21,6 @@ from typing import Any
 import yaml
 
 from ..errors import UsageError
-from .upgrade import add_common, check_settings, checked_fleet, run_playbook
 
 EXAMPLES = """\
 examples:
@@ -33,9 +32,11 @@ exit codes: 0 rolled back, 1 the rollout stopped, 2 bad input or nothing recorde
 
 
 def add_rollback_parser(sub: Any) -> None:
+    from ..day2.rollout import add_options
+
     p = sub.add_parser("rollback", help="return hosts to their last passing stack (recorded by upgrade)",
                        description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common(p)
+    add_options(p)
 
 
 def targets(fleet: Any, folder: Path) -> tuple[dict[str, Any], list[str]]:
@@ -56,9 +57,10 @@ def targets(fleet: Any, folder: Path) -> tuple[dict[str, Any], list[str]]:
 
 def run_rollback(args: argparse.Namespace) -> int:
     from ..day2.records import overlay, state_dir
+    from ..day2.rollout import check_fleet, check_settings, run_upgrade_playbook
 
-    fleet, hostvars = checked_fleet(args)
-    check_settings(fleet, hostvars, None)
+    fleet, hostvars = check_fleet(args.inventory, args.limit)
+    check_settings(list(fleet.hosts), hostvars, None)
     folder = state_dir(args.inventory, args.records)
     found, missing = targets(fleet, folder)
     if missing:
@@ -71,7 +73,7 @@ def run_rollback(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="ascend-env-rollback-") as tmp:
         over = Path(tmp) / "rollback.yml"
         over.write_text(yaml.safe_dump(overlay(found, hostvars), sort_keys=False))
-        code = run_playbook(args, fleet, {"ascend_upgrade_source": "rollback"}, (str(over),))
+        code = run_upgrade_playbook(args, list(fleet.hosts), {"ascend_upgrade_source": "rollback"}, (str(over),))
     print("✓ rolled back" if code == 0 else "✗ the rollback stopped: the output above names the host and the fix",
           file=sys.stderr)
     return code

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from ascend_env import cli
-from ascend_env.cli import upgrade as upgrade_cli
+from ascend_env.day2 import rollout
 
 HOST = {"ascend_chip": "910b", "ascend_arch": "x86_64",
         "ascend_host_pins": {"driver": "25.0.rc1.1", "firmware": "7.7.0.1.231"},
@@ -45,8 +45,8 @@ class Runs:
 @pytest.fixture()
 def runs(monkeypatch):
     r = Runs()
-    monkeypatch.setattr(upgrade_cli, "subprocess", SimpleNamespace(run=r.run))
-    monkeypatch.setattr("ascend_env.cli.plan._ansible_playbook", lambda: "ansible-playbook")
+    monkeypatch.setattr(rollout, "subprocess", SimpleNamespace(run=r.run))
+    monkeypatch.setattr(rollout, "ansible_playbook", lambda command: "ansible-playbook")
     return r
 
 
