@@ -86,6 +86,7 @@ def test_playbooks_and_roles_name_roles_and_filters_by_fqcn():
     assert short == set(), f"filters used without FQCN: {short}"
     defined = set(collection_plugin("filter.ascend_env").FilterModule().filters())
     defined |= set(collection_plugin("filter.ascend_env_render").FilterModule().filters())
+    defined |= set(collection_plugin("filter.ascend_env_upgrade").FilterModule().filters())
     assert used and used <= defined
     assert (ROOT / "site.yml").read_text().count("import_playbook: ascend.env.site") == 1
 
