@@ -130,6 +130,11 @@ INVENTORY_VARIABLES = frozenset({
     "ascend_conda_prefix", "ascend_conda_installer", "ascend_conda_channels",
     # read by the fleet plan (ascend_env.plan): how the host's engine is reached and the containers' base image
     "ascend_container_cli", "ascend_container_image", "ascend_container_image_tar", "ascend_container_store_mount",
+    # the rollout's settings (playbooks/upgrade.yml, docs/day2.md)
+    "ascend_upgrade_waves", "ascend_upgrade_stop_containers", "ascend_upgrade_min_free_mb", "ascend_upgrade_drain_cmd",
+    "ascend_upgrade_undrain_cmd", "ascend_upgrade_hooks_on", "ascend_upgrade_records_dir", "ascend_upgrade_source",
+    "ascend_upgrade_keep_previous", "ascend_upgrade_doctor_groups", "ascend_upgrade_site_args",
+    "ascend_upgrade_ansible_playbook",
 })
 
 _KNOWN_PIN_VERSIONS = ("cann", "mindspore", "mindformers", "torch", "torch_npu")

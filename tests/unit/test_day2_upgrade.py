@@ -234,3 +234,19 @@ def test_a_wave_fails_for_the_host_whose_environment_failed():
                        .replace("localhost                  : ok=9    changed=0    unreachable=0    failed=0",
                                 "localhost                  : ok=9    changed=0    unreachable=0    failed=1"),
                        2, "t2", [])
+
+
+# --- the playbook's settings ---------------------------------------------------------------------------------------
+def test_every_setting_the_upgrade_playbook_reads_is_known_to_the_preflight():
+    """A setting the preflight does not know would be taken for a misspelling (and a misspelt one not caught)."""
+    import re
+
+    from ascend_env.preflight import INVENTORY_VARIABLES
+
+    text = (Path(__file__).parents[2] / "playbooks/upgrade.yml").read_text()
+    used = set(re.findall(r"\b(ascend_upgrade_\w+)", text))
+    made = set(re.findall(r"^\s+(ascend_upgrade_\w+):", text, re.M)) | set(re.findall(r"register: (ascend_upgrade_\w+)",
+                                                                                    text))
+    settings = used - made
+    assert {"ascend_upgrade_waves", "ascend_upgrade_drain_cmd", "ascend_upgrade_stop_containers"} <= settings
+    assert settings <= INVENTORY_VARIABLES, settings - INVENTORY_VARIABLES
