@@ -250,3 +250,21 @@ def test_every_setting_the_upgrade_playbook_reads_is_known_to_the_preflight():
     settings = used - made
     assert {"ascend_upgrade_waves", "ascend_upgrade_drain_cmd", "ascend_upgrade_stop_containers"} <= settings
     assert settings <= INVENTORY_VARIABLES, settings - INVENTORY_VARIABLES
+
+
+def test_the_playbook_checks_everything_then_fans_out_once_then_runs_the_waves_stopping_at_the_first_failure():
+    import yaml
+
+    plays = yaml.safe_load((Path(__file__).parents[2] / "playbooks/upgrade.yml").read_text())
+    names = [p.get("ansible.builtin.import_playbook") or p["name"] for p in plays]
+    assert names[:2] == ["preflight.yml", "plan_fleet.yml"]              # pins the matrix refuses stop here
+    check, fanout, waves = plays[2:]
+    assert check["any_errors_fatal"] is True and "always" in check["tags"]
+    assert "ascend_env_upgrade_rollout" in check["tasks"][0]["ansible.builtin.set_fact"]["ascend_upgrade_rollout"]
+    assert [r["role"] for r in fanout["roles"]] == ["ascend.env.ascend_artifacts"] and "serial" not in fanout
+    assert "ascend_upgrade_rollout.serial" in waves["serial"] and waves["max_fail_percentage"] == 0
+    order = [t["name"] for t in waves["tasks"]]
+    first = {k: next(i for i, n in enumerate(order) if n.startswith(k))
+             for k in ("Stop if the install path", "Stop if the NPUs are held", "Drain the host",
+                       "Upgrade this wave's hosts", "Stop if the doctor", "Record the stack", "Undrain the host")}
+    assert list(first.values()) == sorted(first.values()), first
