@@ -38,10 +38,11 @@ def flat(cp: subprocess.CompletedProcess[str]) -> str:
     return " ".join((cp.stdout + "\n" + cp.stderr).split())
 
 
-def copy_inventory(tmp_path: Path, edit=None) -> Path:
+def copy_inventory(tmp_path: Path, edit=None, all_vars: dict | None = None) -> Path:
     doc = yaml.safe_load(INVENTORY.read_text())
     if edit:
         edit(doc["ascend_hosts"]["hosts"])
+    doc.setdefault("all", {}).setdefault("vars", {}).update(all_vars or {})
     path = tmp_path / "hosts.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
@@ -68,10 +69,9 @@ def test_a_process_on_an_npu_refuses_the_upgrade_naming_it_before_anything_chang
 
 
 def test_a_canary_whose_smoke_fails_stops_the_rollout_after_wave_one(converged, tmp_path):
-    def broken_smoke(hosts):
-        hosts["t1"]["ascend_smoke_model_path"] = "/nonexistent/upgrade-canary"
-
-    inv = copy_inventory(tmp_path, broken_smoke)
+    # every environment's smoke would fail (a model path that is not there; the environments take ascend_smoke_*
+    # from the group all): the canary's fails, and no other host is reached
+    inv = copy_inventory(tmp_path, all_vars={"ascend_smoke_model_path": "/nonexistent/upgrade-canary"})
     cp = cli("upgrade", "-i", inv, "--waves", "1,100%", "--records", tmp_path / "records")
     out = flat(cp)
     assert cp.returncode == 1, out[-4000:]
