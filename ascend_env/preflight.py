@@ -133,6 +133,11 @@ INVENTORY_VARIABLES = frozenset({
     # read by the fleet plan: the environment's Python (the ascend_python role reads the plan's)
     "ascend_python_provider", "ascend_python_venv", "ascend_python_system_python", "ascend_python_env_name",
     "ascend_python_conda_prefix", "ascend_python_conda_tool_venv", "ascend_python_conda_channel_timeout",
+    # the rollout's settings (playbooks/upgrade.yml, docs/day2.md)
+    "ascend_upgrade_waves", "ascend_upgrade_stop_containers", "ascend_upgrade_min_free_mb", "ascend_upgrade_drain_cmd",
+    "ascend_upgrade_undrain_cmd", "ascend_upgrade_hooks_on", "ascend_upgrade_records_dir", "ascend_upgrade_source",
+    "ascend_upgrade_keep_previous", "ascend_upgrade_doctor_groups", "ascend_upgrade_site_args",
+    "ascend_upgrade_ansible_playbook",
 })
 
 _KNOWN_PIN_VERSIONS = ("cann", "mindspore", "mindformers", "torch", "torch_npu")

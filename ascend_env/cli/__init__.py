@@ -45,6 +45,7 @@ examples:
   python -m ascend_env smoke --framework torch --json
   python -m ascend_env ranktable --inventory inventory/hosts.yml --devices 0-7 --out hccl.json
   python -m ascend_env accept -i inventory/hosts.yml --results acceptance/
+  python -m ascend_env upgrade -i inventory/hosts.yml --waves 1,10%,100%
 
 exit codes: 0 ok, 1 conflict, invalid stack or failed check, 2 bad input (usage error),
   70 internal error (report written to a file), 130 interrupted, 141 output closed early
@@ -53,7 +54,8 @@ exit codes: 0 ok, 1 conflict, invalid stack or failed check, 2 bad input (usage 
 
 #: the subcommands; each is the module ``ascend_env.cli.<name>`` (``add_<name>_parser`` and ``run_<name>`` in it),
 #: imported only when used
-COMMANDS = ("matrix", "render", "lab", "doctor", "smoke", "ranktable", "collective", "plan", "accept")
+COMMANDS = ("matrix", "render", "lab", "doctor", "smoke", "ranktable", "collective", "plan", "accept", "upgrade",
+            "rollback")
 
 
 def _add_unavailable(sub: Any, name: str, err: ImportError) -> None:

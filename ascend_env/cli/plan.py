@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..ansible_run import ansible_environment, ansible_playbook
 from ..errors import UsageError
 
 EXAMPLES = """\
@@ -37,30 +36,6 @@ def add_plan_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
-def _ansible_playbook() -> str:
-    from shutil import which
-
-    found = which("ansible-playbook")
-    beside = Path(sys.executable).parent / "ansible-playbook"
-    if found:
-        return found
-    if beside.exists():
-        return str(beside)
-    raise UsageError("ascend-env plan needs ansible-playbook: pip install 'ascend-env[ansible]' (ansible-core), and "
-                     "the collection ascend.env (ansible-galaxy collection install ascend-env-<v>.tar.gz)")
-
-
-def _environment() -> dict[str, str]:
-    """Ansible's environment; from a checkout, the checkout is the collection (collections/ links it)."""
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PYTHONWARNINGS="ignore")
-    checkout = Path(__file__).resolve().parents[2]
-    if (checkout / "galaxy.yml").is_file() and (checkout / "collections").is_dir():
-        env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(
-            [str(checkout / "collections"), env.get("ANSIBLE_COLLECTIONS_PATH", "~/.ansible/collections")])
-        env.setdefault("ANSIBLE_CONFIG", str(checkout / "ansible.cfg"))
-    return env
-
-
 def _preflight_lines(output: str) -> list[str]:
     """The preflight's problem lines from ansible-playbook's output (its fail messages), else its last lines."""
     lines = [ln.strip() for ln in output.splitlines()]
@@ -76,11 +51,11 @@ def run_plan(args: argparse.Namespace) -> int:
                          "(e.g. inventory/hosts.yml)")
     with tempfile.TemporaryDirectory(prefix="ascend-env-plan-") as tmp:
         report = Path(tmp) / "plan.json"
-        argv = [_ansible_playbook(), "ascend.env.plan", "-i", str(inventory.resolve()),
+        argv = [ansible_playbook("plan"), "ascend.env.plan", "-i", str(inventory.resolve()),
                 "-e", json.dumps({"ascend_plan_report": str(report), "ascend_plan_only": True})]
         if args.limit:
             argv += ["--limit", args.limit]
-        cp = subprocess.run(argv, capture_output=True, text=True, env=_environment(), check=False)
+        cp = subprocess.run(argv, capture_output=True, text=True, env=ansible_environment(), check=False)
         if not report.is_file():
             lines = _preflight_lines(cp.stdout + "\n" + cp.stderr)
             raise UsageError(f"the plan of {args.inventory} could not be made (ansible-playbook exit "

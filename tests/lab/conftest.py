@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 import yaml
-from labtools import REPO, lab_cli, require_root
+from labtools import REPO, failures, lab_cli, require_root
 
 from ascend_env.lab import store
 from ascend_env.lab.config import build_config
@@ -69,5 +69,7 @@ def converged(lab_up, release, tmp_path_factory):
     assert sorted(p.name for p in site_dir.iterdir()) == ["hosts.yml"]
     first = subprocess.run(["ansible-playbook", "ascend.env.site", "-i", "hosts.yml"], cwd=site_dir,
                            env=release["env"], capture_output=True, text=True, timeout=3000)
-    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
+    # the whole run beside the checkout (the lab's prefix goes with `lab down`), and each failure in the message
+    (REPO / ".lab-site-first-run.log").write_text(first.stdout + "\n" + first.stderr)
+    assert first.returncode == 0, failures(first.stdout)[-8000:] + first.stdout[-3000:] + first.stderr[-2000:]
     return first

@@ -87,6 +87,7 @@ def test_playbooks_and_roles_name_roles_and_filters_by_fqcn():
     defined = set(collection_plugin("filter.ascend_env").FilterModule().filters())
     defined |= set(collection_plugin("filter.ascend_env_render").FilterModule().filters())
     defined |= set(collection_plugin("filter.ascend_env_changes").FilterModule().filters())
+    defined |= set(collection_plugin("filter.ascend_env_upgrade").FilterModule().filters())
     assert used and used <= defined
     assert (ROOT / "site.yml").read_text().count("import_playbook: ascend.env.site") == 1
 

@@ -54,7 +54,10 @@ PS = {"all": ("a", False), "quiet": ("q", False), "no-trunc": ("", False), "form
 PLAIN: "dict[str, tuple[str, bool]]" = {}  # a string: the shim runs on the lab host's own python3
 COMMANDS = {"run": CREATE, "create": CREATE, "exec": EXEC, "inspect": INSPECT, "load": LOAD, "rm": RM,
             "start": PLAIN, "stop": STOP, "restart": STOP, "kill": PLAIN, "ps": PS, "images": {"quiet": ("q", False)},
-            "version": PLAIN, "info": PLAIN}
+            "version": PLAIN, "info": PLAIN,
+            # isula top [OPTIONS] container [ps options] (openEuler's iSulad guide, "Querying Process Information in
+            # a Container"); the ps options follow the name, so they pass through as docker top's
+            "top": PLAIN}
 
 
 def fail(msg, code=EINVALIDARGS):
