@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import socket
 from pathlib import Path
 
@@ -22,6 +23,26 @@ def ensure_host_key(hp: HostPaths) -> Path:
     if not key.exists():
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"ascend-env-lab-{hp.base.name}", "-f", str(key)])
     return key
+
+
+def bash_env_text(hp: HostPaths) -> str:
+    """What bash reads first in a session on this "server" (its sshd hands it ``BASH_ENV``).
+
+    On a real host ``ssh host CMD`` runs the user's bash, and Debian's and Ubuntu's bash then read /etc/bash.bashrc
+    and ~/.bashrc although the shell is not interactive (their builds define SYS_BASHRC and SSH_SOURCE_BASHRC): that
+    is how `ssh host CMD` meets the environment ascend-env hooks at their top.  A lab host's files live under its
+    root, so this file reads that root's two files in the same order; an Ubuntu guard in them returns as it would.
+    """
+    files = " ".join(shlex.quote(str(hp.root / f)) for f in ("etc/bash.bashrc", "root/.bashrc"))
+    return "\n".join([
+        "# written by ascend-env lab; do not edit (lab up rewrites it)",
+        "unset BASH_ENV",
+        f"for __ascend_lab_rc in {files}; do",
+        '  if [ -r "$__ascend_lab_rc" ]; then . "$__ascend_lab_rc"; fi',
+        "done",
+        "unset __ascend_lab_rc",
+        "",
+    ])
 
 
 def sshd_config_text(spec: HostSpec, hp: HostPaths, lp: LabPaths, port: int) -> str:
@@ -54,7 +75,7 @@ def sshd_config_text(spec: HostSpec, hp: HostPaths, lp: LabPaths, port: int) -> 
         # LD_LIBRARY_PATH stands in for the loader configuration a real host's login environment has for the
         # driver's libraries; containers do not inherit it, which is the failure the seeds teach to fix.
         f"SetEnv DOCKER_HOST=unix://{hp.docker_sock} ASCEND_ENV_LAB_HOST={spec.name} "
-        f"ASCEND_ENV_HOST_ROOT={hp.root} LD_LIBRARY_PATH={hp.driver_lib}",
+        f"ASCEND_ENV_HOST_ROOT={hp.root} LD_LIBRARY_PATH={hp.driver_lib} BASH_ENV={hp.sshd_dir / 'bash_env'}",
         "",
     ])
 
@@ -78,6 +99,7 @@ def sshd_running(hp: HostPaths) -> int | None:
 def start_sshd(spec: HostSpec, hp: HostPaths, lp: LabPaths, port: int) -> bool:
     ensure_host_key(hp)
     cfg = hp.sshd_dir / "sshd_config"
+    (hp.sshd_dir / "bash_env").write_text(bash_env_text(hp))
     text = sshd_config_text(spec, hp, lp, port)
     pid = sshd_running(hp)
     if pid is not None and cfg.exists() and cfg.read_text() == text and listening(spec.address, port):

@@ -116,6 +116,26 @@ def test_sshd_is_key_only_on_the_hosts_own_address():
     assert "ListenAddress 127.0.0.3:22" in text
     assert "PasswordAuthentication no" in text and "PermitRootLogin prohibit-password" in text
     assert "SetEnv DOCKER_HOST=unix:///srv/lab-test/hosts/h2/run/docker.sock" in text
+    assert f"BASH_ENV={lp.host('h2').sshd_dir / 'bash_env'}" in text
+
+
+def test_a_session_on_a_lab_host_reads_its_roots_bashrc_files_as_bash_on_a_real_host_does(tmp_path):
+    """`ssh host CMD` on Debian/Ubuntu runs bash, which reads /etc/bash.bashrc and ~/.bashrc: BASH_ENV does that
+    under the lab host's root, in that order, and an interactive guard in them returns as it would."""
+    import subprocess
+
+    from ascend_env.lab.sshd import bash_env_text
+
+    hp = LabPaths(tmp_path, tmp_path / "cache").host("h1")
+    (hp.root / "etc").mkdir(parents=True)
+    (hp.root / "root").mkdir(parents=True)
+    (hp.root / "etc/bash.bashrc").write_text("ORDER=system\n")
+    (hp.root / "root/.bashrc").write_text('ORDER="$ORDER,root"; export ORDER\n[ -z "$PS1" ] && return\nORDER=late\n')
+    env_file = tmp_path / "bash_env"
+    env_file.write_text(bash_env_text(hp))
+    cp = subprocess.run(["bash", "-c", 'echo "$ORDER ${BASH_ENV-unset}"'], capture_output=True, text=True,
+                        env={"PATH": "/usr/bin:/bin", "BASH_ENV": str(env_file)}, check=True)
+    assert cp.stdout.split() == ["system,root", "unset"]
 
 
 def test_dockerd_has_no_bridge_no_iptables_and_its_own_roots():
