@@ -1,5 +1,6 @@
 """Upgrading ascend-env itself changes nothing on a fleet: a host converged by the code before the typed fleet plan
-(issue 21) is converged again by this checkout with changed=0, and its container is the same container (the spec
+(issue 21) is converged again by this checkout with changed=0 (the smoke left out: it ships ascend-env's own package,
+which an upgrade of ascend-env changes), and its container is the same container (the spec
 hash is unchanged; the spec label the plan added is left out of the hash, so no container is recreated for it).
 
 The baseline is main before issue 21 landed.  It is read from this clone's history (``git archive``); a shallow
@@ -45,11 +46,11 @@ def _baseline(tmp_path) -> str:
     return str(src)
 
 
-def _site(cwd: str, pythonpath: str | None = None) -> subprocess.CompletedProcess[str]:
+def _site(cwd: str, *extra: str, pythonpath: str | None = None) -> subprocess.CompletedProcess[str]:
     env = ansible_env()
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
-    return subprocess.run(["ansible-playbook", "site.yml", "-i", str(INVENTORY), "--limit", f"{HOST},{ENV}"],
+    return subprocess.run(["ansible-playbook", "site.yml", "-i", str(INVENTORY), "--limit", f"{HOST},{ENV}", *extra],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=3000)
 
 
@@ -65,7 +66,9 @@ def test_a_host_converged_by_the_baseline_is_unchanged_by_this_checkout(converge
     assert recap(before.stdout)[ENV]["changed"] > 0
     made = _containers()
     assert set(made) == set(old)
-    after = _site(str(REPO))
+    # the smoke is left out: it copies ascend-env's own package into the environment, which an upgrade of ascend-env
+    # changes by definition (rebuilt only when the code changed); everything else must stay as the baseline left it
+    after = _site(str(REPO), "--skip-tags", "smoke")
     assert after.returncode == 0, failures(after.stdout)
     rows = recap(after.stdout)
     assert {h: r["changed"] for h, r in rows.items() if h in (HOST, ENV)} == {HOST: 0, ENV: 0}, \
