@@ -79,9 +79,13 @@ def env_reads(env: Mapping[str, Any]) -> dict[str, Any]:
     roles compare: the image's Python, the environment's Python and every installed distribution (with pip's
     constraint files), CANN under the install path, the sha256 of pip.conf, the CA bundle, CANN's pip constraints and
     the rattler installer's copy, the text of the profile, ascend-run, the shell startup files, the last framework
-    check's record and the conda settings, and whether a conda environment's files exist."""
+    check's record and the conda settings, whether a conda environment's files exist, and the sha256 of the rank
+    table where the environment takes part in one (playbooks/ranktable.yml writes it only where it differs)."""
     python, paths = env["python"], env["paths"]
     files = [paths["pip_conf"], f"{paths['ca_dir']}/{CA_FILE}", paths["pip_constraints"]]
+    rank = env.get("ranktable") or {}
+    if rank.get("enabled") and rank.get("path"):
+        files.append(str(rank["path"]))
     texts = [paths["bashrc"], paths["framework_record"], paths["profile"], paths["runner"],
              *paths["system_bashrcs"]]
     exists: list[str] = []

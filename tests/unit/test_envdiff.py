@@ -147,6 +147,9 @@ def test_the_reading_covers_every_file_the_roles_compare(envs):
     assert {"/opt/conda/.condarc", "/opt/conda/.ascend-env-environment"} <= set(c["texts"])
     h = envdiff.env_reads(host)
     assert all(p.startswith("/lab/npu-b/") for p in h["files"] + h["texts"] + [h["venv"], h["cann_path"]])
+    # the rank table, where the environment takes part in one (its play writes it only where the sha256 differs)
+    assert host["ranktable"]["enabled"] and h["files"][-1] == host["ranktable"]["path"]
+    assert not pt["ranktable"]["enabled"] and len(reads["files"]) == 3
     # every path a comparison looks up is one the reading asked for
     for name in ENVS:
         env, state = envs[name], converged(envs[name])
