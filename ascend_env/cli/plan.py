@@ -2,8 +2,8 @@
 
 Runs the collection's playbook ``ascend.env.plan`` (the preflight, then each host read once and the roles' own
 comparisons: the same ones a converge acts on) and prints its table, or ``--json`` its report.  Reads only: nothing
-changes on any host.  Exit codes: 0 nothing to do, 1 something would change (or a host is not ready, or could not be
-read), 2 bad input (the inventory, or the preflight's problems: one line each).
+changes on any host.  Exit codes: 0 nothing to do, 1 something would change (or a host is not ready, or a host or
+an environment could not be read), 2 bad input (the inventory, or the preflight's problems: one line each).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ examples:
   python -m ascend_env plan -i .lab/inventory/hosts.yml --json          # {hosts: {h: {ready, problems, changes}}}
   python -m ascend_env plan -i inventory/hosts.yml --limit npu-a
 
-exit codes: 0 nothing to do, 1 changes (or a host not ready or not read), 2 bad input
+exit codes: 0 nothing to do, 1 changes (or a host not ready, a host or environment not read), 2 bad input
 """
 
 
@@ -32,7 +32,8 @@ def add_plan_parser(sub: Any) -> None:
     p = sub.add_parser("plan", help="what a site.yml run would change, per host and environment (changes nothing)",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-i", "--inventory", required=True, help="the fleet's Ansible inventory")
-    p.add_argument("--limit", help="NPU hosts to read (comma-separated; default: every host of ascend_hosts)")
+    p.add_argument("--limit", help="NPU hosts to read, with their environments (comma-separated; default: every "
+                   "host of ascend_hosts)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -42,6 +43,19 @@ def _preflight_lines(output: str) -> list[str]:
     found = [ln for ln in lines if " / container " in ln or ln.endswith("nothing was")
              or "preflight problem(s)" in ln or ". Fix: " in ln]
     return found or [ln for ln in lines if ln][-12:]
+
+
+def plan_limit(limit: str) -> str:
+    """The limit with each named host's environments (``<host>-<container>``, their names in ascend_envs), as a
+    site.yml run is limited (``--limit 'h,h-*'``): ``t1`` -> ``t1,t1-*``.  Patterns and exclusions are kept as given."""
+    out = []
+    for p in (p.strip() for p in limit.split(",")):
+        if not p:
+            continue
+        out.append(p)
+        if p[0] not in "!&~@" and not any(ch in p for ch in "*?[]:"):
+            out.append(f"{p}-*")
+    return ",".join(out)
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -54,7 +68,7 @@ def run_plan(args: argparse.Namespace) -> int:
         argv = [ansible_playbook("plan"), "ascend.env.plan", "-i", str(inventory.resolve()),
                 "-e", json.dumps({"ascend_plan_report": str(report), "ascend_plan_only": True})]
         if args.limit:
-            argv += ["--limit", args.limit]
+            argv += ["--limit", plan_limit(args.limit)]
         cp = subprocess.run(argv, capture_output=True, text=True, env=ansible_environment(), check=False)
         if not report.is_file():
             lines = _preflight_lines(cp.stdout + "\n" + cp.stderr)
@@ -65,7 +79,8 @@ def run_plan(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=1))
     else:
         print("\n".join(_table(doc)))
-    busy = doc["changes"] or doc["unread"] or any(h["problems"] for h in doc["hosts"].values())
+    busy = (doc["changes"] or doc["unread"] or doc.get("unread_envs")
+            or any(h["problems"] for h in doc["hosts"].values()))
     return 1 if busy else 0
 
 
@@ -82,8 +97,12 @@ def _table(doc: dict[str, Any]) -> list[str]:
         changes = [Change(**c) for c in h["changes"]]
         width = max([width, *(len(c.target) for c in changes)])
         lines += [f"{c.target:{width}}  {c.line()}" for c in changes]
+        width = max([width, *(len(t) for t in h.get("unread_envs") or [])])
+        lines += [f"{t:{width}}  NOT READ (the environment: unreachable, or its reading failed)"
+                  for t in h.get("unread_envs") or []]
         lines += [f"{c['target']:{width}}  ({Change(**c).line()})" for c in h.get("notes") or []]
-        if not changes and not h["problems"]:
+        if not changes and not h["problems"] and not h.get("unread_envs"):
             lines.append(f"{name:{width}}  nothing to change")
-    lines.append(f"{doc['changes']} change(s); {len(doc['unread'])} host(s) not read")
+    lines.append(f"{doc['changes']} change(s); {len(doc['unread'])} host(s) not read"
+                 + (f"; {len(doc['unread_envs'])} environment(s) not read" if doc.get("unread_envs") else ""))
     return lines

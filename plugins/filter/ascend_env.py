@@ -107,20 +107,26 @@ def ascend_env_plan(hostvars: Any, hosts: Any) -> dict[str, Any]:
         raise AnsibleFilterError(str(exc)) from None
 
 
-def ascend_env_plan_table(hostvars: Any, hosts: Any) -> dict[str, Any]:
+def ascend_env_plan_table(hostvars: Any, hosts: Any, envs: bool = False) -> dict[str, Any]:
     """What a run would change on ``hosts``, from each host's facts after the plan play (playbooks/plan_fleet.yml):
-    ``{lines, report}`` (``ascend_env.plan.report.fleet_report``)."""
+    ``{lines, report}`` (``ascend_env.plan.report.fleet_report``); ``envs`` (``ascend-env plan``): the environments
+    were read too (their facts under their names in the group ascend_envs) and their changes are rows."""
     _need()
-    from ascend_env.plan.report import fleet_report
+    from ascend_env.plan.report import ENV_FACTS, fleet_report
 
     names = [str(h) for h in hosts or []]
     wanted = ("ascend_plan", "ascend_host_state", "ascend_driver_check_problems", "ascend_container_todo",
               "ascend_ssh_todo_list")
+    env_wanted = ("ascend_env_state", *(fact for _, fact in ENV_FACTS))
     facts = {}
     for h in names:
         hv = hostvars.get(h) or {}
         facts[h] = {k: _plain(hv[k]) for k in wanted if k in hv}
-    return fleet_report(facts, names)
+        for env in (facts[h].get("ascend_plan") or {}).get("envs") or [] if envs else []:
+            # not .get(): Ansible's hostvars gives an undefined value, not the default, for a host it does not know
+            ev = hostvars[str(env["name"])] if str(env["name"]) in hostvars else {}  # noqa: SIM401
+            facts[str(env["name"])] = {k: _plain(ev[k]) for k in env_wanted if k in ev}
+    return fleet_report(facts, names, envs=bool(envs))
 
 
 def ascend_env_smoke_table(names: Any, hostvars: Any) -> list[str]:
