@@ -293,6 +293,8 @@ def main() -> int:
                     "reconverge_ratio": round(statistics.median(again) / first, 3),
                     "reconverge_changed": sum(changed.values()), "bytes_resent_reconverge": resent,
                     "reconverge_tasks_per_host": max((v for h, v in tasks.items() if h in hosts), default=0),
+                    # a host that runs none of the run's run_once (fleet-wide, controller-side) tasks
+                    "reconverge_tasks_per_host_min": min((v for h, v in tasks.items() if h in hosts), default=0),
                     "reconverge_tasks_per_env": max((v for h, v in tasks.items() if h not in hosts
                                                      and h != "localhost"), default=0),
                     "reconverge_tasks_localhost": tasks.get("localhost", 0),
@@ -337,14 +339,15 @@ def main() -> int:
     if res["runs"]:
         print(f"{'hosts':>5} {'first s':>8} {'again s':>8} {'again/first':>11} {'again x 1 host':>14} "
               f"{'changed':>7} {'re-sent B':>9} {'ctl CPU first/again s':>22} {'machine busy first/again':>24} "
-              f"{'tasks/host':>10} {'tasks/env':>9}")
+              f"{'tasks/host (min)':>16} {'tasks/env':>9}")
         for r in res["runs"]:
             print(f"{r['hosts']:>5} {r['first_s']:>8} {r['reconverge_s']:>8} {r['reconverge_ratio']:>11} "
                   f"{r['reconverge_x_1_host'] or '-':>14} {r['reconverge_changed']:>7} "
                   f"{r['bytes_resent_reconverge']:>9} "
                   f"{r['first_controller_cpu_s']:>11}/{r['reconverge_controller_cpu_s']:<10} "
                   f"{r['first_machine_busy_pct']:>12}%/{r['reconverge_machine_busy_pct']:<3}% "
-                  f"{r['reconverge_tasks_per_host']:>10} {r['reconverge_tasks_per_env']:>9}")
+                  f"{r['reconverge_tasks_per_host']:>10} ({r['reconverge_tasks_per_host_min']:>3}) "
+                  f"{r['reconverge_tasks_per_env']:>9}")
         for r in res["runs"]:
             for which in ("first", "reconverge"):
                 top = ", ".join(f"{k} {v}" for k, v in list(r[f"roles_{which}_s"].items())[:7])
