@@ -117,7 +117,7 @@ def ascend_env_plan_table(hostvars: Any, hosts: Any, envs: bool = False) -> dict
     names = [str(h) for h in hosts or []]
     wanted = ("ascend_plan", "ascend_host_state", "ascend_driver_check_problems", "ascend_container_todo",
               "ascend_ssh_todo_list")
-    env_wanted = ("ascend_env_state", *(fact for _, fact in ENV_FACTS))
+    env_wanted = ("ascend_env_state", *(pair[1] for pair in ENV_FACTS))
     facts = {}
     for h in names:
         hv = hostvars.get(h) or {}
