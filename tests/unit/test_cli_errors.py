@@ -94,11 +94,22 @@ def test_head_after_a_large_output_is_141():
 def test_ctrl_c_is_exit_130_without_waiting_for_the_probe_thread(tmp_path):
     """An SSH probe that hangs (a port that accepts and never answers) must not hold Ctrl-C up."""
     import socket
+    import threading
 
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(8)
     port = srv.getsockname()[1]
+    held: list[socket.socket] = []
+
+    def hold() -> None:   # accept and keep each connection open, saying nothing (not left in the kernel's backlog)
+        try:
+            while True:
+                held.append(srv.accept()[0])
+        except OSError:
+            return
+
+    threading.Thread(target=hold, daemon=True).start()
     try:
         p = subprocess.Popen([sys.executable, "-m", "ascend_env", "doctor", "--ssh", f"root@127.0.0.1:{port}",
                               "--no-imports"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
@@ -110,6 +121,8 @@ def test_ctrl_c_is_exit_130_without_waiting_for_the_probe_thread(tmp_path):
         waited = time.monotonic() - sent
     finally:
         srv.close()
+        for c in held:
+            c.close()
     assert p.returncode == 130, (out, err)
     assert "Traceback" not in err.decode() and "KeyboardInterrupt" not in err.decode()
     # not a speed figure: the probe thread waits 15 s for the silent port's SSH banner (paramiko's timeout), so
